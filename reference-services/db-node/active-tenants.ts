@@ -1,0 +1,21 @@
+/** Last request time per tenant; a tenant is active while its last request is inside the window. */
+export class ActiveTenants {
+  private readonly lastSeen = new Map<string, { at: number; tier: string }>();
+
+  constructor(private readonly windowMs: number, private readonly now: () => number = Date.now) {}
+
+  touch(tenantId: string, tier: string): void {
+    this.lastSeen.set(tenantId, { at: this.now(), tier });
+  }
+
+  /** Counts by tier, forgetting tenants whose window has passed. */
+  countByTier(tiers: readonly string[]): Record<string, number> {
+    const counts = Object.fromEntries(tiers.map((t) => [t, 0]));
+    const cutoff = this.now() - this.windowMs;
+    for (const [tenantId, { at, tier }] of this.lastSeen) {
+      if (at < cutoff) this.lastSeen.delete(tenantId);
+      else counts[tier] = (counts[tier] ?? 0) + 1;
+    }
+    return counts;
+  }
+}

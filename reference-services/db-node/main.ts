@@ -1,0 +1,63 @@
+import { fileURLToPath } from 'node:url';
+import { bodyParser } from '@koa/bodyparser';
+import { Contract } from '../shared/contract.ts';
+import { createHttpApp, listen, onTermination, podIdentityFromEnv } from '../shared/http-app.ts';
+import { createLogger } from '../shared/logger.ts';
+import { KEYS_BUCKET, SYNC_STREAM, connectNats, ensureStreams, openKv } from '../shared/nats.ts';
+import { loadProfile } from '../shared/profile.ts';
+import { loadSecrets } from '../shared/secrets.ts';
+import { TIERS } from '../shared/tenant-id.ts';
+import { ActiveTenants } from './active-tenants.ts';
+import { dbNodeConfig } from './config.ts';
+import { KeyRing } from './key-ring.ts';
+import { createDbMetrics } from './metrics.ts';
+import { HybridClock } from './records.ts';
+import { Replicator } from './replication.ts';
+import { dbNodeRouters } from './routes.ts';
+import { TenantStores } from './tenant-stores.ts';
+
+const profile = loadProfile();
+const config = dbNodeConfig(profile);
+const identity = podIdentityFromEnv('db-node');
+const logger = createLogger('db-node', identity.pod);
+const secrets = loadSecrets();
+const contract = new Contract(fileURLToPath(new URL('./openapi.yaml', import.meta.url)));
+
+const { app, registry, lifecycle, mount } = createHttpApp(identity, logger);
+const active = new ActiveTenants(config.activeWindowMs);
+const metrics = createDbMetrics(registry, () => active.countByTier(TIERS));
+
+// Listen first: /health answers while NATS is still coming up; /ready waits for the replay.
+const server = await listen(app, config.port, config.host);
+logger.info({ port: config.port, zone: identity.zone, node: identity.node, tier: config.tier, profile: profile.name }, 'listening');
+
+const { nc, js, jsm } = await connectNats(config.natsUrl, identity.pod, logger);
+await ensureStreams(jsm, [SYNC_STREAM]);
+const keyRing = new KeyRing(await openKv(nc, KEYS_BUCKET), secrets, logger);
+const stores = new TenantStores({ coldOpenMs: config.coldOpenMs, cacheSize: config.tenantCacheSize, keyRing, cacheLookups: metrics.cacheLookups });
+await keyRing.watch((tenantId) => stores.refreshKeys(tenantId, 'key-change'));
+const clock = new HybridClock();
+const replicator = new Replicator(js, jsm, stores, clock, identity.pod, metrics, logger);
+
+const routers = dbNodeRouters({
+  identity, tier: config.tier, secrets, contract, stores, keyRing, replicator, clock, active, metrics,
+  parseBody: bodyParser({ enableTypes: ['json'], jsonLimit: config.maxBodyBytes, encoding: 'utf-8' }),
+  limits: { ratePerSecond: config.rateLimit, burst: config.rateBurst, maxConcurrency: config.maxConcurrency },
+});
+mount(
+  ...routers.flatMap((router) => [router.routes(), router.allowedMethods({ throw: true })]),
+);
+
+await replicator.start();
+void replicator.caughtUp.then(() => {
+  lifecycle.ready = true;
+  logger.info({ appliedSeq: replicator.appliedSeq }, 'caught up with the sync stream: ready');
+});
+
+onTermination({
+  logger, lifecycle, server, unreadyGraceMs: config.unreadyGraceMs, drainTimeoutMs: config.drainTimeoutMs,
+  close: async () => {
+    await replicator.stop();
+    await nc.drain();
+  },
+});

@@ -1,0 +1,110 @@
+import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import type { Logger } from '../shared/logger.ts';
+import { SYNC_STREAM, syncSubject } from '../shared/nats.ts';
+import { HttpError } from '../shared/errors.ts';
+import type { DbMetrics } from './metrics.ts';
+import type { HybridClock, SyncMessage } from './records.ts';
+import type { TenantStores } from './tenant-stores.ts';
+
+/**
+ * The sync stream is the database's replication log. A write is acknowledged only once
+ * JetStream has stored it; every node — the writer too — applies the whole stream, in
+ * order, idempotently.
+ */
+export class Replicator {
+  appliedSeq = 0;
+  /** The stream's last sequence when this node started: readiness waits for it. */
+  private catchUpTarget = 0;
+  private seqWaiters: Array<{ seq: number; resolve: () => void }> = [];
+  private resolveCaughtUp!: () => void;
+  readonly caughtUp = new Promise<void>((resolve) => { this.resolveCaughtUp = resolve; });
+  private stopped = false;
+  private stopConsuming: (() => Promise<void>) | undefined;
+
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly stores: TenantStores,
+    private readonly clock: HybridClock,
+    private readonly node: string,
+    private readonly metrics: DbMetrics,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Stores the write in the sync stream (awaited), then applies it here. */
+  async write(message: SyncMessage): Promise<number> {
+    let seq: number;
+    try {
+      const ack = await this.js.publish(syncSubject(message.tenant), JSON.stringify(message), {
+        msgID: `${message.node}:${message.ts}`, timeout: 5000,
+      });
+      seq = ack.seq;
+    } catch (err) {
+      throw new HttpError(503, 'replication_unavailable', 'the replication log did not store the write; it was not acknowledged', { 'Retry-After': '1' }, { cause: err });
+    }
+    await this.stores.apply(message.tenant, message.entries);
+    return seq;
+  }
+
+  async start(): Promise<void> {
+    const info = await this.jsm.streams.info(SYNC_STREAM);
+    this.catchUpTarget = info.state.last_seq;
+    this.logger.info({ catchUpTarget: this.catchUpTarget }, 'replaying sync stream');
+    if (this.catchUpTarget === 0) this.resolveCaughtUp();
+    // An ordered consumer: in order, no acks, and it re-creates itself after a NATS restart.
+    const consumer = await this.js.consumers.get(SYNC_STREAM, { deliver_policy: DeliverPolicy.All });
+    const messages = await consumer.consume({ max_messages: 512 });
+    this.stopConsuming = async () => { await messages.close(); };
+    void (async () => {
+      for await (const msg of messages) {
+        try {
+          await this.applyMessage(msg.json<SyncMessage>());
+        } catch (err) {
+          this.logger.error({ err, seq: msg.seq }, 'sync message could not be applied');
+        }
+        this.advance(msg.seq);
+      }
+    })().catch((err) => { if (!this.stopped) this.logger.error({ err }, 'sync consumer stopped'); });
+  }
+
+  /** Resolves once this node has applied the stream up to its current end (read-your-writes barrier). */
+  async barrier(timeoutMs: number): Promise<{ appliedSeq: number; streamLastSeq: number; caughtUp: boolean }> {
+    const streamLastSeq = (await this.jsm.streams.info(SYNC_STREAM)).state.last_seq;
+    const caughtUp = await this.waitForSeq(streamLastSeq, timeoutMs);
+    return { appliedSeq: this.appliedSeq, streamLastSeq, caughtUp };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.stopConsuming?.();
+  }
+
+  private async applyMessage(message: SyncMessage): Promise<void> {
+    this.clock.observe(message.ts);
+    await this.stores.apply(message.tenant, message.entries);
+    if (message.node !== this.node) {
+      const lagSeconds = Math.max(0, Date.now() * 1000 - message.ts) / 1e6;
+      this.metrics.replicationLag.observe(lagSeconds);
+      this.metrics.replicationLagQuantiles.observe(lagSeconds);
+    }
+  }
+
+  private advance(seq: number): void {
+    this.appliedSeq = seq;
+    this.metrics.appliedSeq.set(seq);
+    if (seq >= this.catchUpTarget) this.resolveCaughtUp();
+    if (this.seqWaiters.length) {
+      const due = this.seqWaiters.filter((w) => w.seq <= seq);
+      this.seqWaiters = this.seqWaiters.filter((w) => w.seq > seq);
+      for (const waiter of due) waiter.resolve();
+    }
+  }
+
+  private waitForSeq(seq: number, timeoutMs: number): Promise<boolean> {
+    if (this.appliedSeq >= seq) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.seqWaiters.push({ seq, resolve: () => { clearTimeout(timer); resolve(true); } });
+    });
+  }
+}

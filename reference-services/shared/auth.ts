@@ -1,0 +1,106 @@
+import { SignJWT, decodeJwt, errors as joseErrors, jwtVerify } from 'jose';
+import type { Context, Next } from 'koa';
+import { HttpError } from './errors.ts';
+import type { Secrets } from './secrets.ts';
+import { tenantSigningKey } from './secrets.ts';
+import { TENANT_ID_PATTERN, type Tier, isTier } from './tenant-id.ts';
+
+const ISSUER = 'percolate';
+const ALG = 'HS256';
+
+export interface TenantIdentity { kind: 'tenant'; tenantId: string; tier: Tier }
+export interface AdminIdentity { kind: 'admin' }
+
+export async function mintTenantToken(secrets: Secrets, tenantId: string, tier: Tier, ttlSeconds = 3600): Promise<string> {
+  if (!TENANT_ID_PATTERN.test(tenantId)) throw new Error(`invalid tenant id "${tenantId}"`);
+  return new SignJWT({ tenant: tenantId, tier })
+    .setProtectedHeader({ alg: ALG, typ: 'JWT' })
+    .setIssuer(ISSUER).setSubject(tenantId).setIssuedAt().setExpirationTime(`${ttlSeconds}s`)
+    .sign(tenantSigningKey(secrets, tenantId));
+}
+
+export async function mintAdminToken(secrets: Secrets, ttlSeconds = 3600): Promise<string> {
+  return new SignJWT({ role: 'admin' })
+    .setProtectedHeader({ alg: ALG, typ: 'JWT' })
+    .setIssuer(ISSUER).setSubject('admin').setIssuedAt().setExpirationTime(`${ttlSeconds}s`)
+    .sign(new Uint8Array(secrets.adminSecret));
+}
+
+const unauthorized = (reason: string, cause?: unknown) =>
+  new HttpError(401, 'unauthorized', reason, { 'WWW-Authenticate': 'Bearer' }, { cause });
+
+function bearer(ctx: Context): string {
+  const header = ctx.get('authorization');
+  if (!header) throw unauthorized('missing bearer token');
+  const match = /^Bearer ([A-Za-z0-9_.-]+)$/.exec(header);
+  if (!match?.[1]) throw unauthorized('authorization header must be "Bearer <token>"');
+  return match[1];
+}
+
+function verifyFailure(err: unknown): HttpError {
+  if (err instanceof joseErrors.JWTExpired) return unauthorized('token expired', err);
+  return unauthorized('invalid token', err);
+}
+
+/** Verifies a tenant token: the signing key is derived from the tenant the token claims. */
+export async function verifyTenantToken(secrets: Secrets, token: string): Promise<TenantIdentity> {
+  let claimed: unknown;
+  try {
+    claimed = decodeJwt(token).tenant;
+  } catch (err) {
+    throw unauthorized('malformed token', err);
+  }
+  if (typeof claimed !== 'string' || !TENANT_ID_PATTERN.test(claimed)) throw unauthorized('token has no valid tenant claim');
+  try {
+    const { payload } = await jwtVerify(token, tenantSigningKey(secrets, claimed), { issuer: ISSUER, algorithms: [ALG] });
+    if (payload.sub !== claimed || !isTier(payload.tier)) throw unauthorized('token claims are inconsistent');
+    return { kind: 'tenant', tenantId: claimed, tier: payload.tier };
+  } catch (err) {
+    throw err instanceof HttpError ? err : verifyFailure(err);
+  }
+}
+
+/**
+ * Tenant auth for the database API: a valid token is required, and its tenant must be
+ * the one `X-Tenant-ID` names (the header the mesh routes on), so that a request can
+ * never be routed by one tenant and served as another.
+ */
+export function requireTenant(secrets: Secrets) {
+  return async (ctx: Context, next: Next) => {
+    const identity = await verifyTenantToken(secrets, bearer(ctx));
+    const headerTenant = ctx.get('x-tenant-id');
+    if (!headerTenant) throw new HttpError(400, 'missing_tenant_header', 'X-Tenant-ID header is required');
+    if (headerTenant !== identity.tenantId) {
+      throw new HttpError(403, 'tenant_mismatch', 'token tenant does not match X-Tenant-ID');
+    }
+    ctx.state.identity = identity;
+    await next();
+  };
+}
+
+/** Tenant auth for the gateway: the token alone decides the tenant. */
+export function requireTenantToken(secrets: Secrets) {
+  return async (ctx: Context, next: Next) => {
+    ctx.state.identity = await verifyTenantToken(secrets, bearer(ctx));
+    await next();
+  };
+}
+
+export function requireAdmin(secrets: Secrets) {
+  return async (ctx: Context, next: Next) => {
+    try {
+      const { payload } = await jwtVerify(bearer(ctx), new Uint8Array(secrets.adminSecret), { issuer: ISSUER, algorithms: [ALG] });
+      if (payload.role !== 'admin') throw new HttpError(403, 'forbidden', 'admin role required');
+    } catch (err) {
+      throw err instanceof HttpError ? err : verifyFailure(err);
+    }
+    ctx.state.identity = { kind: 'admin' } satisfies AdminIdentity;
+    await next();
+  };
+}
+
+export function tenantOf(ctx: Context): TenantIdentity {
+  const identity = ctx.state.identity as TenantIdentity | undefined;
+  if (identity?.kind !== 'tenant') throw new Error('tenantOf() used on a route without tenant auth');
+  return identity;
+}

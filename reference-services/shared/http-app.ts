@@ -1,0 +1,166 @@
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import Koa, { type Context, type Middleware, type Next } from 'koa';
+import compose from 'koa-compose';
+import { Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { errorMiddleware } from './errors.ts';
+import type { Logger } from './logger.ts';
+
+/** Who is answering: the pod's name and where the scheduler placed it. */
+export interface PodIdentity {
+  service: string;
+  pod: string;
+  zone: string;
+  node: string;
+}
+
+export function podIdentityFromEnv(service: string, env: NodeJS.ProcessEnv = process.env): PodIdentity {
+  return {
+    service,
+    pod: env.POD_NAME ?? `${service}-local`,
+    zone: env.ZONE ?? 'zone-a',
+    node: env.NODE_NAME ?? 'node-local',
+  };
+}
+
+/** Readiness and the count of requests in flight, which SIGTERM drains. */
+export class Lifecycle {
+  ready = false;
+  stopping = false;
+  inFlight = 0;
+  private drained: (() => void) | undefined;
+
+  track() {
+    return async (_ctx: Context, next: Next) => {
+      this.inFlight += 1;
+      try {
+        await next();
+      } finally {
+        this.inFlight -= 1;
+        if (this.inFlight === 0) this.drained?.();
+      }
+    };
+  }
+
+  /** Resolves when nothing is in flight, or after `timeoutMs`, whichever comes first. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    if (this.inFlight === 0) return true;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.drained = () => { clearTimeout(timer); resolve(true); };
+    });
+  }
+}
+
+export interface HttpAppParts {
+  app: Koa;
+  registry: Registry;
+  lifecycle: Lifecycle;
+  /**
+   * Installs the service's own middleware. Koa composes its stack when the server starts,
+   * and services listen before their dependencies (NATS) are up so that /health answers;
+   * the routes mount into a slot that was there from the start.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- router middleware narrows the context type
+  mount: (...middleware: Array<Middleware<any, any>>) => void;
+}
+
+/**
+ * The Koa app every service starts from: identity headers on every response (errors
+ * included), the one error middleware, request metrics, in-flight tracking, and the
+ * probes. Routes are added by the service.
+ */
+export function createHttpApp(identity: PodIdentity, logger: Logger): HttpAppParts {
+  const app = new Koa();
+  app.proxy = true;
+  app.silent = true;
+  const registry = new Registry();
+  registry.setDefaultLabels({ service: identity.service });
+  collectDefaultMetrics({ register: registry });
+  const lifecycle = new Lifecycle();
+  const duration = new Histogram({
+    name: 'percolate_http_request_duration_seconds',
+    help: 'HTTP request duration by route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+
+  app.use(async (ctx, next) => {
+    ctx.set('x-served-by', identity.pod);
+    ctx.set('x-zone', identity.zone);
+    const end = duration.startTimer();
+    try {
+      await next();
+    } finally {
+      end({ method: ctx.method, route: (ctx as Context & { routePath?: string }).routePath ?? 'unmatched', status: String(ctx.status) });
+    }
+  });
+  app.use(errorMiddleware(logger));
+  app.use(lifecycle.track());
+  app.use(async (ctx, next) => {
+    switch (ctx.path) {
+      case '/health':
+        ctx.body = { status: 'ok', pod: identity.pod };
+        return;
+      case '/ready':
+        ctx.status = lifecycle.ready && !lifecycle.stopping ? 200 : 503;
+        ctx.body = { ready: ctx.status === 200, pod: identity.pod };
+        return;
+      case '/metrics':
+        ctx.type = registry.contentType;
+        ctx.body = await registry.metrics();
+        return;
+      default:
+        await next();
+    }
+  });
+  let mounted: Middleware | undefined;
+  app.use((ctx, next) => (mounted ? mounted(ctx, next) : next()));
+  return { app, registry, lifecycle, mount: (...middleware) => { mounted = compose(middleware); } };
+}
+
+export async function listen(app: Koa, port: number, host: string): Promise<Server> {
+  const server = app.listen(port, host);
+  await once(server, 'listening');
+  // Longer than the proxy's idle timeout, so the proxy closes first and never reuses a dead socket.
+  server.keepAliveTimeout = 65_000;
+  return server;
+}
+
+export interface ShutdownPlan {
+  logger: Logger;
+  lifecycle: Lifecycle;
+  server: Server;
+  /** Time for load balancers to see /ready fail before we stop accepting connections. */
+  unreadyGraceMs: number;
+  drainTimeoutMs: number;
+  /** Work after HTTP has drained: stop consumers, close NATS. */
+  close: () => Promise<void>;
+}
+
+/** SIGTERM and SIGINT: not ready first, then drain in-flight requests, then exit. */
+export function onTermination(plan: ShutdownPlan): void {
+  let started = false;
+  const shutdown = async (signal: string) => {
+    if (started) return;
+    started = true;
+    const { logger, lifecycle, server } = plan;
+    logger.info({ signal, inFlight: lifecycle.inFlight }, 'shutting down: not ready');
+    lifecycle.stopping = true;
+    await new Promise((r) => setTimeout(r, plan.unreadyGraceMs));
+    server.close();
+    server.closeIdleConnections();
+    const drained = await lifecycle.drain(plan.drainTimeoutMs);
+    logger.info({ drained, inFlight: lifecycle.inFlight }, 'http drained');
+    server.closeAllConnections();
+    try {
+      await plan.close();
+    } catch (err) {
+      logger.error({ err }, 'error while closing');
+    }
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}

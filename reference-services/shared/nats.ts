@@ -1,0 +1,91 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import {
+  AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager,
+  type JetStreamClient, type JetStreamManager, type StreamConfig,
+} from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import type { Logger } from './logger.ts';
+
+/** Names shared by every service: the streams, buckets and subjects of the architecture. */
+export const SYNC_STREAM = 'PERCOLATE_SYNC';
+export const SYNC_SUBJECT_PREFIX = 'percolate.sync';
+export const JOBS_STREAM = 'PERCOLATE_JOBS';
+export const JOBS_SUBJECT_PREFIX = 'percolate.jobs';
+export const DLQ_STREAM = 'PERCOLATE_DLQ';
+export const DLQ_SUBJECT = 'percolate.dlq.jobs';
+export const KEYS_BUCKET = 'percolate_tenant_keys';
+export const JOB_STATE_BUCKET = 'percolate_job_state';
+export const UPLOADS_BUCKET = 'percolate_uploads';
+
+export const syncSubject = (tenantId: string) => `${SYNC_SUBJECT_PREFIX}.${tenantId}`;
+export const jobSubject = (tier: string) => `${JOBS_SUBJECT_PREFIX}.${tier}`;
+
+const DAY_NS = 24 * 60 * 60 * 1e9;
+
+const STREAMS: Record<string, Partial<StreamConfig>> = {
+  // Replication log: every node replays it at start and applies it for ever after.
+  [SYNC_STREAM]: {
+    subjects: [`${SYNC_SUBJECT_PREFIX}.>`], storage: StorageType.File, retention: RetentionPolicy.Limits,
+    max_age: DAY_NS, duplicate_window: 120e9,
+  },
+  // Work queue: a job is removed once a worker acks it.
+  [JOBS_STREAM]: {
+    subjects: [`${JOBS_SUBJECT_PREFIX}.>`], storage: StorageType.File, retention: RetentionPolicy.Workqueue,
+    duplicate_window: 120e9,
+  },
+  [DLQ_STREAM]: { subjects: [DLQ_SUBJECT], storage: StorageType.File, retention: RetentionPolicy.Limits, max_age: 7 * DAY_NS },
+};
+
+export interface NatsHandles {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+}
+
+export async function connectNats(url: string, name: string, logger: Logger): Promise<NatsHandles> {
+  const nc = await connect({
+    servers: url, name,
+    // Pods start before or while NATS does; keep trying rather than crash-looping.
+    waitOnFirstConnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 5000,
+  });
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect' || status.type === 'reconnect') logger.warn({ nats: status.type }, 'nats connection changed');
+    }
+  })();
+  const jsm = await jetstreamManager(nc);
+  return { nc, js: jetstream(nc), jsm };
+}
+
+/** Creates the named streams when missing; a stream that exists is left as it is. */
+export async function ensureStreams(jsm: JetStreamManager, names: string[]): Promise<void> {
+  for (const name of names) {
+    const config = STREAMS[name];
+    if (!config) throw new Error(`unknown stream ${name}`);
+    try {
+      await jsm.streams.info(name);
+    } catch {
+      try {
+        await jsm.streams.add({ name, ...config });
+      } catch (err) {
+        // Another pod created it between our look and our add.
+        await jsm.streams.info(name).catch(() => { throw err; });
+      }
+    }
+  }
+}
+
+export async function ensureJobsConsumer(jsm: JetStreamManager, durable: string, filter: string, opts: { ackWaitMs: number; maxDeliver: number }) {
+  try {
+    return await jsm.consumers.info(JOBS_STREAM, durable);
+  } catch {
+    return jsm.consumers.add(JOBS_STREAM, {
+      durable_name: durable, filter_subject: filter, ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All, ack_wait: opts.ackWaitMs * 1e6, max_deliver: opts.maxDeliver,
+    }).catch(async (err) => jsm.consumers.info(JOBS_STREAM, durable).catch(() => { throw err; }));
+  }
+}
+
+export async function openKv(nc: NatsConnection, bucket: string): Promise<KV> {
+  return new Kvm(nc).create(bucket, { history: 1, storage: StorageType.File });
+}

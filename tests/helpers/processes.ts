@@ -1,0 +1,111 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, waitFor } from './ports.ts';
+
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** A child process in its own process group, its output kept in a file and in memory. */
+export class ManagedProcess {
+  private output = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(readonly name: string, readonly child: ChildProcess, readonly logFile: string) {
+    const log = createWriteStream(logFile, { flags: 'a' });
+    const keep = (chunk: Buffer) => { this.output += chunk.toString(); log.write(chunk); };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    this.exited = once(child, 'exit').then(([code, signal]) => { log.end(); return { code, signal }; }) as never;
+  }
+
+  get logs(): string { return this.output; }
+
+  /** JSON log lines, parsed; other lines skipped. */
+  jsonLogs(): Record<string, unknown>[] {
+    return this.output.split('\n').flatMap((line) => {
+      if (!line.startsWith('{')) return [];
+      try { return [JSON.parse(line) as Record<string, unknown>]; } catch { return []; }
+    });
+  }
+
+  get running(): boolean { return this.child.exitCode === null && this.child.signalCode === null; }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 10_000): Promise<void> {
+    if (!this.running) return;
+    try { process.kill(-this.child.pid!, signal); } catch { return; }
+    const timer = setTimeout(() => { try { process.kill(-this.child.pid!, 'SIGKILL'); } catch { /* gone */ } }, timeoutMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+export function startProcess(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, logDir: string): ManagedProcess {
+  const child = spawn(command, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  return new ManagedProcess(name, child, join(logDir, `${name}.log`));
+}
+
+/** A scratch directory for one test file, removed by `cleanup()`. */
+export function scratchDir(prefix: string): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), `percolate-${prefix}-`));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A real nats-server with JetStream, its store in `storeDir` so a restart keeps the streams. */
+export class NatsServer {
+  process!: ManagedProcess;
+  private constructor(readonly port: number, readonly monitorPort: number, readonly storeDir: string, private readonly logDir: string) {}
+
+  static async start(workDir: string): Promise<NatsServer> {
+    const server = new NatsServer(await freePort(), await freePort(), join(workDir, 'jetstream'), workDir);
+    await server.restart();
+    return server;
+  }
+
+  get url(): string { return `nats://127.0.0.1:${this.port}`; }
+
+  async restart(): Promise<void> {
+    this.process = startProcess('nats-server', 'nats-server',
+      ['-a', '127.0.0.1', '-p', String(this.port), '-m', String(this.monitorPort), '-js', '-sd', this.storeDir], {}, this.logDir);
+    await waitFor('nats-server healthy', 10_000, async () => {
+      const res = await fetch(`http://127.0.0.1:${this.monitorPort}/healthz?js-enabled-only=true`);
+      return res.ok;
+    });
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> { await this.process?.stop(signal); }
+}
+
+export type ServiceName = 'db-node' | 'worker' | 'gateway';
+
+/** One reference service run as a process, the way a pod runs it. */
+export class ServiceProcess {
+  process!: ManagedProcess;
+  private constructor(readonly service: ServiceName, readonly name: string, readonly port: number, private env: NodeJS.ProcessEnv, private readonly logDir: string) {}
+
+  static async start(service: ServiceName, name: string, env: NodeJS.ProcessEnv, logDir: string, opts: { waitReady?: boolean } = {}): Promise<ServiceProcess> {
+    const port = await freePort();
+    const svc = new ServiceProcess(service, name, port, { ...env, PORT: String(port), POD_NAME: name }, logDir);
+    await svc.restart(opts);
+    return svc;
+  }
+
+  get url(): string { return `http://127.0.0.1:${this.port}`; }
+
+  async restart(opts: { waitReady?: boolean } = {}): Promise<void> {
+    const entry = join(REPO_ROOT, 'reference-services', this.service, 'main.ts');
+    this.process = startProcess(this.name, process.execPath, ['--import', 'tsx', entry], this.env, this.logDir);
+    if (opts.waitReady !== false) await this.waitReady();
+  }
+
+  async waitReady(timeoutMs = 20_000): Promise<void> {
+    await waitFor(`${this.name} ready`, timeoutMs, async () => {
+      if (!this.process.running) throw new Error(`${this.name} exited:\n${this.process.logs.slice(-2000)}`);
+      return (await fetch(`${this.url}/ready`)).ok;
+    });
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> { await this.process?.stop(signal); }
+}
