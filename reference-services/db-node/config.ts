@@ -14,6 +14,7 @@ export interface DbNodeConfig {
   rateBurst: number;
   maxConcurrency: number;
   maxBodyBytes: number;
+  publishTimeoutMs: number;
   unreadyGraceMs: number;
   drainTimeoutMs: number;
 }
@@ -33,6 +34,7 @@ export function dbNodeConfig(profile: TimeProfile): DbNodeConfig {
     rateBurst: Math.max(1, envInt('TENANT_RATE_BURST', 1000)),
     maxConcurrency: Math.max(1, envInt('TENANT_MAX_CONCURRENCY', 32)),
     maxBodyBytes: envInt('MAX_BODY_BYTES', 1024 * 1024),
+    publishTimeoutMs: Math.max(100, envInt('PUBLISH_TIMEOUT_MS', 5000)),
     unreadyGraceMs: envInt('UNREADY_GRACE_MS', 0),
     drainTimeoutMs: envInt('DRAIN_TIMEOUT_MS', profile.drainTimeoutMs),
   };

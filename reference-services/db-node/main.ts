@@ -33,11 +33,11 @@ logger.info({ port: config.port, zone: identity.zone, node: identity.node, tier:
 
 const { nc, js, jsm } = await connectNats(config.natsUrl, identity.pod, logger);
 await ensureStreams(jsm, [SYNC_STREAM]);
-const keyRing = new KeyRing(await openKv(nc, KEYS_BUCKET), secrets, logger);
+const keyRing = new KeyRing(await openKv(nc, KEYS_BUCKET, config.publishTimeoutMs), secrets, logger);
 const stores = new TenantStores({ coldOpenMs: config.coldOpenMs, cacheSize: config.tenantCacheSize, keyRing, cacheLookups: metrics.cacheLookups });
 await keyRing.watch((tenantId) => stores.refreshKeys(tenantId, 'key-change'));
 const clock = new HybridClock();
-const replicator = new Replicator(js, jsm, stores, clock, identity.pod, metrics, logger);
+const replicator = new Replicator(js, jsm, stores, clock, identity.pod, metrics, logger, config.publishTimeoutMs);
 
 const routers = dbNodeRouters({
   identity, tier: config.tier, secrets, contract, stores, keyRing, replicator, clock, active, metrics,

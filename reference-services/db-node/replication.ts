@@ -29,6 +29,7 @@ export class Replicator {
     private readonly node: string,
     private readonly metrics: DbMetrics,
     private readonly logger: Logger,
+    private readonly publishTimeoutMs: number,
   ) {}
 
   /** Stores the write in the sync stream (awaited), then applies it here. */
@@ -36,7 +37,7 @@ export class Replicator {
     let seq: number;
     try {
       const ack = await this.js.publish(syncSubject(message.tenant), JSON.stringify(message), {
-        msgID: `${message.node}:${message.ts}`, timeout: 5000,
+        msgID: `${message.node}:${message.ts}`, timeout: this.publishTimeoutMs,
       });
       seq = ack.seq;
     } catch (err) {
@@ -69,7 +70,12 @@ export class Replicator {
 
   /** Resolves once this node has applied the stream up to its current end (read-your-writes barrier). */
   async barrier(timeoutMs: number): Promise<{ appliedSeq: number; streamLastSeq: number; caughtUp: boolean }> {
-    const streamLastSeq = (await this.jsm.streams.info(SYNC_STREAM)).state.last_seq;
+    let streamLastSeq: number;
+    try {
+      streamLastSeq = (await this.jsm.streams.info(SYNC_STREAM)).state.last_seq;
+    } catch (err) {
+      throw new HttpError(503, 'replication_unavailable', 'the replication log cannot be reached to compare positions', { 'Retry-After': '1' }, { cause: err });
+    }
     const caughtUp = await this.waitForSeq(streamLastSeq, timeoutMs);
     return { appliedSeq: this.appliedSeq, streamLastSeq, caughtUp };
   }

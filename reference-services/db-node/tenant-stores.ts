@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import { MemoryLevel } from 'memory-level';
 import type { Counter } from 'prom-client';
+import { HttpError } from '../shared/errors.ts';
 import { open as openSealed, seal } from './envelope.ts';
 import type { KeyRing, TenantKeys } from './key-ring.ts';
 import { type StoredValue, type SyncEntry, newerThan } from './records.ts';
@@ -80,7 +81,9 @@ export class TenantStores {
     this.options.cacheLookups.inc({ result: 'miss' });
     const opening = (async () => {
       await delay(this.options.coldOpenMs);
-      const keys = await this.options.keyRing.unwrapAll(tenantId, caller);
+      const keys = await this.options.keyRing.unwrapAll(tenantId, caller).catch((err: unknown) => {
+        throw new HttpError(503, 'tenant_unavailable', `the keys of tenant ${tenantId} could not be loaded; try again`, { 'Retry-After': '1' }, { cause: err });
+      });
       return new OpenTenant(tenantId, this.storeOf(tenantId), keys, () => this.options.keyRing.unwrapAll(tenantId, `${caller}:key-reload`));
     })();
     this.open.set(tenantId, opening);

@@ -3,7 +3,7 @@ import type { Context, Next } from 'koa';
 import { HttpError } from './errors.ts';
 import type { Secrets } from './secrets.ts';
 import { tenantSigningKey } from './secrets.ts';
-import { TENANT_ID_PATTERN, type Tier, isTier } from './tenant-id.ts';
+import { TENANT_ID_PATTERN, type Tier, assertTenantId, isTier } from './tenant-id.ts';
 
 const ISSUER = 'percolate';
 const ALG = 'HS256';
@@ -70,6 +70,7 @@ export function requireTenant(secrets: Secrets) {
     const identity = await verifyTenantToken(secrets, bearer(ctx));
     const headerTenant = ctx.get('x-tenant-id');
     if (!headerTenant) throw new HttpError(400, 'missing_tenant_header', 'X-Tenant-ID header is required');
+    assertTenantId(headerTenant, 'X-Tenant-ID');
     if (headerTenant !== identity.tenantId) {
       throw new HttpError(403, 'tenant_mismatch', 'token tenant does not match X-Tenant-ID');
     }

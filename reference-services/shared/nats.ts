@@ -86,6 +86,7 @@ export async function ensureJobsConsumer(jsm: JetStreamManager, durable: string,
   }
 }
 
-export async function openKv(nc: NatsConnection, bucket: string): Promise<KV> {
-  return new Kvm(nc).create(bucket, { history: 1, storage: StorageType.File });
+export async function openKv(nc: NatsConnection, bucket: string, timeoutMs = 5000): Promise<KV> {
+  // The KV's requests take their timeout from the JetStream client it is built on.
+  return new Kvm(jetstream(nc, { timeout: timeoutMs })).create(bucket, { history: 1, storage: StorageType.File, timeout: timeoutMs });
 }
