@@ -12,6 +12,8 @@ interface WrappedKeyRecord {
 /** A tenant's unwrapped data keys, held only while the tenant is open. */
 export interface TenantKeys {
   tenantId: string;
+  /** KV revision the keys were read at: a watcher event at or below it is old news. */
+  revision: number;
   current: number;
   keys: Map<number, Buffer>;
 }
@@ -32,16 +34,16 @@ export class KeyRing {
 
   /** Loads (creating on first use) and unwraps every key version of a tenant. */
   async unwrapAll(tenantId: string, caller: string): Promise<TenantKeys> {
-    const record = await this.loadOrCreate(tenantId);
+    const { record, revision } = await this.loadOrCreate(tenantId);
     const keys = new Map<number, Buffer>();
     for (const [version, entry] of Object.entries(record.versions)) {
       keys.set(Number(version), this.unwrap(tenantId, Number(version), entry, caller));
     }
-    return { tenantId, current: record.current, keys };
+    return { tenantId, revision, current: record.current, keys };
   }
 
   /** Adds a key version and re-wraps every version under the current master key. */
-  async rotate(tenantId: string, caller: string): Promise<{ keyVersion: number; versions: number[] }> {
+  async rotate(tenantId: string, caller: string): Promise<{ keyVersion: number; versions: number[]; revision: number }> {
     for (let attempt = 0; attempt < 10; attempt += 1) {
       const entry = await this.kv.get(tenantId);
       const record = entry?.value.length ? (entry.json() as WrappedKeyRecord) : undefined;
@@ -56,8 +58,8 @@ export class KeyRing {
       }
       next.versions[String(next.current)] = this.wrap(tenantId, next.current, newDataKey());
       try {
-        await this.kv.update(tenantId, JSON.stringify(next), entry.revision);
-        return { keyVersion: next.current, versions: Object.keys(next.versions).map(Number) };
+        const revision = await this.kv.update(tenantId, JSON.stringify(next), entry.revision);
+        return { keyVersion: next.current, versions: Object.keys(next.versions).map(Number), revision };
       } catch {
         // Another node rotated at the same time: read again and retry on top of its version.
       }
@@ -75,26 +77,25 @@ export class KeyRing {
     };
   }
 
-  /** Calls back with the tenant id whenever any node changes a tenant's keys. */
-  async watch(onChange: (tenantId: string) => void): Promise<void> {
+  /** Calls back whenever any node changes a tenant's keys, with the new KV revision. */
+  async watch(onChange: (tenantId: string, revision: number) => void): Promise<void> {
     const watcher = await this.kv.watch({ include: KvWatchInclude.UpdatesOnly, headers_only: true });
     void (async () => {
-      for await (const entry of watcher) onChange(entry.key);
+      for await (const entry of watcher) onChange(entry.key, entry.revision);
     })();
   }
 
-  private async loadOrCreate(tenantId: string): Promise<WrappedKeyRecord> {
+  private async loadOrCreate(tenantId: string): Promise<{ record: WrappedKeyRecord; revision: number }> {
     const existing = await this.kv.get(tenantId);
-    if (existing?.value.length) return existing.json() as WrappedKeyRecord;
+    if (existing?.value.length) return { record: existing.json() as WrappedKeyRecord, revision: existing.revision };
     const record: WrappedKeyRecord = { current: 1, versions: { '1': this.wrap(tenantId, 1, newDataKey()) } };
     try {
-      await this.kv.create(tenantId, JSON.stringify(record));
-      return record;
+      return { record, revision: await this.kv.create(tenantId, JSON.stringify(record)) };
     } catch {
       // Another node created it first: theirs is the key.
       const entry = await this.kv.get(tenantId);
       if (!entry?.value.length) throw new Error(`tenant key for ${tenantId} could not be created or read`);
-      return entry.json() as WrappedKeyRecord;
+      return { record: entry.json() as WrappedKeyRecord, revision: entry.revision };
     }
   }
 

@@ -35,7 +35,7 @@ const { nc, js, jsm } = await connectNats(config.natsUrl, identity.pod, logger);
 await ensureStreams(jsm, [SYNC_STREAM]);
 const keyRing = new KeyRing(await openKv(nc, KEYS_BUCKET, config.publishTimeoutMs), secrets, logger);
 const stores = new TenantStores({ coldOpenMs: config.coldOpenMs, cacheSize: config.tenantCacheSize, keyRing, cacheLookups: metrics.cacheLookups });
-await keyRing.watch((tenantId) => stores.refreshKeys(tenantId, 'key-change'));
+await keyRing.watch((tenantId, revision) => stores.refreshKeys(tenantId, revision, 'key-change'));
 const clock = new HybridClock();
 const replicator = new Replicator(js, jsm, stores, clock, identity.pod, metrics, logger, config.publishTimeoutMs);
 

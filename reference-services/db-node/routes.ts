@@ -206,8 +206,8 @@ export function dbNodeRouters(deps: DbNodeDeps): Router[] {
   admin.post('/tenants/:tenant/keys/rotate', async (ctx) => {
     const tenantId = assertTenantId(ctx.params.tenant);
     const rotated = await deps.keyRing.rotate(tenantId, 'admin:rotate');
-    stores.refreshKeys(tenantId, 'admin:rotate');
-    ctx.body = { tenant: tenantId, ...rotated };
+    stores.refreshKeys(tenantId, rotated.revision, 'admin:rotate');
+    ctx.body = { tenant: tenantId, keyVersion: rotated.keyVersion, versions: rotated.versions };
   });
   admin.get('/tenants/:tenant/raw', async (ctx) => {
     const tenantId = assertTenantId(ctx.params.tenant);

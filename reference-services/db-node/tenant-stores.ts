@@ -47,6 +47,8 @@ export class OpenTenant {
 
   get currentKeyVersion(): number { return this.keys.current; }
 
+  get keyRevision(): number { return this.keys.revision; }
+
   replaceKeys(keys: TenantKeys): void { this.keys = keys; }
 }
 
@@ -91,12 +93,15 @@ export class TenantStores {
     return opening;
   }
 
-  /** After a key change elsewhere: an open tenant reloads its keys (no cold open), others wait for their next open. */
-  refreshKeys(tenantId: string, caller: string): void {
+  /**
+   * After a key change at `revision`: an open tenant that holds older keys reloads them
+   * (no cold open); tenants that are not open read the new keys when they next open.
+   */
+  refreshKeys(tenantId: string, revision: number, caller: string): void {
     const current = this.open.peek(tenantId);
     if (!current) return;
     const refreshed = current.then(async (tenant) => {
-      tenant.replaceKeys(await this.options.keyRing.unwrapAll(tenantId, caller));
+      if (tenant.keyRevision < revision) tenant.replaceKeys(await this.options.keyRing.unwrapAll(tenantId, caller));
       return tenant;
     });
     this.open.set(tenantId, refreshed);

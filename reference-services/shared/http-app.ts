@@ -30,15 +30,20 @@ export class Lifecycle {
   inFlight = 0;
   private drained: (() => void) | undefined;
 
+  /** Counts a request from its arrival until its response has left (not merely been produced). */
   track() {
-    return async (_ctx: Context, next: Next) => {
+    return async (ctx: Context, next: Next) => {
       this.inFlight += 1;
-      try {
-        await next();
-      } finally {
+      let done = false;
+      const finished = () => {
+        if (done) return;
+        done = true;
         this.inFlight -= 1;
         if (this.inFlight === 0) this.drained?.();
-      }
+      };
+      ctx.res.once('finish', finished);
+      ctx.res.once('close', finished);
+      await next();
     };
   }
 
