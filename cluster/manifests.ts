@@ -1,0 +1,12 @@
+/**
+ * The manifests in `manifests/` are the single source of configuration (DESIGN §2):
+ * a cluster applies them, and the local runtime reads the same workloads,
+ * ScaledObjects, DestinationRule and labels from them through this module.
+ */
+export type { K8sObject, ProfileOverlay, RenderedManifests, ScaledObjectSpec, ScaledObjectTrigger, WorkloadSpec } from './manifests/types.ts';
+export { MANIFESTS_DIR, PROFILE_OVERLAYS, findObject, objectsOfKind, parseObjects, renderOverlay, type RenderOptions } from './manifests/render.ts';
+export { imageBaseName, podSpecOf, workloads } from './manifests/workloads.ts';
+export { KEDA_DEFAULTS, scaledObjects } from './manifests/scaling.ts';
+export { hashHeader } from './manifests/mesh.ts';
+export { knownKinds, validateObjects } from './manifests/validate.ts';
+export { flowAllowed, inCidr, selectorMatches, type AddressPeer, type Flow, type NetworkPeer, type PodPeer } from './manifests/network-policy.ts';
