@@ -4,7 +4,7 @@ import type { Context, Middleware } from 'koa';
 import { requireAdmin, requireTenant, tenantOf } from '../shared/auth.ts';
 import type { Contract } from '../shared/contract.ts';
 import { HttpError, badRequest, notFound } from '../shared/errors.ts';
-import type { PodIdentity } from '../shared/http-app.ts';
+import { type PodIdentity, routeOf } from '../shared/http-app.ts';
 import type { Secrets } from '../shared/secrets.ts';
 import { assertObjectId, assertTenantId, type Tier } from '../shared/tenant-id.ts';
 import type { ActiveTenants } from './active-tenants.ts';
@@ -58,7 +58,7 @@ export function dbNodeRouters(deps: DbNodeDeps): Router[] {
   const { identity, stores, replicator, clock, contract, metrics } = deps;
   const tenantApi = new Router({ prefix: '/api/v1' });
 
-  const caller = (ctx: Context) => `${ctx.method} ${(ctx as Context & { routePath?: string }).routePath ?? ctx.path}`;
+  const caller = (ctx: Context) => `${ctx.method} ${routeOf(ctx) ?? ctx.path}`;
   const openTenant = (ctx: Context) => stores.openTenant(tenantOf(ctx).tenantId, caller(ctx));
 
   async function write(tenant: OpenTenant, op: SyncOp, ts: number, entries: SyncEntry[]): Promise<void> {

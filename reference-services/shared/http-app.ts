@@ -23,6 +23,11 @@ export function podIdentityFromEnv(service: string, env: NodeJS.ProcessEnv = pro
   };
 }
 
+/** The route template that matched (`/api/v1/resources/:id`), as @koa/router records it. */
+export function routeOf(ctx: Context): string | undefined {
+  return (ctx as Context & { _matchedRoute?: string })._matchedRoute;
+}
+
 /** Readiness and the count of requests in flight, which SIGTERM drains. */
 export class Lifecycle {
   ready = false;
@@ -98,7 +103,7 @@ export function createHttpApp(identity: PodIdentity, logger: Logger): HttpAppPar
     try {
       await next();
     } finally {
-      end({ method: ctx.method, route: (ctx as Context & { routePath?: string }).routePath ?? 'unmatched', status: String(ctx.status) });
+      end({ method: ctx.method, route: routeOf(ctx) ?? 'unmatched', status: String(ctx.status) });
     }
   });
   app.use(errorMiddleware(logger));

@@ -70,6 +70,8 @@ describe('endpoints keep the contract', () => {
       'percolate_tenant_cache_lookups_total', 'percolate_replication_lag_seconds', 'percolate_tenant_rejected_total']) {
       expect(res.text, name).toContain(`# TYPE ${name}`);
     }
+    // Latency by route template, not by raw path (which would be one series per id).
+    expect(res.text).toMatch(/percolate_http_request_duration_seconds_count\{[^}]*route="\/api\/v1\/resources\/:id"/);
   });
 });
 
