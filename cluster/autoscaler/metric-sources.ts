@@ -1,0 +1,152 @@
+import type { ScaledObjectTrigger } from '../manifests.ts';
+
+/**
+ * The two scalers the manifests use, reading what KEDA's scalers read: Prometheus's HTTP
+ * query API (KEDA pkg/scalers/prometheus_scaler.go) and the NATS monitoring endpoint's
+ * /jsz (KEDA pkg/scalers/nats_jetstream_scaler.go).
+ */
+
+/** What the controller needs from metrics: a number per trigger, or a rejection. */
+export interface MetricSource {
+  read(trigger: ScaledObjectTrigger): Promise<number>;
+}
+
+export class MetricReadError extends Error {
+  constructor(readonly source: 'prometheus' | 'nats-jetstream', message: string, options?: { cause?: unknown }) {
+    super(`${source}: ${message}`, options);
+    this.name = 'MetricReadError';
+  }
+}
+
+const DEFAULT_TIMEOUT_MS = 3_000; // KEDA's default global HTTP timeout
+
+async function getJson(source: MetricReadError['source'], url: string, timeoutMs: number): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  } catch (err) {
+    throw new MetricReadError(source, `GET ${url} failed`, { cause: err });
+  }
+  const text = await res.text().catch((err: unknown) => { throw new MetricReadError(source, `reading the body of ${url} failed`, { cause: err }); });
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (err) {
+    if (!res.ok) throw new MetricReadError(source, `GET ${url} answered ${res.status}: ${text.slice(0, 200)}`);
+    throw new MetricReadError(source, `GET ${url} did not answer JSON`, { cause: err });
+  }
+  if (!res.ok) {
+    const reason = (body as { error?: unknown })?.error;
+    throw new MetricReadError(source, `GET ${url} answered ${res.status}${typeof reason === 'string' ? `: ${reason}` : ''}`);
+  }
+  return body;
+}
+
+export interface PrometheusQueryOptions {
+  timeoutMs?: number;
+  /**
+   * KEDA's `ignoreNullValues` (default true): an empty result, or NaN/±Inf, reads as 0 instead
+   * of failing. With zero database pods nothing exports the metric, and that means zero.
+   */
+  ignoreNullValues?: boolean;
+}
+
+/** Instant queries against a Prometheus server, with KEDA's rules for what counts as a value. */
+export class PrometheusQuery {
+  private readonly timeoutMs: number;
+  private readonly ignoreNullValues: boolean;
+
+  constructor(private readonly baseUrl: string, options: PrometheusQueryOptions = {}) {
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.ignoreNullValues = options.ignoreNullValues ?? true;
+  }
+
+  async query(query: string): Promise<number> {
+    const url = `${this.baseUrl.replace(/\/$/, '')}/api/v1/query?query=${encodeURIComponent(query)}`;
+    const body = await getJson('prometheus', url, this.timeoutMs);
+    return parsePrometheusValue(body, query, this.ignoreNullValues);
+  }
+}
+
+/** KEDA's reading of a query response: one series or none; more is an error (aggregate in the query). */
+export function parsePrometheusValue(body: unknown, query: string, ignoreNullValues = true): number {
+  const fail = (message: string): never => { throw new MetricReadError('prometheus', `${message} (query: ${query})`); };
+  const response = body as { status?: unknown; error?: unknown; data?: { resultType?: unknown; result?: unknown } };
+  if (response?.status !== 'success') fail(`query failed: ${typeof response?.error === 'string' ? response.error : JSON.stringify(body)?.slice(0, 200)}`);
+  // KEDA's documentation allows "a vector/scalar single element response".
+  if (response.data?.resultType === 'scalar') return sampleValue(response.data.result, fail, ignoreNullValues);
+  if (response.data?.resultType !== 'vector' || !Array.isArray(response.data.result)) {
+    fail(`expected an instant vector or a scalar, got ${String(response.data?.resultType)}`);
+  }
+  const result = response.data!.result as Array<{ value?: unknown }>;
+  if (result.length === 0) return ignoreNullValues ? 0 : fail('the result is empty, the target may be lost');
+  if (result.length > 1) fail(`returned ${result.length} series; the query must aggregate to one (e.g. sum(...))`);
+  return sampleValue(result[0]!.value, fail, ignoreNullValues);
+}
+
+function sampleValue(pair: unknown, fail: (message: string) => never, ignoreNullValues: boolean): number {
+  if (!Array.isArray(pair) || pair.length === 0) return ignoreNullValues ? 0 : fail('the value list is empty');
+  if (pair.length < 2) fail('did not return enough values');
+  const raw = pair[1];
+  if (typeof raw !== 'string' || raw.trim() === '') fail(`unexpected value ${JSON.stringify(raw)}`);
+  // Prometheus spells infinities +Inf and -Inf, which Number() does not read.
+  const value = raw === '+Inf' ? Number.POSITIVE_INFINITY : raw === '-Inf' ? Number.NEGATIVE_INFINITY : Number(raw);
+  if (Number.isNaN(value) && raw !== 'NaN') fail(`unparsable value ${JSON.stringify(raw)}`);
+  if (!Number.isFinite(value)) return ignoreNullValues ? 0 : fail(`the query returned ${raw}`);
+  return value;
+}
+
+export interface JetStreamLagReading {
+  lag: number;
+  /**
+   * Where the lag came from: the consumer (num_pending + num_ack_pending), the stream's
+   * last_seq when the consumer is missing (KEDA's fallback), or nothing when the stream is
+   * missing (a KEDA scaler that never saw the stream reads 0).
+   */
+  from: 'consumer' | 'stream-last-seq' | 'no-stream';
+}
+
+interface JszAccount { name?: string; id?: string; stream_detail?: JszStream[] }
+interface JszStream { name?: string; state?: { last_seq?: number }; consumer_detail?: JszConsumer[] }
+interface JszConsumer { name?: string; num_pending?: number; num_ack_pending?: number }
+
+/** KEDA's getMaxMsgLag over a /jsz?consumers=true answer. */
+export function lagFromJsz(body: unknown, where: { account: string; stream: string; consumer: string }): JetStreamLagReading {
+  const accounts = (body as { account_details?: JszAccount[] })?.account_details;
+  if (accounts !== undefined && !Array.isArray(accounts)) throw new MetricReadError('nats-jetstream', 'account_details is not a list');
+  const account = (accounts ?? []).find((a) => a.name === where.account || a.id === where.account);
+  const stream = account?.stream_detail?.find((s) => s.name === where.stream);
+  if (!stream) return { lag: 0, from: 'no-stream' };
+  const consumer = stream.consumer_detail?.find((c) => c.name === where.consumer);
+  if (consumer) return { lag: (consumer.num_pending ?? 0) + (consumer.num_ack_pending ?? 0), from: 'consumer' };
+  return { lag: stream.state?.last_seq ?? 0, from: 'stream-last-seq' };
+}
+
+/** A JetStream consumer's lag from the NATS monitoring endpoint, as KEDA's nats-jetstream scaler reads it. */
+export class JetStreamLag {
+  constructor(private readonly monitoringUrl: string, private readonly options: { timeoutMs?: number } = {}) {}
+
+  async read(where: { account: string; stream: string; consumer: string }): Promise<JetStreamLagReading> {
+    const url = `${this.monitoringUrl.replace(/\/$/, '')}/jsz?acc=${encodeURIComponent(where.account)}&consumers=true&config=true`;
+    return lagFromJsz(await getJson('nats-jetstream', url, this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS), where);
+  }
+}
+
+/**
+ * Reads each trigger from the endpoints of the cluster at hand. The manifests name in-cluster
+ * addresses (prometheus.percolate.svc, nats.percolate.svc); a target passes its own.
+ */
+export class TriggerMetricSource implements MetricSource {
+  private readonly prometheus: PrometheusQuery;
+  private readonly jetstream: JetStreamLag;
+
+  constructor(endpoints: { prometheusUrl: string; natsMonitoringUrl: string }, options: PrometheusQueryOptions = {}) {
+    this.prometheus = new PrometheusQuery(endpoints.prometheusUrl, options);
+    this.jetstream = new JetStreamLag(endpoints.natsMonitoringUrl, { timeoutMs: options.timeoutMs });
+  }
+
+  async read(trigger: ScaledObjectTrigger): Promise<number> {
+    if (trigger.type === 'prometheus') return this.prometheus.query(trigger.query);
+    return (await this.jetstream.read(trigger)).lag;
+  }
+}
