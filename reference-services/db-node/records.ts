@@ -45,11 +45,17 @@ export const keys = {
   momentPrefix: 'm!',
 };
 
+/**
+ * Wall-clock microseconds. `Date.now()` has millisecond steps, too coarse for replication
+ * lag on loopback; the high-resolution timer anchored at the process's time origin is not.
+ */
+export const wallMicros = (): number => Math.floor((performance.timeOrigin + performance.now()) * 1000);
+
 /** A clock that never goes backwards and moves past every timestamp it has seen. */
 export class HybridClock {
   private last = 0;
   now(): number {
-    this.last = Math.max(Date.now() * 1000, this.last + 1);
+    this.last = Math.max(wallMicros(), this.last + 1);
     return this.last;
   }
   observe(ts: number): void {

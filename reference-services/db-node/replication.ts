@@ -3,7 +3,7 @@ import type { Logger } from '../shared/logger.ts';
 import { SYNC_STREAM, syncSubject } from '../shared/nats.ts';
 import { HttpError } from '../shared/errors.ts';
 import type { DbMetrics } from './metrics.ts';
-import type { HybridClock, SyncMessage } from './records.ts';
+import { type HybridClock, type SyncMessage, wallMicros } from './records.ts';
 import type { TenantStores } from './tenant-stores.ts';
 
 /**
@@ -89,7 +89,7 @@ export class Replicator {
     this.clock.observe(message.ts);
     await this.stores.apply(message.tenant, message.entries);
     if (message.node !== this.node) {
-      const lagSeconds = Math.max(0, Date.now() * 1000 - message.ts) / 1e6;
+      const lagSeconds = Math.max(0, wallMicros() - message.ts) / 1e6;
       this.metrics.replicationLag.observe(lagSeconds);
       this.metrics.replicationLagQuantiles.observe(lagSeconds);
     }

@@ -1,5 +1,6 @@
 import { SignJWT, decodeJwt, errors as joseErrors, jwtVerify } from 'jose';
 import type { Context, Next } from 'koa';
+import { LRUCache } from 'lru-cache';
 import { HttpError } from './errors.ts';
 import type { Secrets } from './secrets.ts';
 import { tenantSigningKey } from './secrets.ts';
@@ -42,8 +43,35 @@ function verifyFailure(err: unknown): HttpError {
   return unauthorized('invalid token', err);
 }
 
+/**
+ * Tokens already verified, until they expire. A client sends the same token with every
+ * request; checking its HMAC once instead of each time keeps auth off the hot path of a
+ * cached read. The cache is per secrets object, so a test's second cluster never shares it.
+ */
+const verified = new WeakMap<Secrets, LRUCache<string, TenantIdentity>>();
+
+function verifiedCache(secrets: Secrets): LRUCache<string, TenantIdentity> {
+  let cache = verified.get(secrets);
+  if (!cache) {
+    cache = new LRUCache<string, TenantIdentity>({ max: 10_000, ttlAutopurge: false });
+    verified.set(secrets, cache);
+  }
+  return cache;
+}
+
 /** Verifies a tenant token: the signing key is derived from the tenant the token claims. */
 export async function verifyTenantToken(secrets: Secrets, token: string): Promise<TenantIdentity> {
+  const cache = verifiedCache(secrets);
+  const hit = cache.get(token);
+  if (hit) return hit;
+  const identity = await verifyTenantTokenUncached(secrets, token);
+  const expSeconds = decodeJwt(token).exp;
+  const ttl = expSeconds ? expSeconds * 1000 - Date.now() : 0;
+  if (ttl > 0) cache.set(token, identity, { ttl });
+  return identity;
+}
+
+async function verifyTenantTokenUncached(secrets: Secrets, token: string): Promise<TenantIdentity> {
   let claimed: unknown;
   try {
     claimed = decodeJwt(token).tenant;

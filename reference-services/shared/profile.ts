@@ -12,6 +12,10 @@ export interface TimeProfile {
   cooldownSeconds: number;
   scaleDownStabilizationSeconds: number;
   drainTimeoutMs: number;
+  podReadySeconds: number;
+  metricDelaySeconds: number;
+  oscillationPeriodSeconds: number;
+  flappingWindowSeconds: number;
 }
 
 export const PROFILE_NAMES = ['fast', 'realistic'] as const;

@@ -1,0 +1,151 @@
+import { writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { type Child, binary, describeExit, spawnChild } from './child.ts';
+import type { ChildRegistry } from './child-registry.ts';
+import { type HaproxyBackend, renderHaproxyConfig } from './haproxy-config.ts';
+import { Fatal, freePort, isListening, pollUntil } from './net-util.ts';
+import { logFile } from './paths.ts';
+
+export interface HealthCheckSettings {
+  intervalMs: number;
+  fall: number;
+  rise: number;
+}
+
+export interface ServerState {
+  backend: string;
+  name: string;
+  id: number;
+  address: string;
+  port: number;
+  /** 0 stopped (down), 1 starting, 2 running (up), 3 stopping. */
+  opState: number;
+  /** Bit field: 0 = ready; 1/2/4 maintenance (forced, inherited, from the runtime API), 8/16/32 drain. */
+  adminState: number;
+}
+
+/** The HAProxy runtime API over the admin stats socket, one command per connection. */
+export class HaproxyRuntimeApi {
+  private queue: Promise<unknown> = Promise.resolve();
+  constructor(readonly socketPath: string) {}
+
+  /** Commands run one after another: an `enable` must never overtake the `add` it follows. */
+  command(cmd: string): Promise<string> {
+    const run = () => new Promise<string>((resolve, reject) => {
+      const socket = connect(this.socketPath);
+      let out = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (d: string) => { out += d; });
+      socket.on('end', () => resolve(out.trim()));
+      socket.on('error', reject);
+      socket.setTimeout(5_000, () => socket.destroy(new Error(`haproxy runtime API: no answer to "${cmd}" within 5 s`)));
+      socket.write(`${cmd}\n`);
+    });
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Runs a command whose only successful answers are `ok` (empty counts as success). */
+  async expect(cmd: string, ok: RegExp[] = []): Promise<string> {
+    const out = await this.command(cmd);
+    if (out === '' || ok.some((re) => re.test(out))) return out;
+    throw new Error(`haproxy runtime API: "${cmd}" answered "${out}"`);
+  }
+
+  async serverStates(backend?: string): Promise<ServerState[]> {
+    const out = await this.command(backend ? `show servers state ${backend}` : 'show servers state');
+    return out.split('\n').filter((l) => /^\d+ /.test(l)).map((line) => {
+      const f = line.split(' ');
+      return {
+        backend: f[1]!, id: Number(f[2]), name: f[3]!, address: f[4]!, opState: Number(f[5]), adminState: Number(f[6]), port: Number(f[18]),
+      };
+    });
+  }
+}
+
+/**
+ * HAProxy as the mesh's consistent-hash router. Pods enter as dynamic servers (in
+ * maintenance, checks on), are enabled when ready, drained before they are stopped, and
+ * deleted once gone — what an Envoy sidecar sees through EDS as endpoints change.
+ */
+export class LocalHaproxy {
+  child!: Child;
+  readonly api: HaproxyRuntimeApi;
+
+  private constructor(readonly runDir: string, readonly statsPort: number, readonly backends: HaproxyBackend[], readonly checks: HealthCheckSettings) {
+    this.api = new HaproxyRuntimeApi(join(runDir, 'haproxy.sock'));
+  }
+
+  get log(): string { return logFile(this.runDir, 'haproxy'); }
+  get statsUrl(): string { return `http://127.0.0.1:${this.statsPort}`; }
+  frontendUrl(backend: string): string {
+    const b = this.backends.find((x) => x.name === backend);
+    if (!b) throw new Error(`no haproxy backend ${backend}`);
+    return `http://127.0.0.1:${b.port}`;
+  }
+
+  static async start(runDir: string, backends: (Omit<HaproxyBackend, 'port'>)[], checks: HealthCheckSettings, serverTimeoutMs: number, env: NodeJS.ProcessEnv, registry: ChildRegistry): Promise<LocalHaproxy> {
+    const withPorts: HaproxyBackend[] = [];
+    for (const b of backends) withPorts.push({ ...b, port: await freePort() });
+    const haproxy = new LocalHaproxy(runDir, await freePort(), withPorts, checks);
+    const configFile = join(runDir, 'haproxy.cfg');
+    writeFileSync(configFile, renderHaproxyConfig({
+      socketPath: haproxy.api.socketPath, statsPort: haproxy.statsPort, backends: withPorts,
+      serverTimeoutMs, checkTimeoutMs: Math.max(checks.intervalMs, 500),
+    }));
+    haproxy.child = registry.track(spawnChild('haproxy', binary('haproxy'), ['-f', configFile, '-db'], env, haproxy.log,
+      [haproxy.statsPort, ...withPorts.map((b) => b.port)]));
+    await pollUntil('haproxy accepting', 10_000, async () => {
+      if (!haproxy.child.running) throw new Fatal(describeExit(haproxy.child.exitStatus));
+      await haproxy.api.command('show info');
+      return (await Promise.all(withPorts.map((b) => isListening(b.port)))).every(Boolean);
+    }, 20);
+    return haproxy;
+  }
+
+  /** A new pod: registered in maintenance with health checks running, not yet taking traffic. */
+  async addServer(backend: string, name: string, address: string, id?: number): Promise<void> {
+    const { intervalMs, fall, rise } = this.checks;
+    const add = () => this.api.expect(`add server ${backend}/${name} ${address} check inter ${intervalMs} fall ${fall} rise ${rise}${id ? ` id ${id}` : ''}`, [/New server registered/]);
+    try {
+      await add();
+    } catch (err) {
+      // A StatefulSet pod back under its old name, whose old server a failed removal left behind.
+      if (!/already exists/i.test(String(err))) throw err;
+      await this.removeServer(backend, name);
+      await add();
+    }
+    await this.api.expect(`enable health ${backend}/${name}`);
+  }
+
+  /** The pod passed its readiness probe: take traffic now rather than after the next check. */
+  async serverReady(backend: string, name: string): Promise<void> {
+    await this.api.expect(`enable server ${backend}/${name}`);
+    await this.api.expect(`set server ${backend}/${name} health up`);
+  }
+
+  /** The pod is not ready (crashed, probe failing, node gone): out of the ring until it is. */
+  async serverNotReady(backend: string, name: string): Promise<void> {
+    await this.api.expect(`disable server ${backend}/${name}`);
+  }
+
+  /** The pod is terminating: no new requests, those in flight finish. */
+  async drainServer(backend: string, name: string): Promise<void> {
+    await this.api.expect(`set server ${backend}/${name} state drain`);
+  }
+
+  async removeServer(backend: string, name: string): Promise<void> {
+    await this.api.expect(`disable server ${backend}/${name}`);
+    await this.api.command(`shutdown sessions server ${backend}/${name}`);
+    // Idle pooled connections are released asynchronously: retry briefly.
+    await pollUntil(`haproxy del server ${backend}/${name}`, 3_000, async () => {
+      const out = await this.api.command(`del server ${backend}/${name}`);
+      if (/Server deleted|No such server/.test(out)) return true;
+      throw new Error(out);
+    }, 50);
+  }
+
+  async stop(graceMs = 3_000): Promise<void> { await this.child?.stop(graceMs); }
+}

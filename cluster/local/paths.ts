@@ -1,0 +1,28 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Every process of a run carries this variable, so a sweep can find it even if no record survived. */
+export const RUN_MARKER_ENV = 'PERCOLATE_RUN_DIR';
+
+/** Run directories are `mkdtemp(<tmp>/percolate-run-XXXXXX)`; the sweep looks for this prefix. */
+export const RUN_DIR_PREFIX = 'percolate-run-';
+export const runDirParent = (): string => tmpdir();
+/** State dirs the builder makes for tests; a sweep removes them with their dead run. */
+export const STATE_DIR_PREFIX = 'percolate-state-';
+
+/**
+ * Where the state of the local cluster is kept between commands: one cluster per state
+ * directory. The CLI uses the repository's `.percolate/local`; tests pass their own so
+ * they never touch a cluster a person started by hand.
+ */
+export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.PERCOLATE_LOCAL_STATE_DIR || join(REPO_ROOT, '.percolate', 'local');
+}
+
+export const stateFile = (stateDir: string): string => join(stateDir, 'state.json');
+export const ownerFile = (runDir: string): string => join(runDir, 'owner.json');
+export const logDir = (runDir: string): string => join(runDir, 'logs');
+export const logFile = (runDir: string, name: string): string => join(runDir, 'logs', `${name}.log`);

@@ -1,0 +1,243 @@
+import { EventEmitter } from 'node:events';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import type { PodInfo, PodPhase } from '../target.ts';
+
+/** A pod as the local runtime reports it: also whether the load balancer routes to it yet. */
+export interface LocalPodInfo extends PodInfo {
+  /** Ready and enabled in HAProxy (pods without a load balancer: ready). */
+  routable: boolean;
+  /** The container's process (changes on restart); absent while it is not running. */
+  pid?: number;
+  /** Its log file. */
+  log: string;
+}
+import { type Child, spawnChild } from './child.ts';
+import type { ChildRegistry } from './child-registry.ts';
+import { freePort } from './net-util.ts';
+import { REPO_ROOT, logFile } from './paths.ts';
+import { Sidecar } from './sidecar.ts';
+
+/** Everything a pod of one workload shares: what the manifests' pod template says, made local. */
+export interface PodTemplate {
+  workload: string;
+  service: 'db-node' | 'worker' | 'gateway';
+  labels: Record<string, string>;
+  /** The container's environment from the manifests (identity and addresses are set per pod). */
+  env: Record<string, string>;
+  readinessPath: string;
+  /** The readiness probe's period once the pod has been ready (kubelet's periodSeconds). */
+  probePeriodMs: number;
+  /** Until the first success: start-up is what callers wait for, so probe often. */
+  startupProbePeriodMs: number;
+  terminationGraceMs: number;
+  /** Outbound destinations of the sidecar by name (`nats`, `lb`) and their ports. */
+  outbound: Record<string, number>;
+  /** Environment variables that point at an outbound link: `NATS_URL` → link `nats`, formatted. */
+  outboundEnv: Record<string, { link: string; format: (port: number) => string }>;
+  /** Environment every process of the run carries (the sweep's marker, secrets, grace). */
+  runEnv: Record<string, string>;
+  restartBackoffMs: number;
+  restartBackoffMaxMs: number;
+}
+
+/** A process that restarts within this long of starting is crash-looping: back off. */
+const CRASH_LOOP_WINDOW_MS = 10_000;
+
+/**
+ * One pod: its container (a reference service run as a process in its own group), its
+ * sidecar, and a kubelet's part — readiness probes, and restarting the container in place
+ * when it dies. Deletion belongs to the runtime, which first takes the pod out of the load
+ * balancer; the pod only stops its process within the grace period.
+ */
+export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod] }> {
+  readonly createdAt = Date.now();
+  readonly sidecar: Sidecar;
+  child: Child | undefined;
+  port = 0;
+  restarts = 0;
+  ready = false;
+  phase: PodPhase = 'Pending';
+  terminating = false;
+  /** The node cannot reach the pod (zone outage): never ready, whatever its probe says. */
+  unreachable = false;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private everReady = false;
+  private backoffMs: number;
+  private startedAt = 0;
+  inboundPort = 0;
+  outboundPorts: Record<string, number> = {};
+
+  constructor(
+    readonly name: string,
+    readonly template: PodTemplate,
+    readonly node: string,
+    readonly zone: string,
+    readonly runDir: string,
+    private readonly registry: ChildRegistry,
+    readonly ordinal?: number,
+  ) {
+    super();
+    this.sidecar = new Sidecar(name, 0);
+    this.backoffMs = template.restartBackoffMs;
+  }
+
+  get log(): string { return logFile(this.runDir, this.name); }
+  get address(): string { return `127.0.0.1:${this.inboundPort}`; }
+
+  /** Allocates the container port and opens the sidecar: the pod has an address before its container runs. */
+  async openSidecar(): Promise<void> {
+    this.port = await freePort();
+    this.sidecar.inbound.setTarget(this.port);
+    const ports = await this.sidecar.start(this.template.outbound);
+    this.inboundPort = ports.inbound;
+    this.outboundPorts = ports.outbound;
+  }
+
+  /** Starts the container (after the sidecar, as Istio's holdApplicationUntilProxyStarts asks). */
+  startContainer(): void {
+    if (!this.terminating) this.spawnContainer();
+  }
+
+  private env(): NodeJS.ProcessEnv {
+    const t = this.template;
+    const env: NodeJS.ProcessEnv = {
+      // A container does not inherit the host's environment; the process needs only these.
+      PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR,
+      ...t.env,
+      ...t.runEnv,
+      POD_NAME: this.name,
+      NODE_NAME: this.node,
+      ZONE: this.zone,
+      // Traffic stays on loopback: the sidecar is the only way in.
+      HOST: '127.0.0.1',
+      PORT: String(this.port),
+    };
+    for (const [name, { link, format }] of Object.entries(t.outboundEnv)) {
+      const port = this.outboundPorts[link];
+      if (port !== undefined) env[name] = format(port);
+    }
+    for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
+    return env;
+  }
+
+  private spawnContainer(): void {
+    if (this.registry.closed) return;
+    const entry = join(REPO_ROOT, 'reference-services', this.template.service, 'main.ts');
+    const child = spawnChild(this.name, process.execPath, ['--import', 'tsx', entry], this.env(), this.log, [this.port]);
+    this.child = child;
+    this.startedAt = Date.now();
+    this.phase = 'Running';
+    this.registry.track(child);
+    this.emit('change', this);
+    void child.exited.then(() => this.onContainerExit(child));
+    this.scheduleProbe(0);
+  }
+
+  private onContainerExit(child: Child): void {
+    if (this.child !== child) return;
+    this.setReady(false);
+    if (this.terminating) {
+      this.phase = child.exitStatus?.code === 0 ? 'Succeeded' : 'Failed';
+      this.emit('exit', this);
+      return;
+    }
+    // restartPolicy: Always — the kubelet restarts the container in the same pod.
+    this.restarts += 1;
+    const crashLooping = Date.now() - this.startedAt < CRASH_LOOP_WINDOW_MS;
+    const delay = crashLooping ? this.backoffMs : this.template.restartBackoffMs;
+    this.backoffMs = crashLooping ? Math.min(this.backoffMs * 2, this.template.restartBackoffMaxMs) : this.template.restartBackoffMs;
+    this.emit('change', this);
+    this.restartTimer = setTimeout(() => { if (!this.terminating) this.spawnContainer(); }, delay);
+  }
+
+  private scheduleProbe(delayMs: number): void {
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    this.probeTimer = setTimeout(() => void this.probe(), delayMs);
+  }
+
+  private async probe(): Promise<void> {
+    this.probeTimer = undefined;
+    if (this.terminating || !this.child?.running) return;
+    const ok = await httpOk(this.port, this.template.readinessPath, Math.min(1_000, this.template.probePeriodMs));
+    if (this.terminating || !this.child?.running) return;
+    if (ok) this.everReady = true;
+    this.setReady(ok && !this.unreachable);
+    this.scheduleProbe(this.everReady ? this.template.probePeriodMs : this.template.startupProbePeriodMs);
+  }
+
+  private setReady(ready: boolean): void {
+    if (this.ready === ready) return;
+    this.ready = ready;
+    this.emit('change', this);
+  }
+
+  /** Zone outage on (true) or over: the pod's traffic is cut in the sidecar, its readiness follows. */
+  setUnreachable(unreachable: boolean): void {
+    this.unreachable = unreachable;
+    if (unreachable) {
+      this.sidecar.setFault({}, { partition: 'refuse' });
+      this.setReady(false);
+    } else {
+      this.sidecar.clearFaults();
+      this.scheduleProbe(0);
+    }
+  }
+
+  /** Sends a signal to the container; if it dies, the kubelet part restarts it in place. */
+  signal(signal: NodeJS.Signals): void {
+    if (!this.child?.running) throw new Error(`pod ${this.name} has no running container`);
+    this.child.signal(signal);
+  }
+
+  /** Marks the pod terminating (synchronously, so a controller counting pods sees it at once). */
+  beginTermination(): void {
+    if (this.terminating) return;
+    this.terminating = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    this.ready = false;
+    this.emit('change', this);
+  }
+
+  /**
+   * The container's part of a deletion: not ready, SIGTERM, SIGKILL after `graceMs`, then the
+   * sidecar goes (it outlives the app's connections, as Istio's EXIT_ON_ZERO_ACTIVE_CONNECTIONS).
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.beginTermination();
+    const child = this.child;
+    if (child?.running) {
+      // Resume a stopped (SIGSTOP) container, or SIGTERM would wait for the grace period.
+      child.signal('SIGCONT');
+      await child.stop(graceMs);
+    } else {
+      this.phase = 'Succeeded';
+    }
+    await this.sidecar.close();
+  }
+
+  info(routable = this.ready): LocalPodInfo {
+    return {
+      routable,
+      name: this.name, workload: this.template.workload, labels: this.template.labels, address: this.address,
+      zone: this.zone, node: this.node, ready: this.ready, phase: this.phase, terminating: this.terminating,
+      restarts: this.restarts, createdAt: this.createdAt, log: this.log,
+      ...(this.child?.running ? { pid: this.child.pid } : {}),
+    };
+  }
+}
+
+/** One HTTP GET without keep-alive, as a kubelet probe makes it: true on 2xx/3xx. */
+function httpOk(port: number, path: string, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolve((res.statusCode ?? 500) < 400);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+    req.end();
+  });
+}

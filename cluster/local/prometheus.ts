@@ -1,0 +1,105 @@
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { type Child, binary, describeExit, spawnChild } from './child.ts';
+import type { ChildRegistry } from './child-registry.ts';
+import { Fatal, freePort, pollUntil } from './net-util.ts';
+import { logFile } from './paths.ts';
+
+/** One file_sd target group: addresses and the labels Kubernetes SD would have given them. */
+export interface ScrapeTarget {
+  address: string;
+  labels: Record<string, string>;
+}
+
+/** The file_sd jobs: pods of each service and the runtime's own exporters. */
+export const SCRAPE_JOBS = ['db-node', 'worker', 'gateway', 'activator', 'haproxy'] as const;
+export type ScrapeJob = (typeof SCRAPE_JOBS)[number];
+
+/**
+ * Prometheus scraping every pod through file_sd: the runtime rewrites one JSON file per job
+ * (tmp + rename, so Prometheus never reads half a file) as pods come and go.
+ */
+export class LocalPrometheus {
+  child!: Child;
+  private readonly targets = new Map<ScrapeJob, Map<string, ScrapeTarget>>();
+  private writeTimer: NodeJS.Timeout | undefined;
+  private readonly dirty = new Set<ScrapeJob>();
+
+  private constructor(readonly port: number, private readonly dir: string, private readonly runDir: string, private readonly env: NodeJS.ProcessEnv) {}
+
+  get url(): string { return `http://127.0.0.1:${this.port}`; }
+  get log(): string { return logFile(this.runDir, 'prometheus'); }
+  private sdFile(job: ScrapeJob): string { return join(this.dir, 'targets', `${job}.json`); }
+
+  static async start(runDir: string, scrapeIntervalSeconds: number, env: NodeJS.ProcessEnv, registry: ChildRegistry): Promise<LocalPrometheus> {
+    const prom = new LocalPrometheus(await freePort(), join(runDir, 'prometheus'), runDir, env);
+    mkdirSync(join(prom.dir, 'targets'), { recursive: true });
+    for (const job of SCRAPE_JOBS) prom.flushJob(job);
+    const config = {
+      global: { scrape_interval: `${scrapeIntervalSeconds}s`, scrape_timeout: `${Math.round(Math.min(scrapeIntervalSeconds, 10) * 800)}ms`, evaluation_interval: `${scrapeIntervalSeconds}s` },
+      scrape_configs: SCRAPE_JOBS.map((job) => ({
+        job_name: job,
+        file_sd_configs: [{ files: [prom.sdFile(job)], refresh_interval: '30s' }],
+      })),
+    };
+    const configFile = join(prom.dir, 'prometheus.yml');
+    writeFileSync(configFile, stringify(config));
+    prom.child = registry.track(spawnChild('prometheus', binary('prometheus'), [
+      `--config.file=${configFile}`,
+      `--storage.tsdb.path=${join(prom.dir, 'data')}`,
+      '--storage.tsdb.retention.time=1d',
+      `--web.listen-address=127.0.0.1:${prom.port}`,
+      '--web.enable-lifecycle',
+      '--log.level=warn',
+    ], env, prom.log, [prom.port]));
+    await pollUntil('prometheus ready', 15_000, async () => {
+      if (!prom.child.running) throw new Fatal(describeExit(prom.child.exitStatus));
+      return (await fetch(`${prom.url}/-/ready`)).ok;
+    }, 25);
+    return prom;
+  }
+
+  setTarget(job: ScrapeJob, id: string, target: ScrapeTarget): void {
+    let jobTargets = this.targets.get(job);
+    if (!jobTargets) this.targets.set(job, (jobTargets = new Map()));
+    jobTargets.set(id, target);
+    this.scheduleWrite(job);
+  }
+
+  removeTarget(job: ScrapeJob, id: string): void {
+    if (this.targets.get(job)?.delete(id)) this.scheduleWrite(job);
+  }
+
+  /** The addresses in a job's file right now (what Prometheus will discover). */
+  targetsOf(job: ScrapeJob): ScrapeTarget[] {
+    return [...(this.targets.get(job)?.values() ?? [])];
+  }
+
+  private scheduleWrite(job: ScrapeJob): void {
+    this.dirty.add(job);
+    // Several pods change at once on a scale: one write for the batch.
+    this.writeTimer ??= setTimeout(() => this.flush(), 20);
+  }
+
+  private flushJob(job: ScrapeJob): void {
+    const groups = this.targetsOf(job).map((t) => ({ targets: [t.address], labels: t.labels }));
+    const file = this.sdFile(job);
+    const tmp = `${file}.tmp`;
+    writeFileSync(tmp, JSON.stringify(groups, null, 1));
+    renameSync(tmp, file);
+  }
+
+  /** Writes pending changes now (before shutdown or when a caller needs the file current). */
+  flush(): void {
+    if (this.writeTimer) clearTimeout(this.writeTimer);
+    this.writeTimer = undefined;
+    for (const job of this.dirty) this.flushJob(job);
+    this.dirty.clear();
+  }
+
+  async stop(graceMs = 5_000): Promise<void> {
+    if (this.writeTimer) clearTimeout(this.writeTimer);
+    await this.child?.stop(graceMs);
+  }
+}

@@ -1,0 +1,558 @@
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { preserveLogs } from './failed-runs.ts';
+import { join } from 'node:path';
+import type { RenderedManifests, WorkloadSpec } from '../manifests.ts';
+// The functions come from the modules behind cluster/manifests.ts: its barrel also loads
+// the schema validator (kubernetes-models), 600 ms of start-up the runtime does not need.
+import { hashHeader } from '../manifests/mesh.ts';
+import { findObject, renderOverlay } from '../manifests/render.ts';
+import { podSpecOf, workloads } from '../manifests/workloads.ts';
+import type { ProfileName } from '../../reference-services/shared/profile.ts';
+import { ensureSecretsFile } from '../../reference-services/shared/secrets.ts';
+import type { ClusterEndpoints, NodeInfo, WorkloadInfo, ZoneInfo } from '../target.ts';
+import { Activator } from './activator.ts';
+import { ChildRegistry } from './child-registry.ts';
+import { type PodOps, WorkloadController } from './controller.ts';
+import { LocalHaproxy } from './haproxy.ts';
+import { LocalNats } from './nats.ts';
+import { pollUntil } from './net-util.ts';
+import { RUN_MARKER_ENV, logDir, logFile } from './paths.ts';
+import { type LocalPodInfo, Pod, type PodTemplate } from './pod.ts';
+import { processIdentity } from './proc-identity.ts';
+import { LocalPrometheus, type ScrapeJob } from './prometheus.ts';
+import { type RuntimeSettings, runtimeSettings, unreadyGraceMs } from './settings.ts';
+import { type LocalState, type RecordedProcess, writeState } from './state.ts';
+import { Topology } from './topology.ts';
+
+export interface RuntimeConfig {
+  runDir: string;
+  stateDir: string;
+  profile: ProfileName;
+  /** Replicas at start by workload name, overriding the manifests (whose databases and workers start at 0, KEDA's to raise). */
+  replicas: Record<string, number>;
+}
+
+export interface ProgressEvent {
+  step: string;
+  ms: number;
+  detail?: string;
+}
+
+/** A start-up failure that names the component and where its log is. */
+export class ComponentError extends Error {
+  constructor(readonly component: string, readonly log: string, message: string) {
+    super(`${component} failed: ${message}`);
+    this.name = 'ComponentError';
+  }
+}
+
+export interface ComponentInfo {
+  name: string;
+  pid: number;
+  ports: number[];
+  log: string;
+  rssBytes: number;
+}
+
+/** Everything `status` shows. */
+export interface LocalStatus {
+  profile: ProfileName;
+  phase: LocalState['phase'];
+  runDir: string;
+  startedAt: number;
+  endpoints: ClusterEndpoints;
+  workloads: WorkloadInfo[];
+  pods: LocalPodInfo[];
+  nodes: NodeInfo[];
+  zones: ZoneInfo[];
+  components: ComponentInfo[];
+  /** RSS of the daemon and every process it runs: the whole local cluster's memory. */
+  totalRssBytes: number;
+}
+
+const SCRAPE_JOB: Record<WorkloadSpec['service'], ScrapeJob> = { 'db-node': 'db-node', worker: 'worker', gateway: 'gateway' };
+
+function rssOf(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The embedded cluster, run inside the daemon: nats-server, Prometheus and HAProxy as
+ * real processes, the reference services as pods of StatefulSets and Deployments read
+ * from the rendered manifests, placed on emulated nodes and zones, each behind its own
+ * sidecar; the activator holding requests while the database pool is at zero.
+ */
+export class LocalRuntime implements PodOps {
+  readonly settings: RuntimeSettings;
+  readonly registry: ChildRegistry;
+  readonly topology = new Topology();
+  readonly controllers = new Map<string, WorkloadController>();
+  private readonly templates = new Map<string, PodTemplate>();
+  private readonly specs = new Map<string, WorkloadSpec>();
+  /** HAProxy backend by workload (database tiers and the gateway; workers take no traffic). */
+  private readonly backends = new Map<string, string>();
+  private readonly activators = new Map<string, Activator>();
+  /** Pods HAProxy routes to: ready, and told so through the runtime API. */
+  private readonly routable = new Set<string>();
+  private readonly lbChains = new Map<string, Promise<void>>();
+  private readonly waiters = new Set<{ workload: string; resolve: (ok: boolean) => void }>();
+  private readonly deletions = new Map<Pod, Promise<void>>();
+  private manifests!: RenderedManifests;
+  nats: LocalNats | undefined;
+  prometheus: LocalPrometheus | undefined;
+  haproxy: LocalHaproxy | undefined;
+  secretsFile: string;
+  phase: LocalState['phase'] = 'starting';
+  readonly startedAt = Date.now();
+  control: { url: string; token: string; port: number } | undefined;
+  private stopping: Promise<void> | undefined;
+  private saveTimer: NodeJS.Timeout | undefined;
+  private downGraceCap = Number.POSITIVE_INFINITY;
+  private readonly daemonLog: string;
+
+  /**
+   * What happens when a request finds the pool at zero (KEDA's activation). The default
+   * scales 0 → 1; the autoscaler replaces it with `setDemandHandler`.
+   */
+  private demandHandler: (workload: string) => void = (workload) => {
+    const c = this.controllers.get(workload);
+    if (c && c.desired === 0) {
+      this.log(`activation: demand for ${workload} at zero replicas, scaling to 1`);
+      c.scale(1);
+      this.saveState();
+    }
+  };
+
+  constructor(readonly config: RuntimeConfig) {
+    this.settings = runtimeSettings(config.profile);
+    this.registry = new ChildRegistry(() => this.saveState());
+    this.secretsFile = join(config.runDir, 'secrets.json');
+    this.daemonLog = logFile(config.runDir, 'daemon');
+  }
+
+  setDemandHandler(handler: (workload: string) => void): void { this.demandHandler = handler; }
+
+  log(message: string, extra?: unknown): void {
+    process.stdout.write(`${new Date().toISOString()} ${message}${extra === undefined ? '' : ` ${extra instanceof Error ? extra.stack : JSON.stringify(extra)}`}\n`);
+  }
+
+  private get markerEnv(): NodeJS.ProcessEnv {
+    return { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, [RUN_MARKER_ENV]: this.config.runDir };
+  }
+
+  private checkNotStopping(): void {
+    if (this.stopping) throw new Error('start-up interrupted: the cluster is shutting down');
+  }
+
+  /** Starts everything; `progress` hears each step as it completes. */
+  async start(progress: (e: ProgressEvent) => void): Promise<void> {
+    mkdirSync(logDir(this.config.runDir), { recursive: true });
+    const step = async <T>(name: string, component: string, log: string, run: () => Promise<T>, detail?: (v: T) => string): Promise<T> => {
+      this.checkNotStopping();
+      const t0 = performance.now();
+      try {
+        const value = await run();
+        progress({ step: name, ms: Math.round(performance.now() - t0), ...(detail ? { detail: detail(value) } : {}) });
+        return value;
+      } catch (err) {
+        if (err instanceof ComponentError) throw err;
+        throw new ComponentError(component, log, err instanceof Error ? err.message : String(err));
+      }
+    };
+
+    const infra = Promise.all([
+      step('nats-server (JetStream)', 'nats-server', logFile(this.config.runDir, 'nats-server'),
+        async () => (this.nats = await LocalNats.start(this.config.runDir, this.markerEnv, this.registry)), (n) => n.url),
+      step('prometheus', 'prometheus', logFile(this.config.runDir, 'prometheus'),
+        async () => (this.prometheus = await LocalPrometheus.start(this.config.runDir, this.settings.scrapeIntervalSeconds, this.markerEnv, this.registry)), (p) => p.url),
+    ]);
+    // Awaited below; this only keeps it from counting as unhandled if rendering fails first.
+    infra.catch(() => undefined);
+    // Rendering runs while the servers start: it is the longest of the early steps.
+    await step('manifests', 'manifests', this.daemonLog, async () => {
+      this.manifests = await renderOverlay(this.config.profile);
+      ensureSecretsFile(this.secretsFile);
+      for (const spec of workloads(this.manifests)) this.specs.set(spec.name, spec);
+      if (this.specs.size === 0) throw new Error('the rendered manifests contain no workload of ours');
+    }, () => `${this.config.profile} overlay, ${this.specs.size} workloads`);
+    await infra;
+
+    await step('haproxy + activator', 'haproxy', logFile(this.config.runDir, 'haproxy'), async () => {
+      const backends = [];
+      for (const spec of this.specs.values()) {
+        if (spec.service === 'db-node') {
+          const activator = new Activator({ workload: spec.name, tier: spec.labels['percolate.io/tier'] ?? 'small', frontendUrl: '' }, {
+            hasRoutablePod: (w) => this.routablePods(w).length > 0,
+            waitForRoutablePod: (w, ms) => this.waitForRoutable(w, ms),
+            routablePodAddress: (w) => this.routablePods(w)[0]?.address,
+            onDemand: (w) => this.demandHandler(w),
+          }, this.settings.activationTimeoutMs);
+          await activator.listen();
+          this.activators.set(spec.name, activator);
+          backends.push({ name: spec.name, hashHeader: hashHeader(this.manifests, spec.name), readinessPath: spec.readinessPath, backupAddress: activator.address });
+        } else if (spec.service === 'gateway') {
+          backends.push({ name: spec.name, readinessPath: spec.readinessPath });
+        } else continue;
+        this.backends.set(spec.name, spec.name);
+      }
+      this.haproxy = await LocalHaproxy.start(this.config.runDir, backends, {
+        intervalMs: this.settings.healthCheckIntervalMs, fall: this.settings.healthCheckFall, rise: this.settings.healthCheckRise,
+      }, this.settings.activationTimeoutMs + 5_000, this.markerEnv, this.registry);
+      for (const [workload, activator] of this.activators) {
+        activator.setFrontendUrl(this.haproxy.frontendUrl(workload));
+        this.prometheus!.setTarget('activator', workload, { address: activator.address, labels: { workload, namespace: 'percolate' } });
+      }
+      this.prometheus!.setTarget('haproxy', 'haproxy', { address: `127.0.0.1:${this.haproxy.statsPort}`, labels: { namespace: 'percolate' } });
+      return this.haproxy;
+    }, (h) => h.frontendUrl([...this.activators.keys()][0] ?? [...this.backends.keys()][0]!));
+
+    this.buildTemplates();
+    await step('pods', 'pods', this.daemonLog, async () => {
+      for (const spec of this.specs.values()) {
+        const raw = findObject(this.manifests, spec.kind, spec.name);
+        const replicas = this.config.replicas[spec.name] ?? spec.replicas;
+        const controller = new WorkloadController(spec.name, spec.kind, replicas, raw.spec?.podManagementPolicy === 'Parallel' || spec.kind === 'Deployment',
+          JSON.stringify(raw.spec?.template ?? {}), this, (err) => this.log(`controller ${spec.name}: pod creation failed`, err));
+        this.controllers.set(spec.name, controller);
+        controller.reconcile();
+      }
+      this.saveState();
+      await this.waitAllReady(this.config.profile === 'fast' ? 30_000 : 90_000);
+    }, () => [...this.controllers.values()].map((c) => `${c.name}=${c.readyReplicas}`).join(' '));
+    this.phase = 'ready';
+    this.saveState();
+  }
+
+  private buildTemplates(): void {
+    const natsPort = this.nats!.port;
+    const runEnv = {
+      [RUN_MARKER_ENV]: this.config.runDir,
+      PERCOLATE_SECRETS_FILE: this.secretsFile,
+      // Locally the load balancer learns of a terminating pod at once (drained through its
+      // runtime API) and checks /ready every `inter`: two checks of grace are enough.
+      UNREADY_GRACE_MS: String(unreadyGraceMs(this.settings)),
+    };
+    const dbFrontend = [...this.activators.keys()][0];
+    for (const spec of this.specs.values()) {
+      const raw = findObject(this.manifests, spec.kind, spec.name);
+      const container = (podSpecOf(raw)?.containers ?? []).find((c: { readinessProbe?: unknown }) => c.readinessProbe);
+      const periodSeconds = Number(container?.readinessProbe?.periodSeconds ?? 10);
+      const outbound: Record<string, number> = { nats: natsPort };
+      const outboundEnv: PodTemplate['outboundEnv'] = { NATS_URL: { link: 'nats', format: (p) => `nats://127.0.0.1:${p}` } };
+      if (spec.service === 'worker' && dbFrontend) {
+        outbound.lb = Number(new URL(this.haproxy!.frontendUrl(dbFrontend)).port);
+        outboundEnv.DB_URL = { link: 'lb', format: (p) => `http://127.0.0.1:${p}` };
+      }
+      this.templates.set(spec.name, {
+        workload: spec.name, service: spec.service, labels: spec.labels, env: spec.env, readinessPath: spec.readinessPath,
+        probePeriodMs: Math.min(periodSeconds * 1000, this.settings.maxProbePeriodMs),
+        startupProbePeriodMs: this.settings.startupProbePeriodMs,
+        terminationGraceMs: spec.terminationGracePeriodSeconds * 1000,
+        outbound, outboundEnv, runEnv,
+        restartBackoffMs: this.settings.restartBackoffMs, restartBackoffMaxMs: this.settings.restartBackoffMaxMs,
+      });
+    }
+  }
+
+  private async waitAllReady(timeoutMs: number): Promise<void> {
+    await pollUntil('every workload at its replicas, all ready', timeoutMs, () => {
+      this.checkNotStopping();
+      for (const pod of this.allPods()) {
+        // A pod that keeps crashing during start-up will not get better: name it.
+        if (pod.restarts >= 2 && !pod.ready) throw new ComponentError(pod.name, pod.log, `container exited ${pod.restarts} times during start-up`);
+      }
+      return [...this.controllers.values()].every((c) => c.active.length === c.desired && c.readyReplicas === c.desired
+        && c.active.filter((p) => this.backends.has(c.name)).every((p) => this.routable.has(p.name)));
+    }, 25).catch((err: Error) => {
+      if (err instanceof ComponentError) throw err;
+      const notReady = this.allPods().find((p) => !p.ready);
+      if (notReady) throw new ComponentError(notReady.name, notReady.log, `not ready within ${timeoutMs} ms`);
+      throw err;
+    });
+  }
+
+  // ---- pods -------------------------------------------------------------------------
+
+  allPods(): Pod[] { return [...this.controllers.values()].flatMap((c) => [...c.pods.values()]); }
+
+  findPod(name: string): Pod | undefined {
+    for (const c of this.controllers.values()) {
+      const pod = c.pods.get(name);
+      if (pod) return pod;
+    }
+    return undefined;
+  }
+
+  private routablePods(workload: string): Pod[] {
+    return [...(this.controllers.get(workload)?.pods.values() ?? [])].filter((p) => this.routable.has(p.name) && p.ready && !p.terminating);
+  }
+
+  private waitForRoutable(workload: string, timeoutMs: number): Promise<boolean> {
+    if (this.routablePods(workload).length) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter = { workload, resolve: (ok: boolean) => { clearTimeout(timer); this.waiters.delete(waiter); resolve(ok); } };
+      const timer = setTimeout(() => waiter.resolve(false), timeoutMs);
+      this.waiters.add(waiter);
+    });
+  }
+
+  async createPod(controller: WorkloadController, name: string, ordinal?: number): Promise<Pod> {
+    this.checkNotStopping();
+    const template = this.templates.get(controller.name)!;
+    const node = this.topology.place(controller.name, this.allPods().filter((p) => !p.terminating).map((p) => ({ workload: p.template.workload, node: p.node })));
+    const pod = new Pod(name, template, node, this.topology.zoneOf(node), this.config.runDir, this.registry, ordinal);
+    // Known to the controller (and so to the scheduler) before the first await: pods created
+    // concurrently must see each other to spread.
+    controller.pods.set(name, pod);
+    pod.on('change', () => { this.syncLoadBalancer(pod); controller.podChanged(); this.saveState(); });
+    const backend = this.backends.get(controller.name);
+    try {
+      await pod.openSidecar();
+      if (backend) await this.haproxy!.addServer(backend, name, pod.address, ordinal === undefined ? undefined : ordinal + 1);
+    } catch (err) {
+      controller.pods.delete(name);
+      await pod.sidecar.close().catch(() => undefined);
+      throw err;
+    }
+    this.prometheus?.setTarget(SCRAPE_JOB[template.service], name, {
+      address: pod.address,
+      labels: {
+        namespace: 'percolate', pod: name, node: pod.node, zone: pod.zone, workload: controller.name,
+        ...Object.fromEntries(Object.entries(template.labels).map(([k, v]) => [k.replace(/[^a-zA-Z0-9_]/g, '_'), v])),
+      },
+    });
+    pod.startContainer();
+    this.log(`pod ${name} created on ${node} (${pod.zone}), address ${pod.address}`);
+    return pod;
+  }
+
+  /** Keeps HAProxy's view of the pod in step with its readiness, one change at a time. */
+  private syncLoadBalancer(pod: Pod): void {
+    const backend = this.backends.get(pod.template.workload);
+    const prev = this.lbChains.get(pod.name) ?? Promise.resolve();
+    const next = prev.then(async () => {
+      if (pod.terminating) { this.routable.delete(pod.name); return; }
+      const want = pod.ready;
+      if (!backend) {
+        if (want) this.routable.add(pod.name); else this.routable.delete(pod.name);
+        return;
+      }
+      if (want && !this.routable.has(pod.name)) {
+        await this.haproxy!.serverReady(backend, pod.name);
+        this.routable.add(pod.name);
+      } else if (!want && this.routable.has(pod.name)) {
+        this.routable.delete(pod.name);
+        await this.haproxy!.serverNotReady(backend, pod.name);
+      }
+    }).catch((err) => this.log(`haproxy update for ${pod.name} failed`, err)).finally(() => this.wakeWaiters(pod.template.workload));
+    this.lbChains.set(pod.name, next);
+  }
+
+  private wakeWaiters(workload: string): void {
+    if (!this.routablePods(workload).length) return;
+    for (const w of [...this.waiters]) if (w.workload === workload) w.resolve(true);
+  }
+
+  /** Graceful deletion, once per pod: out of the load balancer, SIGTERM, grace, SIGKILL, gone. */
+  deletePod(pod: Pod, graceMs?: number): Promise<void> {
+    let deletion = this.deletions.get(pod);
+    if (!deletion) {
+      deletion = this.runDeletion(pod, graceMs).finally(() => this.deletions.delete(pod));
+      this.deletions.set(pod, deletion);
+    }
+    return deletion;
+  }
+
+  private async runDeletion(pod: Pod, graceMs?: number): Promise<void> {
+    pod.beginTermination();
+    this.routable.delete(pod.name);
+    // A ReplicaSet replaces a terminating pod at once; a StatefulSet waits for the name to be free.
+    if (!this.stopping) this.controllers.get(pod.template.workload)?.reconcile();
+    const backend = this.backends.get(pod.template.workload);
+    const chain = this.lbChains.get(pod.name) ?? Promise.resolve();
+    if (backend) await chain.then(() => this.haproxy!.drainServer(backend, pod.name)).catch((err) => this.log(`haproxy drain of ${pod.name} failed`, err));
+    await pod.stop(Math.min(graceMs ?? pod.template.terminationGraceMs, this.downGraceCap));
+    if (backend) await this.haproxy!.removeServer(backend, pod.name).catch((err) => this.log(`haproxy removal of ${pod.name} failed`, err));
+    this.prometheus?.removeTarget(SCRAPE_JOB[pod.template.service], pod.name);
+    this.lbChains.delete(pod.name);
+    this.log(`pod ${pod.name} deleted (${pod.phase})`);
+    this.controllers.get(pod.template.workload)?.podGone(pod);
+    this.saveState();
+  }
+
+  // ---- operations (the control API calls these) -------------------------------------
+
+  controller(workload: string): WorkloadController {
+    const c = this.controllers.get(workload);
+    if (!c) throw new NotFound(`no workload "${workload}" (have: ${[...this.controllers.keys()].join(', ')})`);
+    return c;
+  }
+
+  pod(name: string): Pod {
+    const p = this.findPod(name);
+    if (!p) throw new NotFound(`no pod "${name}"`);
+    return p;
+  }
+
+  scale(workload: string, replicas: number): void {
+    this.controller(workload).scale(replicas);
+    this.saveState();
+  }
+
+  killPod(name: string, signal: NodeJS.Signals): void {
+    this.pod(name).signal(signal);
+  }
+
+  deletePodByName(name: string, gracePeriodSeconds?: number): void {
+    void this.deletePod(this.pod(name), gracePeriodSeconds === undefined ? undefined : gracePeriodSeconds * 1000);
+  }
+
+  async drainNode(node: string, timeoutMs: number): Promise<void> {
+    if (!this.topology.hasNode(node)) throw new NotFound(`no node "${node}"`);
+    this.topology.setCordoned(node, true);
+    const deadline = Date.now() + timeoutMs;
+    for (const pod of this.allPods().filter((p) => p.node === node && !p.terminating)) {
+      const controller = this.controller(pod.template.workload);
+      await this.deletePod(pod);
+      await pollUntil(`${controller.name} back to ${controller.desired} ready pods after evicting ${pod.name}`, Math.max(0, deadline - Date.now()),
+        () => controller.active.length >= controller.desired && controller.readyReplicas >= controller.desired, 25);
+    }
+  }
+
+  uncordonNode(node: string): void {
+    if (!this.topology.hasNode(node)) throw new NotFound(`no node "${node}"`);
+    this.topology.setCordoned(node, false);
+  }
+
+  failZone(zone: string): void {
+    if (!this.topology.hasZone(zone)) throw new NotFound(`no zone "${zone}"`);
+    this.topology.setZoneFailed(zone, true);
+    for (const pod of this.allPods()) if (pod.zone === zone) pod.setUnreachable(true);
+  }
+
+  restoreZone(zone: string): void {
+    if (!this.topology.hasZone(zone)) throw new NotFound(`no zone "${zone}"`);
+    this.topology.setZoneFailed(zone, false);
+    for (const pod of this.allPods()) if (pod.zone === zone) pod.setUnreachable(false);
+  }
+
+  podLogs(name: string, maxBytes = 1 << 20): string {
+    const pod = this.findPod(name);
+    const file = pod?.log ?? (/^[a-z0-9-]+$/.test(name) ? logFile(this.config.runDir, name) : undefined);
+    if (!file) throw new NotFound(`no pod "${name}"`);
+    try {
+      const text = readFileSync(file, 'utf8');
+      return text.length > maxBytes ? text.slice(-maxBytes) : text;
+    } catch {
+      throw new NotFound(`no log for "${name}"`);
+    }
+  }
+
+  endpoints(): ClusterEndpoints {
+    const h = this.haproxy;
+    const db = [...this.activators.keys()][0];
+    const gateway = [...this.specs.values()].find((s) => s.service === 'gateway')?.name;
+    return {
+      loadBalancerUrl: h && db ? h.frontendUrl(db) : '',
+      gatewayUrl: h && gateway ? h.frontendUrl(gateway) : '',
+      natsUrl: this.nats?.url ?? '',
+      natsMonitoringUrl: this.nats?.monitoringUrl ?? '',
+      prometheusUrl: this.prometheus?.url ?? '',
+      extra: {
+        ...(h ? { haproxyStats: `${h.statsUrl}/stats`, haproxyMetrics: `${h.statsUrl}/metrics` } : {}),
+        ...Object.fromEntries([...this.activators].map(([w, a]) => [`activator:${w}`, a.url])),
+        ...(this.control ? { control: this.control.url } : {}),
+      },
+    };
+  }
+
+  status(): LocalStatus {
+    const components: ComponentInfo[] = [
+      { name: 'daemon', pid: process.pid, ports: this.daemonPorts(), log: this.daemonLog, rssBytes: process.memoryUsage().rss },
+      ...this.registry.all.map((c) => ({ name: c.name, pid: c.pid, ports: c.ports, log: c.log, rssBytes: rssOf(c.pid) })),
+    ];
+    return {
+      profile: this.config.profile, phase: this.phase, runDir: this.config.runDir, startedAt: this.startedAt,
+      endpoints: this.endpoints(),
+      workloads: [...this.controllers.values()].map((c) => c.info()),
+      pods: this.allPods().map((p) => p.info(this.backends.has(p.template.workload) ? this.routable.has(p.name) && p.ready : p.ready)),
+      nodes: this.topology.nodeInfos(),
+      zones: this.topology.zoneInfos(),
+      components,
+      totalRssBytes: components.reduce((sum, c) => sum + c.rssBytes, 0),
+    };
+  }
+
+  private daemonPorts(): number[] {
+    return [
+      ...(this.control ? [this.control.port] : []),
+      ...[...this.activators.values()].map((a) => a.port),
+      ...this.allPods().flatMap((p) => p.sidecar.links.map((l) => l.port)),
+    ].filter((p) => p > 0);
+  }
+
+  // ---- state and shutdown ----------------------------------------------------------
+
+  stateSnapshot(): LocalState {
+    return {
+      version: 1, phase: this.phase,
+      daemon: { pid: process.pid, identity: processIdentity(process.pid) ?? '', log: this.daemonLog },
+      runDir: this.config.runDir, profile: this.config.profile, startedAt: this.startedAt,
+      ...(this.control ? { control: { url: this.control.url, token: this.control.token } } : {}),
+      secretsFile: this.secretsFile,
+      endpoints: this.endpoints(),
+      processes: this.registry.records() satisfies RecordedProcess[],
+      ports: this.daemonPorts(),
+    };
+  }
+
+  /** Writes the state file soon (changes come in bursts); `now` for the moments that matter. */
+  saveState(now = false): void {
+    if (this.stopping && this.phase !== 'stopping') return;
+    const write = () => {
+      this.saveTimer = undefined;
+      try { writeState(this.config.stateDir, this.stateSnapshot()); } catch (err) { this.log('cannot write the state file', err); }
+    };
+    if (now) { if (this.saveTimer) clearTimeout(this.saveTimer); write(); return; }
+    this.saveTimer ??= setTimeout(write, 10);
+  }
+
+  /**
+   * Stops everything this runtime started: pods first (they drain while NATS is still up),
+   * then HAProxy, Prometheus and NATS, then whatever process is left. Removes the run dir;
+   * with `keepLogs`, copies its logs to the state dir first and returns where they went.
+   */
+  shutdown(options: { keepLogs?: boolean } = {}): Promise<string | undefined> {
+    let kept: string | undefined;
+    this.stopping ??= (async () => {
+      this.phase = 'stopping';
+      this.saveState(true);
+      this.downGraceCap = this.settings.downGraceCapMs;
+      for (const w of [...this.waiters]) w.resolve(false);
+      for (const c of this.controllers.values()) c.desired = 0;
+      const pods = this.allPods();
+      // Deletions already under way keep their grace period: cut it to the cap.
+      for (const p of pods) if (p.terminating) setTimeout(() => p.child?.signal('SIGKILL'), this.downGraceCap).unref();
+      await Promise.all([
+        ...[...this.activators.values()].map((a) => a.close().catch(() => undefined)),
+        ...pods.map((p) => this.deletePod(p, this.downGraceCap).catch(() => undefined)),
+      ]);
+      // No container may start from here on (a crash-restart timer, a pod still being created).
+      this.registry.close();
+      await Promise.all([this.haproxy?.stop(), this.prometheus?.stop(), this.nats?.stop()].map((p) => p?.catch(() => undefined)));
+      await this.registry.stopAll(1_000);
+      await Promise.all(pods.map((p) => p.sidecar.close().catch(() => undefined)));
+      if (options.keepLogs) kept = preserveLogs(this.config.runDir, this.config.stateDir);
+      if (this.saveTimer) clearTimeout(this.saveTimer);
+      rmSync(this.config.runDir, { recursive: true, force: true });
+    })();
+    return this.stopping.then(() => kept);
+  }
+}
+
+export class NotFound extends Error {}

@@ -1,0 +1,119 @@
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { isRunning, isSameProcess, processesWithEnv, processesWithEnvVar, signalGroup } from './proc-identity.ts';
+import { isListening, sleep } from './net-util.ts';
+import { RUN_DIR_PREFIX, RUN_MARKER_ENV, STATE_DIR_PREFIX, runDirParent } from './paths.ts';
+import { type LocalState, readOwner, readState, removeState } from './state.ts';
+
+export interface SweepReport {
+  /** Processes that were ours and still ran. */
+  killed: { name: string; pid: number }[];
+  removedDirs: string[];
+  /** Recorded ports still taken after the bound (something else holds them now). */
+  portsStillTaken: number[];
+}
+
+/** A run dir with no owner file is either being created or abandoned; this long means abandoned. */
+const ORPHAN_DIR_AGE_MS = 60_000;
+
+export function daemonAlive(state: Pick<LocalState, 'daemon'>): boolean {
+  return isSameProcess(state.daemon.pid, state.daemon.identity);
+}
+
+async function killAll(targets: { name: string; pid: number }[], report: SweepReport): Promise<void> {
+  for (const t of targets) {
+    if (signalGroup(t.pid, 'SIGKILL')) report.killed.push(t);
+  }
+  const deadline = Date.now() + 5_000;
+  while (targets.some((t) => isRunning(t.pid)) && Date.now() < deadline) await sleep(20);
+}
+
+async function waitPortsFree(ports: number[], report: SweepReport): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  let taken = ports;
+  while (taken.length && Date.now() < deadline) {
+    taken = (await Promise.all(taken.map(async (p) => ((await isListening(p, 200)) ? p : 0)))).filter(Boolean);
+    if (taken.length) await sleep(50);
+  }
+  report.portsStillTaken.push(...taken);
+}
+
+/**
+ * Stops every process of a run whose daemon is gone: the recorded ones (pid + start time
+ * must match), and any process carrying the run's marker variable, then removes the run dir.
+ */
+async function sweepRun(runDir: string, state: LocalState | undefined, report: SweepReport): Promise<void> {
+  const targets = new Map<number, string>();
+  for (const p of state?.processes ?? []) {
+    if (isSameProcess(p.pid, p.identity)) targets.set(p.pid, p.name);
+  }
+  if (state && isSameProcess(state.daemon.pid, state.daemon.identity)) targets.set(state.daemon.pid, 'daemon');
+  for (const pid of processesWithEnv(RUN_MARKER_ENV, runDir)) if (!targets.has(pid)) targets.set(pid, 'marked');
+  await killAll([...targets].map(([pid, name]) => ({ pid, name })), report);
+  const ports = [...(state?.ports ?? []), ...(state?.processes ?? []).flatMap((p) => p.ports)];
+  await waitPortsFree(ports, report);
+  try {
+    rmSync(runDir, { recursive: true, force: true });
+    report.removedDirs.push(runDir);
+  } catch {
+    // Reported by the caller's check of the directory, not fatal to the sweep.
+  }
+}
+
+/**
+ * Cleans up after a crashed run of this state dir. A live daemon is left alone (and
+ * returned): that is a running cluster, not a leftover.
+ */
+export async function sweepStateDir(stateDir: string, report: SweepReport = emptyReport()): Promise<{ alive?: LocalState; report: SweepReport }> {
+  const state = readState(stateDir);
+  if (state && daemonAlive(state)) return { alive: state, report };
+  if (state) await sweepRun(state.runDir, state, report);
+  removeState(stateDir);
+  return { report };
+}
+
+/** Removes `percolate-run-*` dirs (and their processes) whose daemon is dead, whichever state dir made them. */
+export async function sweepStaleRunDirs(report: SweepReport = emptyReport(), parent = runDirParent()): Promise<SweepReport> {
+  let entries: string[];
+  try {
+    entries = readdirSync(parent).filter((e) => e.startsWith(RUN_DIR_PREFIX));
+  } catch {
+    return report;
+  }
+  for (const entry of entries) {
+    const runDir = join(parent, entry);
+    const owner = readOwner(runDir);
+    if (owner) {
+      if (isSameProcess(owner.daemonPid, owner.identity)) continue;
+      const state = readState(owner.stateDir);
+      await sweepRun(runDir, state?.runDir === runDir ? state : undefined, report);
+      if (state?.runDir === runDir) removeState(owner.stateDir);
+      // A builder's temp state dir dies with its run.
+      if (basename(owner.stateDir).startsWith(STATE_DIR_PREFIX) && dirname(owner.stateDir) === parent) rmSync(owner.stateDir, { recursive: true, force: true });
+      continue;
+    }
+    try {
+      if (Date.now() - statSync(runDir).mtimeMs < ORPHAN_DIR_AGE_MS) continue;
+    } catch {
+      continue;
+    }
+    await sweepRun(runDir, undefined, report);
+  }
+  await sweepOrphans(report);
+  return report;
+}
+
+/**
+ * Processes that carry a run marker whose run dir no longer exists: a live run keeps its
+ * dir until its last process is gone, so these were left behind by something that died.
+ */
+async function sweepOrphans(report: SweepReport): Promise<void> {
+  const orphans = [...processesWithEnvVar(RUN_MARKER_ENV)]
+    .filter(([, dir]) => basename(dir).startsWith(RUN_DIR_PREFIX) && !existsSync(dir))
+    .map(([pid, dir]) => ({ pid, name: `orphan of ${dir}` }));
+  if (orphans.length) await killAll(orphans, report);
+}
+
+export function emptyReport(): SweepReport {
+  return { killed: [], removedDirs: [], portsStillTaken: [] };
+}

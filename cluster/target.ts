@@ -1,0 +1,224 @@
+/**
+ * The one surface the test suite sees of a cluster (DESIGN §3). A spec never knows whether
+ * it runs against the embedded local runtime, a k3s testcontainer or a real cluster: it
+ * asks its target for endpoints, workloads, pods and faults, and skips — saying why — when
+ * the target lacks a capability the test needs.
+ */
+
+/** Where tests send traffic. Every URL is reachable from the machine that runs the tests. */
+export interface ClusterEndpoints {
+  /** The database load balancer: the mesh entry that hashes the tenant header to one pod. */
+  loadBalancerUrl: string;
+  /** The upload gateway (`POST /upload`, `GET /jobs/{id}`), never in the path of reads. */
+  gatewayUrl: string;
+  /** NATS client URL (JetStream enabled). */
+  natsUrl: string;
+  /** NATS HTTP monitoring (`/varz`, `/jsz`, `/healthz`) — what KEDA's NATS scaler reads. */
+  natsMonitoringUrl: string;
+  /** Prometheus HTTP API, the source of the database scaler's metric. */
+  prometheusUrl: string;
+  /** Extra endpoints a target may offer (e.g. the load balancer's own metrics), by name. */
+  extra: Record<string, string>;
+}
+
+export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
+
+/** A pod as `kubectl get pods -o wide` would show it, plus the address tests can reach. */
+export interface PodInfo {
+  name: string;
+  /** The StatefulSet or Deployment that owns it. */
+  workload: string;
+  /** The pod's labels (from the workload's template). */
+  labels: Record<string, string>;
+  /** host:port reachable from the tests that lands on this pod (on the local target: the
+   * inbound port of the pod's sidecar, so network faults apply to it as to mesh traffic). */
+  address: string;
+  zone: string;
+  node: string;
+  /** The readiness condition: probes pass and the node can report it. */
+  ready: boolean;
+  phase: PodPhase;
+  /** A deletion is under way (SIGTERM sent, grace period running). */
+  terminating: boolean;
+  /** Container restarts since the pod was created (crash, kill). */
+  restarts: number;
+  /** When the pod object was created (ms since epoch). */
+  createdAt: number;
+}
+
+export interface WorkloadInfo {
+  name: string;
+  kind: 'StatefulSet' | 'Deployment';
+  /** Desired replicas (`spec.replicas`). */
+  replicas: number;
+  /** Pods that exist and are ready (terminating pods excluded). */
+  readyReplicas: number;
+  /** All pods of the workload, terminating ones included. */
+  pods: string[];
+}
+
+export interface NodeInfo {
+  name: string;
+  zone: string;
+  /** Unschedulable (cordoned, e.g. by a drain). */
+  cordoned: boolean;
+  /** The node is up and reports its pods (false while its zone has failed). */
+  ready: boolean;
+}
+
+export interface ZoneInfo {
+  name: string;
+  nodes: string[];
+  /** The zone is cut off (`failZone`). */
+  failed: boolean;
+}
+
+/** What a target can do beyond the basics; tests that need more skip with a reason. */
+export type Capability =
+  /** A CNI enforces NetworkPolicies (T4.5). */
+  | 'networkPolicies'
+  /** Secrets are encrypted at rest in etcd (T4.1 on a cluster). */
+  | 'etcdEncryption'
+  /** Chaos Mesh is installed and runs the resources in `chaos/`. */
+  | 'chaosMesh'
+  /** The target's own executor runs the experiments in `chaos/` (network faults in sidecars). */
+  | 'localChaos'
+  /** Signals can be delivered to a pod's process (`killPod` with a chosen signal). */
+  | 'processSignals'
+  /** Nodes can be cordoned and drained. */
+  | 'nodeDrain'
+  /** A whole zone can be failed and restored. */
+  | 'zoneFailure'
+  /** Pod security contexts are enforced by a kubelet (read-only root, non-root: T4.4). */
+  | 'podSecurity';
+
+export interface KillPodOptions {
+  /** Signal for the container's process; default SIGKILL (a crash). The container restarts in place. */
+  signal?: NodeJS.Signals;
+}
+
+export interface DeletePodOptions {
+  /** Grace before SIGKILL; default the workload's terminationGracePeriodSeconds. 0 = kill now (Chaos Mesh pod-kill). */
+  gracePeriodSeconds?: number;
+}
+
+export interface WaitOptions {
+  /** Upper bound of the wait; the error names what was awaited and the bound. */
+  timeoutMs?: number;
+}
+
+/** Thrown by operations that a target declares but does not implement yet. */
+export class NotImplementedOnTarget extends Error {
+  constructor(readonly target: string, readonly operation: string, detail = '') {
+    super(`${operation} is not implemented on the ${target} target yet${detail ? `: ${detail}` : ''}`);
+    this.name = 'NotImplementedOnTarget';
+  }
+}
+
+export interface ClusterTarget extends AsyncDisposable {
+  /** `local`, `k3s` or `kube`: reports say where a run happened. */
+  readonly kind: string;
+  /** What this target can do; see `missingCapabilities`. */
+  readonly capabilities: ReadonlySet<Capability>;
+
+  /** The URLs tests use. Stable for the life of the target. */
+  getEndpoints(): Promise<ClusterEndpoints>;
+
+  /** Desired replicas of a workload (`percolate-db-small`, `percolate-worker`, `percolate-gateway`). */
+  getReplicas(workload: string): Promise<number>;
+  /** All workloads with their desired and ready replicas. */
+  listWorkloads(): Promise<WorkloadInfo[]>;
+  /**
+   * Sets desired replicas, as `kubectl scale` does; returns once the change is accepted, not
+   * when pods are ready (use `waitForReplicasReady`). StatefulSets add and remove ordinals
+   * at the top, Deployments remove not-ready then newest pods first.
+   */
+  scale(workload: string, replicas: number): Promise<void>;
+  /**
+   * Resolves when the workload has exactly `replicas` pods, all ready and none terminating
+   * — the state a test wants before it measures anything. Rejects after the bound.
+   */
+  waitForReplicasReady(workload: string, replicas: number, options?: WaitOptions): Promise<PodInfo[]>;
+
+  /**
+   * Pods, optionally filtered by a label selector (`{ 'app.kubernetes.io/name': 'percolate-db' }`)
+   * or a workload name (`{ workload: 'percolate-worker' }`).
+   */
+  listPods(selector?: PodSelector): Promise<PodInfo[]>;
+  listNodes(): Promise<NodeInfo[]>;
+  listZones(): Promise<ZoneInfo[]>;
+
+  /**
+   * Sends a signal to the pod's container process (SIGKILL by default: a crash). The
+   * container restarts in place — same pod name, node and address — as a kubelet restarts
+   * a crashed container; `restarts` increases.
+   */
+  killPod(name: string, options?: KillPodOptions): Promise<void>;
+  /**
+   * Deletes the pod gracefully (SIGTERM, then SIGKILL after the grace period); its
+   * controller recreates it — a StatefulSet under the same name, a Deployment under a new one.
+   */
+  deletePod(name: string, options?: DeletePodOptions): Promise<void>;
+
+  /**
+   * `kubectl drain`: cordons the node, then evicts its pods one at a time, each recreated
+   * on another node and ready before the next goes (a PodDisruptionBudget of maxUnavailable 1).
+   * Resolves when the node is empty.
+   */
+  drainNode(node: string, options?: WaitOptions): Promise<void>;
+  /** Makes a cordoned node schedulable again. Evicted pods stay where they were recreated. */
+  uncordonNode(node: string): Promise<void>;
+
+  /**
+   * A zone outage: every pod in the zone becomes unreachable (its traffic in and out is cut,
+   * connections fail) and not ready, and its nodes stop taking pods. Pods are not moved:
+   * a StatefulSet does not replace pods on unreachable nodes on its own.
+   */
+  failZone(zone: string): Promise<void>;
+  /** Ends a zone outage: traffic flows again, pods become ready once their probes pass. */
+  restoreZone(zone: string): Promise<void>;
+
+  /** The pod's container log (stdout and stderr), as `kubectl logs`. */
+  getPodLogs(name: string): Promise<string>;
+
+  /** A bearer token for a tenant of the given tier, signed with the cluster's secrets. */
+  mintToken(tenant: string, tier?: 'small' | 'medium' | 'large'): Promise<string>;
+  /** A bearer token with the admin role (key rotation and other operator endpoints). */
+  mintAdminToken(): Promise<string>;
+
+  /** Applies a chaos experiment from `chaos/` (one resource per file). */
+  applyExperiment(file: string): Promise<void>;
+  /** Removes every applied experiment and lets the cluster heal. */
+  recover(): Promise<void>;
+
+  /**
+   * Releases the target. A target that started its cluster (a builder's `start()`) stops it
+   * and everything it started; one that attached to a running cluster only lets go of it.
+   */
+  close(): Promise<void>;
+}
+
+/** A label selector, or `workload` for the owning workload's name. */
+export type PodSelector = Record<string, string> & { workload?: string };
+
+export function matchesSelector(pod: PodInfo, selector: PodSelector | undefined): boolean {
+  if (!selector) return true;
+  return Object.entries(selector).every(([key, value]) => (key === 'workload' ? pod.workload === value : pod.labels[key] === value));
+}
+
+/** The capabilities a test needs that the target lacks (empty: run the test). */
+export function missingCapabilities(target: Pick<ClusterTarget, 'capabilities' | 'kind'>, ...needed: Capability[]): Capability[] {
+  return needed.filter((c) => !target.capabilities.has(c));
+}
+
+/**
+ * A skip decision with its reason, shaped for both runners:
+ * `test.skip(s.skip, s.reason)` (Playwright) or `it.skipIf(s.skip)` + the reason in the title (vitest).
+ */
+export function skipUnless(target: Pick<ClusterTarget, 'capabilities' | 'kind'>, ...needed: Capability[]): { skip: boolean; reason: string } {
+  const missing = missingCapabilities(target, ...needed);
+  return {
+    skip: missing.length > 0,
+    reason: missing.length ? `the ${target.kind} target lacks ${missing.join(', ')}` : '',
+  };
+}

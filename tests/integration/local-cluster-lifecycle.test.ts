@@ -1,0 +1,137 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { UpError, downLocalCluster, upLocalCluster } from '../../cluster/local/launcher.ts';
+import { isListening } from '../../cluster/local/net-util.ts';
+import { REPO_ROOT, RUN_MARKER_ENV } from '../../cluster/local/paths.ts';
+import { isRunning, processIdentity, processesWithEnv } from '../../cluster/local/proc-identity.ts';
+import { type LocalState, readState } from '../../cluster/local/state.ts';
+import { sweepStaleRunDirs } from '../../cluster/local/sweep.ts';
+
+/** Pids and ports a run holds, from its state file. */
+function holdings(state: LocalState): { pids: number[]; ports: number[] } {
+  return {
+    pids: [state.daemon.pid, ...state.processes.map((p) => p.pid)],
+    ports: [...state.ports, ...state.processes.flatMap((p) => p.ports)],
+  };
+}
+
+async function assertNothingLeft(runDir: string, pids: number[], ports: number[]): Promise<void> {
+  expect(pids.filter(isRunning), 'processes still running').toEqual([]);
+  expect(processesWithEnv(RUN_MARKER_ENV, runDir), 'processes carrying the run marker').toEqual([]);
+  const listening = (await Promise.all(ports.map(async (p) => ((await isListening(p, 300)) ? p : 0)))).filter(Boolean);
+  expect(listening, 'ports still listening').toEqual([]);
+  expect(existsSync(runDir), `run dir ${runDir}`).toBe(false);
+}
+
+describe('local cluster lifecycle', () => {
+  const stateDirs: string[] = [];
+  const children: ChildProcess[] = [];
+  const newStateDir = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'percolate-lifecycle-'));
+    stateDirs.push(dir);
+    return dir;
+  };
+  // Lean clusters: one database pod, nothing else, so each test stays within a few seconds.
+  const lean = { 'percolate-db-small': 1, 'percolate-worker': 0, 'percolate-gateway': 0 };
+
+  afterEach(async () => {
+    for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    for (const dir of stateDirs) await downLocalCluster({ stateDir: dir });
+  });
+  afterAll(() => { for (const dir of stateDirs) rmSync(dir, { recursive: true, force: true }); });
+
+  it('the next up after a crashed run (daemon group SIGKILLed) sweeps every leftover', async () => {
+    const stateDir = newStateDir();
+    const first = await upLocalCluster({ stateDir, replicas: lean });
+    const crashed = holdings(first.state);
+    process.kill(-first.state.daemon.pid, 'SIGKILL');
+    await expect.poll(() => isRunning(first.state.daemon.pid), { timeout: 5_000, message: 'daemon dead within 5 s' }).toBe(false);
+    // The crash left the cluster's processes running: there is something to sweep.
+    expect(crashed.pids.slice(1).filter(isRunning).length).toBeGreaterThanOrEqual(4);
+
+    const second = await upLocalCluster({ stateDir, replicas: lean });
+    expect(second.alreadyRunning).toBe(false);
+    expect(second.sweep.killed.length).toBeGreaterThanOrEqual(4);
+    await assertNothingLeft(first.state.runDir, crashed.pids, crashed.ports.filter((p) => !holdings(second.state).ports.includes(p)));
+    expect(second.state.runDir).not.toBe(first.state.runDir);
+
+    const current = holdings(second.state);
+    await downLocalCluster({ stateDir });
+    await assertNothingLeft(second.state.runDir, current.pids, current.ports);
+    expect(readState(stateDir)).toBeUndefined();
+  });
+
+  it('a sweep stops processes whose run dir is gone, and leaves live runs alone', async () => {
+    const orphanDir = join(tmpdir(), 'percolate-run-gone-for-good');
+    const liveDir = mkdtempSync(join(tmpdir(), 'percolate-run-'));
+    writeFileSync(join(liveDir, 'owner.json'), JSON.stringify({ daemonPid: process.pid, identity: processIdentity(process.pid), stateDir: liveDir }));
+    const start = (dir: string) => {
+      const c = spawn('sleep', ['60'], { env: { ...process.env, [RUN_MARKER_ENV]: dir }, detached: true, stdio: 'ignore' });
+      children.push(c);
+      return c;
+    };
+    const orphan = start(orphanDir);
+    const live = start(liveDir);
+    try {
+      const report = await sweepStaleRunDirs();
+      expect(report.killed.map((k) => k.pid)).toContain(orphan.pid);
+      await expect.poll(() => isRunning(orphan.pid!), { timeout: 5_000, message: 'orphan gone within 5 s' }).toBe(false);
+      expect(isRunning(live.pid!)).toBe(true);
+      expect(existsSync(liveDir)).toBe(true);
+    } finally {
+      live.kill('SIGKILL');
+      rmSync(liveDir, { recursive: true, force: true });
+    }
+  });
+
+  it('a component that fails to start is named with its log, and nothing is left behind', async () => {
+    const stateDir = newStateDir();
+    let runDir = '';
+    const failure = upLocalCluster({
+      stateDir, replicas: lean, env: { PERCOLATE_PROMETHEUS_BIN: '/bin/false' },
+      onProgress: (e) => { runDir ||= /run dir (\S+)/.exec(e.detail ?? '')?.[1] ?? ''; },
+    });
+    const err = await failure.then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(UpError);
+    const { component, log, message } = err as UpError;
+    expect(component).toBe('prometheus');
+    expect(message).toMatch(/prometheus failed: exited with code 1/);
+    // The run dir is gone; its logs were kept under the state dir.
+    expect(log).toBe(join(stateDir, 'failed-runs', basename(dirname(dirname(log))), 'logs', 'prometheus.log'));
+    expect(existsSync(log)).toBe(true);
+    expect(readFileSync(join(dirname(log), 'daemon.log'), 'utf8')).toMatch(/start-up failed/);
+    expect(runDir).toMatch(/percolate-run-/);
+    expect(existsSync(runDir)).toBe(false);
+    expect(processesWithEnv(RUN_MARKER_ENV, runDir)).toEqual([]);
+    expect(readState(stateDir)).toBeUndefined();
+  });
+
+  it('Ctrl-C during `percolate test-topology up` stops and removes everything it had started', async () => {
+    const stateDir = newStateDir();
+    const cli = spawn(process.execPath, [join(REPO_ROOT, 'bin/percolate.mjs'), 'test-topology', 'up', '--db-replicas', '1', '--workers', '0', '--gateways', '0'], {
+      cwd: REPO_ROOT, env: { ...process.env, PERCOLATE_LOCAL_STATE_DIR: stateDir }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(cli);
+    let stderr = '';
+    cli.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const exited = once(cli, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+
+    // Interrupt once real processes run: nats-server and Prometheus are up, pods may be starting.
+    await expect.poll(() => /✓ (nats-server|prometheus).*\n[\s\S]*✓ (nats-server|prometheus)/.test(stderr), { timeout: 20_000, interval: 20, message: `nats-server and prometheus started within 20 s; stderr so far:\n${stderr}` }).toBe(true);
+    const runDir = /run dir (\S+)/.exec(stderr)![1]!;
+    const state = readState(stateDir)!;
+    const started = holdings(state);
+    expect(started.pids.filter(isRunning).length).toBeGreaterThanOrEqual(3);
+    cli.kill('SIGINT');
+
+    const [code] = await exited;
+    expect(code, stderr).toBe(130);
+    expect(stderr).toMatch(/interrupted/);
+    await assertNothingLeft(runDir, [...started.pids, ...holdings(readState(stateDir) ?? state).pids], started.ports);
+    expect(readState(stateDir)).toBeUndefined();
+  });
+});
