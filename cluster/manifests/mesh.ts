@@ -10,3 +10,53 @@ export function hashHeader(m: RenderedManifests, destinationRuleName: string): s
   }
   return header.toLowerCase();
 }
+
+/**
+ * One rule of a DestinationRule's `localityLbSetting.distribute`: clients in `from` send
+ * each locality of `to` its weight (percent) of their requests. Localities are
+ * `region/zone/sub-zone`; `*` matches any value and may only end a locality.
+ */
+export interface LocalityDistribution {
+  from: string;
+  /** Locality → percent, in the manifest's order; the percents sum to 100. */
+  to: Array<[locality: string, percent: number]>;
+}
+
+/** Istio's rule for a locality string (its own validation): no empty part, one `*` at most, and only at the end. */
+export function checkLocality(locality: string): string | undefined {
+  const stars = locality.split('*').length - 1;
+  if (stars > 1 || (stars === 1 && !locality.endsWith('*'))) return `locality "${locality}": a wildcard '*' may appear once, at the end`;
+  const parts = locality.split('/');
+  if (parts.length > 3 || parts.some((p) => p === '')) return `locality "${locality}": must be region[/zone[/sub-zone]] with no empty part`;
+  return undefined;
+}
+
+/** Whether a workload's locality is one a rule names (Istio's LocalityMatch: `*` or a missing part matches anything below the region). */
+export function localityMatches(locality: { region: string; zone: string; subZone?: string }, rule: string): boolean {
+  const [region, zone, subZone] = rule.split('/');
+  return (region === '*' || region === locality.region)
+    && (zone === undefined || zone === '*' || zone === locality.zone)
+    && (subZone === undefined || subZone === '*' || subZone === (locality.subZone ?? ''));
+}
+
+/**
+ * The `distribute` rules of a DestinationRule (empty without any), checked as Istio's
+ * admission checks them: valid localities, every percent from 1 to 100, 100 per rule.
+ */
+export function localityDistribution(m: RenderedManifests, destinationRuleName: string): LocalityDistribution[] {
+  const where = `DestinationRule/${destinationRuleName}`;
+  const setting = findObject(m, 'DestinationRule', destinationRuleName).spec?.trafficPolicy?.loadBalancer?.localityLbSetting;
+  const raw: unknown = setting?.distribute ?? [];
+  if (!Array.isArray(raw)) throw new Error(`${where}: localityLbSetting.distribute must be a list`);
+  return raw.map((rule: { from?: unknown; to?: unknown }, i) => {
+    if (typeof rule.from !== 'string') throw new Error(`${where}: distribute[${i}].from must be a locality`);
+    const to = Object.entries((rule.to ?? {}) as Record<string, unknown>);
+    const problems = [rule.from, ...to.map(([l]) => l)].map(checkLocality).filter((p): p is string => p !== undefined);
+    const bad = to.filter(([, w]) => !Number.isInteger(w) || (w as number) < 1 || (w as number) > 100);
+    const sum = to.reduce((acc, [, w]) => acc + Number(w), 0);
+    if (bad.length) problems.push(`weights must be whole percents from 1 to 100 (${bad.map(([l, w]) => `${l}: ${String(w)}`).join(', ')})`);
+    else if (sum !== 100) problems.push(`weights sum to ${sum}, not 100`);
+    if (problems.length) throw new Error(`${where}: distribute[${i}]: ${problems.join('; ')}`);
+    return { from: rule.from, to: to as Array<[string, number]> };
+  });
+}

@@ -12,6 +12,35 @@ export const KEDA_DEFAULTS = {
   targetKind: 'Deployment',
 } as const;
 
+/**
+ * KEDA's pause annotations on a ScaledObject (keda.sh/docs/2.15/concepts/scaling-deployments/,
+ * "Pause autoscaling"): `paused-replicas` scales the target to that count and stops
+ * autoscaling; `paused` stops it at whatever count the target has. With both, paused-replicas
+ * wins. Removing them (or `paused: "false"`) resumes autoscaling.
+ */
+export const PAUSED_ANNOTATION = 'autoscaling.keda.sh/paused';
+export const PAUSED_REPLICAS_ANNOTATION = 'autoscaling.keda.sh/paused-replicas';
+
+// Go's strconv.ParseBool, which KEDA applies to the paused annotation.
+const GO_TRUE = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
+const GO_FALSE = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
+
+/** The pause a ScaledObject's annotations ask for, or undefined when it autoscales. */
+export function pauseFromAnnotations(where: string, annotations: Record<string, string> | undefined): { pausedReplicas?: number; paused?: boolean } | undefined {
+  const replicas = annotations?.[PAUSED_REPLICAS_ANNOTATION];
+  if (replicas !== undefined) {
+    if (!/^\d+$/.test(replicas.trim()) || Number(replicas) > 2 ** 31 - 1) {
+      throw new Error(`${where}: ${PAUSED_REPLICAS_ANNOTATION} must be a whole number of replicas, got ${JSON.stringify(replicas)}`);
+    }
+    return { pausedReplicas: Number(replicas) };
+  }
+  const paused = annotations?.[PAUSED_ANNOTATION];
+  if (paused === undefined) return undefined;
+  if (GO_TRUE.has(paused)) return { paused: true };
+  if (GO_FALSE.has(paused)) return undefined;
+  throw new Error(`${where}: ${PAUSED_ANNOTATION} must be "true" or "false", got ${JSON.stringify(paused)}`);
+}
+
 function number(where: string, field: string, raw: unknown, fallback?: number): number {
   if (raw === undefined || raw === null || raw === '') {
     if (fallback === undefined) throw new Error(`${where}: ${field} is required`);
@@ -68,6 +97,7 @@ function scaledObjectOf(obj: K8sObject): ScaledObjectSpec {
     scaleDownStabilizationSeconds: optional('scaleDown.stabilizationWindowSeconds', behavior?.scaleDown?.stabilizationWindowSeconds),
     scaleUpStabilizationSeconds: optional('scaleUp.stabilizationWindowSeconds', behavior?.scaleUp?.stabilizationWindowSeconds),
     triggers: ((spec.triggers ?? []) as Array<{ type?: unknown; metadata?: Record<string, unknown> }>).map((t) => trigger(where, t)),
+    ...pauseFromAnnotations(where, obj.metadata.annotations),
   };
 }
 

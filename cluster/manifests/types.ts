@@ -25,9 +25,10 @@ export interface WorkloadSpec {
   replicas: number;
   containerPort: number;
   /**
-   * The container's environment with every value the manifest fixes resolved (literals
-   * and the profile ConfigMap). Left out: what a pod learns from its placement
-   * (fieldRef: POD_NAME, NODE_NAME, ZONE), secrets and paths into secret volumes
+   * The container's environment with every value the manifest fixes resolved (literals,
+   * the profile ConfigMap, and fieldRefs to labels of the pod template, such as TIER).
+   * Left out: what a pod learns from its placement (fieldRef: POD_NAME, NODE_NAME,
+   * ZONE), secrets and paths into secret volumes
    * (PERCOLATE_SECRETS_FILE), and the listen address (HOST, PORT), which a runtime
    * chooses per pod.
    */
@@ -50,4 +51,8 @@ export interface ScaledObjectSpec {
   scaleDownStabilizationSeconds: number | undefined;
   scaleUpStabilizationSeconds: number | undefined;
   triggers: ScaledObjectTrigger[];
+  /** `autoscaling.keda.sh/paused-replicas`: KEDA scales the target to this count and stops autoscaling. */
+  pausedReplicas?: number;
+  /** `autoscaling.keda.sh/paused: "true"`: KEDA stops autoscaling at the current count. */
+  paused?: boolean;
 }

@@ -46,6 +46,17 @@ function secretMountPaths(pod: Json, container: Json): string[] {
   return (container.volumeMounts ?? []).filter((vm: Json) => secretVolumes.has(vm.name)).map((vm: Json) => String(vm.mountPath));
 }
 
+/**
+ * A fieldRef to one of the pod's labels that the template itself sets (TIER from
+ * percolate.io/tier): every pod of the workload gets the same value. Labels the cluster
+ * adds at placement (topology.kubernetes.io/zone) are not in the template: undefined.
+ */
+function templateLabelOf(obj: K8sObject, fieldPath: unknown): string | undefined {
+  const key = typeof fieldPath === 'string' ? /^metadata\.labels\['([^']+)'\]$/.exec(fieldPath)?.[1] : undefined;
+  const value: unknown = key === undefined ? undefined : obj.spec?.template?.metadata?.labels?.[key];
+  return typeof value === 'string' ? value : undefined;
+}
+
 function resolveEnv(m: RenderedManifests, obj: K8sObject, pod: Json, container: Json): Record<string, string> {
   const where = `${obj.kind}/${obj.metadata.name}`;
   const ns = obj.metadata.namespace;
@@ -71,8 +82,13 @@ function resolveEnv(m: RenderedManifests, obj: K8sObject, pod: Json, container: 
       if (!inSecretVolume(value)) env[name] = value;
       continue;
     }
+    const label = templateLabelOf(obj, entry.valueFrom.fieldRef?.fieldPath);
+    if (label !== undefined) {
+      env[name] = label;
+      continue;
+    }
     const ref = entry.valueFrom.configMapKeyRef;
-    if (!ref) continue; // fieldRef, resourceFieldRef, secretKeyRef: decided by the cluster or secret
+    if (!ref) continue; // other fieldRefs, resourceFieldRef, secretKeyRef: decided by the cluster or secret
     const value = configMapData(m, ns, ref.name)?.[ref.key];
     if (value === undefined) {
       if (ref.optional) continue;

@@ -14,6 +14,7 @@ import {
   flowAllowed,
   hashHeader,
   imageBaseName,
+  localityDistribution,
   podSpecOf,
   renderOverlay,
   scaledObjects,
@@ -50,10 +51,13 @@ function envOf(c: Json, name: string): Json {
   return (c.env ?? []).find((e: Json) => e.name === name);
 }
 
-const DB_POD_LABELS = { 'app.kubernetes.io/name': 'percolate-db', 'app.kubernetes.io/part-of': 'percolate', 'percolate.io/tier': 'small' };
+const TIERS = ['small', 'medium', 'large'] as const;
+const dbPodLabels = (tier: string) => ({ 'app.kubernetes.io/name': 'percolate-db', 'app.kubernetes.io/part-of': 'percolate', 'percolate.io/tier': tier });
+const DB_POD_LABELS = dbPodLabels('small');
 const pod = (labels: Record<string, string>, namespace = 'percolate'): PodPeer => ({ namespace, labels });
 const PEERS = {
   db: pod(DB_POD_LABELS),
+  dbLarge: pod(dbPodLabels('large')),
   worker: pod({ 'app.kubernetes.io/name': 'percolate-worker', 'app.kubernetes.io/part-of': 'percolate' }),
   gateway: pod({ 'app.kubernetes.io/name': 'percolate-gateway', 'app.kubernetes.io/part-of': 'percolate' }),
   nats: pod({ 'app.kubernetes.io/name': 'nats', 'app.kubernetes.io/part-of': 'percolate' }),
@@ -75,11 +79,14 @@ describe('rendering', () => {
       ['StatefulSet', 'nats'], ['Service', 'nats'], ['PodDisruptionBudget', 'nats'],
       ['Deployment', 'prometheus'], ['Service', 'prometheus'], ['ServiceAccount', 'prometheus'],
       ['Role', 'prometheus-discovery'], ['RoleBinding', 'prometheus-discovery'],
-      ['StatefulSet', 'percolate-db-small'], ['Service', 'percolate-db-small-headless'], ['Service', 'percolate-db'],
-      ['PodDisruptionBudget', 'percolate-db-small'], ['ScaledObject', 'percolate-db-small'],
+      ['Service', 'percolate-db'],
+      ...TIERS.flatMap((t): Array<[string, string]> => [
+        ['StatefulSet', `percolate-db-${t}`], ['Service', `percolate-db-headless-${t}`], ['Service', `percolate-db-${t}`],
+        ['PodDisruptionBudget', `percolate-db-${t}`], ['ScaledObject', `percolate-db-${t}`], ['DestinationRule', `percolate-db-${t}`],
+      ]),
       ['Deployment', 'percolate-worker'], ['ScaledObject', 'percolate-worker'],
       ['Deployment', 'percolate-gateway'], ['Service', 'percolate-gateway'], ['PodDisruptionBudget', 'percolate-gateway'],
-      ['DestinationRule', 'percolate-db-small'], ['VirtualService', 'percolate-db'], ['VirtualService', 'percolate-ingress'],
+      ['VirtualService', 'percolate-db'], ['VirtualService', 'percolate-ingress'],
       ['Gateway', 'percolate-ingress'], ['RequestAuthentication', 'percolate-tenant-tier'],
       ['NetworkPolicy', 'default-deny-all'],
     ];
@@ -126,47 +133,66 @@ describe('namespace', () => {
   }));
 });
 
-describe('database StatefulSet percolate-db-small', () => {
+describe.each(TIERS)('database StatefulSet percolate-db-%s', (tier) => {
+  const name = `percolate-db-${tier}`;
+  const labels = dbPodLabels(tier);
+
   it('has the labels, Services and port the mesh and the runtime rely on', each((m) => {
-    const sts = findObject(m, 'StatefulSet', 'percolate-db-small');
-    expect(sts.metadata.labels).toMatchObject(DB_POD_LABELS);
-    expect(sts.spec.template.metadata.labels).toMatchObject(DB_POD_LABELS);
-    expect(sts.spec.serviceName).toBe('percolate-db-small-headless');
-    const headless = findObject(m, 'Service', 'percolate-db-small-headless');
+    const sts = findObject(m, 'StatefulSet', name);
+    expect(sts.metadata.labels).toMatchObject(labels);
+    expect(sts.spec.template.metadata.labels).toMatchObject(labels);
+    expect(sts.spec.selector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'percolate-db', 'percolate.io/tier': tier });
+    expect(sts.spec.replicas, 'KEDA owns the count, from zero').toBe(0);
+    expect(sts.spec.serviceName).toBe(`percolate-db-headless-${tier}`);
+    const headless = findObject(m, 'Service', `percolate-db-headless-${tier}`);
     expect(headless.spec.clusterIP).toBe('None');
-    expect(headless.spec.selector).toEqual({ 'app.kubernetes.io/name': 'percolate-db', 'percolate.io/tier': 'small' });
+    const own = findObject(m, 'Service', name);
+    expect(own.spec.clusterIP, 'the tier\'s mesh host balances (headless Services are not balanced by Envoy)').toBeUndefined();
+    for (const svc of [headless, own]) expect(svc.spec.selector).toEqual({ 'app.kubernetes.io/name': 'percolate-db', 'percolate.io/tier': tier });
     const lb = findObject(m, 'Service', 'percolate-db');
     expect(lb.spec.ports).toEqual([expect.objectContaining({ port: 8080, targetPort: 'http' })]);
-    for (const svc of [headless, lb]) {
+    for (const svc of [headless, own, lb]) {
+      expect(svc.spec.ports).toEqual([expect.objectContaining({ port: 8080, targetPort: 'http' })]);
       for (const [k, v] of Object.entries(svc.spec.selector as Record<string, string>)) expect(sts.spec.template.metadata.labels[k]).toBe(v);
     }
-    const c = container(m, 'StatefulSet', 'percolate-db-small');
+    const c = container(m, 'StatefulSet', name);
     expect(imageBaseName(c.image)).toBe('db-node');
     expect(c.ports).toEqual([{ name: 'http', containerPort: 8080 }]);
   }));
 
+  it('no Service of the tier selects another tier\'s pods', each((m) => {
+    for (const svc of [`percolate-db-headless-${tier}`, name]) {
+      const selector = findObject(m, 'Service', svc).spec.selector as Record<string, string>;
+      for (const other of TIERS.filter((t) => t !== tier)) {
+        const otherLabels = findObject(m, 'StatefulSet', `percolate-db-${other}`).spec.template.metadata.labels;
+        expect(Object.entries(selector).every(([k, v]) => otherLabels[k] === v), `${svc} selects ${other} pods`).toBe(false);
+      }
+    }
+  }));
+
   it('is ready on /ready and alive on /health', each((m) => {
-    const c = container(m, 'StatefulSet', 'percolate-db-small');
+    const c = container(m, 'StatefulSet', name);
     expect(c.readinessProbe.httpGet).toEqual({ path: '/ready', port: 'http' });
     expect(c.livenessProbe.httpGet).toEqual({ path: '/health', port: 'http' });
   }));
 
-  it('has the env contract of reference-services/README.md', each((m) => {
-    const c = container(m, 'StatefulSet', 'percolate-db-small');
+  it('has the env contract of reference-services/README.md, TIER from its own tier label', each((m) => {
+    const c = container(m, 'StatefulSet', name);
     expect(envOf(c, 'POD_NAME').valueFrom.fieldRef.fieldPath).toBe('metadata.name');
     expect(envOf(c, 'NODE_NAME').valueFrom.fieldRef.fieldPath).toBe('spec.nodeName');
     expect(envOf(c, 'ZONE').valueFrom.fieldRef.fieldPath).toBe("metadata.labels['topology.kubernetes.io/zone']");
-    expect(envOf(c, 'TIER').value).toBe('small');
+    expect(envOf(c, 'TIER').valueFrom.fieldRef.fieldPath).toBe("metadata.labels['percolate.io/tier']");
+    expect(workloads(m).find((w) => w.name === name)?.env.TIER).toBe(tier);
     expect(envOf(c, 'NATS_URL').value).toBe('nats://nats.percolate.svc:4222');
     expect(envOf(c, 'HOST').value).toBe('0.0.0.0');
     expect(envOf(c, 'PORT').value).toBe('8080');
-    for (const name of ['PERCOLATE_PROFILE', 'ACTIVE_WINDOW_SECONDS', 'COLD_OPEN_MS', 'TENANT_CACHE_SIZE', 'DRAIN_TIMEOUT_MS', 'UNREADY_GRACE_MS']) {
-      expect(envOf(c, name), name).toBeDefined();
+    for (const env of ['PERCOLATE_PROFILE', 'ACTIVE_WINDOW_SECONDS', 'COLD_OPEN_MS', 'TENANT_CACHE_SIZE', 'DRAIN_TIMEOUT_MS', 'UNREADY_GRACE_MS']) {
+      expect(envOf(c, env), env).toBeDefined();
     }
   }));
 
   it('reads its secrets from the Secret percolate-secrets, mounted read-only as a file', each((m) => {
-    const spec = findObject(m, 'StatefulSet', 'percolate-db-small').spec.template.spec;
+    const spec = findObject(m, 'StatefulSet', name).spec.template.spec;
     const c = spec.containers[0];
     expect(envOf(c, 'PERCOLATE_SECRETS_FILE').value).toBe('/etc/percolate/secrets.json');
     const mount = c.volumeMounts.find((v: Json) => v.mountPath === '/etc/percolate');
@@ -175,11 +201,13 @@ describe('database StatefulSet percolate-db-small', () => {
     expect(volume.secret).toMatchObject({ secretName: 'percolate-secrets', items: [{ key: 'secrets.json', path: 'secrets.json' }] });
   }));
 
-  it('spreads across zones and gets 512Mi', each((m) => {
-    const spec = findObject(m, 'StatefulSet', 'percolate-db-small').spec.template.spec;
+  it('spreads its own pods across zones, sized by tier (seed 000: 512Mi for small, doubling per tier)', each((m) => {
+    const spec = findObject(m, 'StatefulSet', name).spec.template.spec;
     const zone = spec.topologySpreadConstraints.find((t: Json) => t.topologyKey === 'topology.kubernetes.io/zone');
-    expect(zone.labelSelector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'percolate-db', 'percolate.io/tier': 'small' });
-    expect(spec.containers[0].resources.limits.memory).toBe('512Mi');
+    expect(zone.labelSelector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'percolate-db', 'percolate.io/tier': tier });
+    const memory = { small: '512Mi', medium: '1Gi', large: '2Gi' }[tier];
+    expect(spec.containers[0].resources.limits.memory).toBe(memory);
+    expect(spec.containers[0].resources.requests.memory).toBe(memory);
   }));
 });
 
@@ -219,7 +247,7 @@ describe('graceful termination', () => {
   }));
 
   it('database and gateway pods keep serving while failing /ready', each((m) => {
-    for (const name of ['percolate-db-small', 'percolate-gateway']) {
+    for (const name of [...TIERS.map((t) => `percolate-db-${t}`), 'percolate-gateway']) {
       const w = workloads(m).find((x) => x.name === name);
       expect(Number(w?.env.UNREADY_GRACE_MS), `${m.overlay} ${name}`).toBeGreaterThan(0);
     }
@@ -319,14 +347,16 @@ describe('images', () => {
 });
 
 describe('autoscaling (KEDA)', () => {
-  it('percolate-db-small scales the StatefulSet on active small tenants, 2 per pod, from zero', each((m) => {
-    const so = scaledObjects(m).find((s) => s.name === 'percolate-db-small');
-    expect(so).toMatchObject({ target: { kind: 'StatefulSet', name: 'percolate-db-small' }, minReplicaCount: 0, maxReplicaCount: 10 });
-    expect(so?.triggers).toEqual([{ type: 'prometheus', query: 'sum(percolate_active_tenants{tier="small"})', threshold: 2, activationThreshold: 0 }]);
-    const raw = findObject(m, 'ScaledObject', 'percolate-db-small').spec.triggers[0].metadata;
-    expect(raw.serverAddress).toBe('http://prometheus.percolate.svc:9090');
-    expect(raw.threshold).toBe('2');
-  }));
+  it.each(TIERS.map((t, i) => [t, 10 * (i + 1)] as const))('percolate-db-%s scales its StatefulSet on its own active tenants, 2 per pod, from zero to %d', (tier, max) => {
+    for (const m of Object.values(rendered)) {
+      const so = scaledObjects(m).find((s) => s.name === `percolate-db-${tier}`);
+      expect(so).toMatchObject({ target: { kind: 'StatefulSet', name: `percolate-db-${tier}` }, minReplicaCount: 0, maxReplicaCount: max });
+      expect(so?.triggers).toEqual([{ type: 'prometheus', query: `count(count by (tenant_id) (percolate_tenant_active{tier="${tier}"}))`, threshold: 2, activationThreshold: 0 }]);
+      const raw = findObject(m, 'ScaledObject', `percolate-db-${tier}`).spec.triggers[0].metadata;
+      expect(raw.serverAddress).toBe('http://prometheus.percolate.svc:9090');
+      expect(raw.threshold).toBe('2');
+    }
+  });
 
   it('percolate-worker scales the Deployment on the workers consumer lag, 5 per worker, from zero', each((m) => {
     const so = scaledObjects(m).find((s) => s.name === 'percolate-worker');
@@ -355,13 +385,17 @@ describe('time profiles: the overlays equal fixtures/time-profiles.yaml', () => 
   it.each(PROFILE_OVERLAYS)('%s: the services\' environment', (overlay) => {
     const profile = loadProfile(overlay);
     const byService = Object.fromEntries(workloads(rendered[overlay]).map((w) => [w.service, w.env]));
-    expect(byService['db-node']).toMatchObject({
-      PERCOLATE_PROFILE: overlay,
-      ACTIVE_WINDOW_SECONDS: String(profile.activeWindowSeconds),
-      COLD_OPEN_MS: String(profile.coldOpenMs),
-      TENANT_CACHE_SIZE: String(profile.tenantCacheSize),
-      DRAIN_TIMEOUT_MS: String(profile.drainTimeoutMs),
-    });
+    const dbTiers = workloads(rendered[overlay]).filter((w) => w.service === 'db-node');
+    expect(dbTiers.map((w) => w.name).sort()).toEqual(TIERS.map((t) => `percolate-db-${t}`).sort());
+    for (const db of dbTiers) {
+      expect(db.env, db.name).toMatchObject({
+        PERCOLATE_PROFILE: overlay,
+        ACTIVE_WINDOW_SECONDS: String(profile.activeWindowSeconds),
+        COLD_OPEN_MS: String(profile.coldOpenMs),
+        TENANT_CACHE_SIZE: String(profile.tenantCacheSize),
+        DRAIN_TIMEOUT_MS: String(profile.drainTimeoutMs),
+      });
+    }
     expect(byService.worker).toMatchObject({
       PERCOLATE_PROFILE: overlay,
       PARSE_MS_MIN: String(profile.parseMs[0]),
@@ -373,29 +407,51 @@ describe('time profiles: the overlays equal fixtures/time-profiles.yaml', () => 
 });
 
 describe('mesh (Istio)', () => {
-  it('DestinationRule percolate-db-small hashes on x-tenant-id, with locality LB, connection pool and outlier detection', each((m) => {
-    expect(hashHeader(m, 'percolate-db-small')).toBe('x-tenant-id');
-    const dr = findObject(m, 'DestinationRule', 'percolate-db-small');
-    expect(dr.spec.host).toBe('percolate-db.percolate.svc.cluster.local');
-    expect(dr.spec.trafficPolicy.loadBalancer.localityLbSetting.enabled).toBe(true);
-    expect(dr.spec.trafficPolicy.connectionPool.tcp.maxConnections).toBeGreaterThan(0);
-    expect(dr.spec.trafficPolicy.connectionPool.http.http1MaxPendingRequests).toBeGreaterThan(0);
-    expect(dr.spec.trafficPolicy.outlierDetection.consecutive5xxErrors).toBeGreaterThan(0);
-    const subset = dr.spec.subsets.find((s: Json) => s.name === 'small');
-    expect(subset.labels).toEqual({ 'percolate.io/tier': 'small' });
-    const podLabels = findObject(m, 'StatefulSet', 'percolate-db-small').spec.template.metadata.labels;
-    for (const [k, v] of Object.entries(subset.labels as Record<string, string>)) expect(podLabels[k]).toBe(v);
+  it.each(TIERS)('DestinationRule percolate-db-%s hashes its own tier\'s host on x-tenant-id, with locality LB, connection pool and outlier detection', (tier) => {
+    for (const m of Object.values(rendered)) {
+      expect(hashHeader(m, `percolate-db-${tier}`)).toBe('x-tenant-id');
+      const dr = findObject(m, 'DestinationRule', `percolate-db-${tier}`);
+      expect(dr.spec.host).toBe(`percolate-db-${tier}.percolate.svc.cluster.local`);
+      expect(dr.spec.subsets, 'a host per tier: nothing for Istio to merge').toBeUndefined();
+      expect(dr.spec.trafficPolicy.loadBalancer.localityLbSetting.enabled).toBe(true);
+      expect(dr.spec.trafficPolicy.connectionPool.tcp.maxConnections).toBeGreaterThan(0);
+      expect(dr.spec.trafficPolicy.connectionPool.http.http1MaxPendingRequests).toBeGreaterThan(0);
+      expect(dr.spec.trafficPolicy.outlierDetection.consecutive5xxErrors).toBeGreaterThan(0);
+    }
+  });
+
+  it('every DestinationRule keeps 80 % of a zone\'s clients in their zone and sends 10 % to each other zone, in valid Istio localities', each((m) => {
+    const zones = ['zone-a', 'zone-b', 'zone-c'];
+    for (const tier of TIERS) {
+      // Throws on what Istio's admission rejects: '*' not at the end, empty parts, percents not summing to 100.
+      const rules = localityDistribution(m, `percolate-db-${tier}`);
+      expect(rules.map((r) => r.from), tier).toEqual(zones.map((z) => `region-1/${z}/*`));
+      for (const [i, rule] of rules.entries()) {
+        expect(Object.fromEntries(rule.to), `${tier} from ${zones[i]}`).toEqual(Object.fromEntries(zones.map((z, j) => [`region-1/${z}/*`, i === j ? 80 : 10])));
+      }
+    }
+    const broken = structuredClone(m);
+    findObject(broken, 'DestinationRule', 'percolate-db-small').spec.trafficPolicy.loadBalancer.localityLbSetting.distribute[0].from = '*/zone-a/*';
+    expect(() => localityDistribution(broken, 'percolate-db-small')).toThrow(/wildcard '\*' may appear once, at the end/);
+    findObject(broken, 'DestinationRule', 'percolate-db-small').spec.trafficPolicy.loadBalancer.localityLbSetting.distribute[0] = { from: 'region-1/zone-a/*', to: { 'region-1/zone-a/*': 90, 'region-1/zone-b/*': 20 } };
+    expect(() => localityDistribution(broken, 'percolate-db-small')).toThrow(/sum to 110, not 100/);
   }));
 
-  it('the VirtualServices send the small tier to the small subset', each((m) => {
+  it('the VirtualServices send each tier to its own host, and an untiered caller inside the mesh to small', each((m) => {
     for (const name of ['percolate-db', 'percolate-ingress']) {
       const vs = findObject(m, 'VirtualService', name);
-      const route = vs.spec.http.find((r: Json) => r.match?.some((x: Json) => x.headers?.['x-tenant-tier']?.exact === 'small'));
-      expect(route?.route, name).toEqual([
-        expect.objectContaining({ destination: { host: 'percolate-db.percolate.svc.cluster.local', subset: 'small', port: { number: 8080 } } }),
-      ]);
+      for (const tier of TIERS) {
+        const route = vs.spec.http.find((r: Json) => r.match?.some((x: Json) => x.headers?.['x-tenant-tier']?.exact === tier));
+        expect(route?.route, `${name} ${tier}`).toEqual([
+          expect.objectContaining({ destination: { host: `percolate-db-${tier}.percolate.svc.cluster.local`, port: { number: 8080 } } }),
+        ]);
+      }
     }
+    const untiered = findObject(m, 'VirtualService', 'percolate-db').spec.http.at(-1);
+    expect(untiered.match).toBeUndefined();
+    expect(untiered.route[0].destination.host).toBe('percolate-db-small.percolate.svc.cluster.local');
     expect(findObject(m, 'VirtualService', 'percolate-ingress').spec.gateways).toEqual(['percolate-ingress']);
+    expect(findObject(m, 'VirtualService', 'percolate-ingress').spec.http.filter((r: Json) => !r.match), 'no route for a token without a tier').toEqual([]);
   }));
 
   it('the ingress gateway turns the token\'s tier claim into x-tenant-tier and keeps the token', each((m) => {
@@ -415,9 +471,9 @@ describe('network policies (T4.5)', () => {
   }));
 
   const allowed: Array<[PeerName, PeerName, number, Flow['protocol']?]> = [
-    ['ingressGateway', 'db', 8080], ['ingressGateway', 'gateway', 8082],
-    ['worker', 'db', 8080], ['prometheus', 'db', 8080],
-    ['db', 'nats', 4222], ['worker', 'nats', 4222], ['gateway', 'nats', 4222],
+    ['ingressGateway', 'db', 8080], ['ingressGateway', 'dbLarge', 8080], ['ingressGateway', 'gateway', 8082],
+    ['worker', 'db', 8080], ['worker', 'dbLarge', 8080], ['prometheus', 'db', 8080], ['prometheus', 'dbLarge', 8080],
+    ['db', 'nats', 4222], ['dbLarge', 'nats', 4222], ['worker', 'nats', 4222], ['gateway', 'nats', 4222],
     ['kedaOperator', 'prometheus', 9090], ['kedaOperator', 'nats', 8222],
     ['prometheus', 'apiServer', 6443], ['db', 'istiod', 15012], ['gateway', 'istiod', 15012],
     ['db', 'kubeDns', 53, 'UDP'], ['nats', 'kubeDns', 53, 'TCP'], ['prometheus', 'kubeDns', 53, 'UDP'],
@@ -427,7 +483,7 @@ describe('network policies (T4.5)', () => {
   });
 
   const denied: Array<[PeerName, PeerName, number]> = [
-    ['gateway', 'db', 8080], ['db', 'db', 8080], ['db', 'prometheus', 9090], ['worker', 'prometheus', 9090],
+    ['gateway', 'db', 8080], ['db', 'db', 8080], ['db', 'dbLarge', 8080], ['gateway', 'dbLarge', 8080], ['db', 'prometheus', 9090], ['worker', 'prometheus', 9090],
     ['outsider', 'db', 8080], ['outsider', 'nats', 4222], ['kedaOperator', 'db', 8080], ['kedaOperator', 'nats', 4222],
     ['prometheus', 'nats', 4222], ['nats', 'db', 8080], ['db', 'internet', 443], ['worker', 'internet', 443],
     ['db', 'kubeDns', 8080], ['nats', 'istiod', 15012], ['ingressGateway', 'nats', 4222], ['ingressGateway', 'db', 9090],
@@ -438,10 +494,12 @@ describe('network policies (T4.5)', () => {
 });
 
 describe('disruption budgets', () => {
-  it('the database loses at most one pod at a time; nats and the gateway have budgets', each((m) => {
-    const db = findObject(m, 'PodDisruptionBudget', 'percolate-db-small');
-    expect(db.spec.maxUnavailable).toBe(1);
-    expect(db.spec.selector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'percolate-db', 'percolate.io/tier': 'small' });
+  it('each database tier loses at most one pod at a time; nats and the gateway have budgets', each((m) => {
+    for (const tier of TIERS) {
+      const db = findObject(m, 'PodDisruptionBudget', `percolate-db-${tier}`);
+      expect(db.spec.maxUnavailable).toBe(1);
+      expect(db.spec.selector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'percolate-db', 'percolate.io/tier': tier });
+    }
     for (const [name, kind] of [['nats', 'StatefulSet'], ['percolate-gateway', 'Deployment']] as const) {
       const pdb = findObject(m, 'PodDisruptionBudget', name);
       const labels = findObject(m, kind, name).spec.template.metadata.labels;
@@ -491,9 +549,11 @@ describe('module API (cluster/manifests.ts)', () => {
     expect(list.map((w) => [w.kind, w.name, w.service, w.containerPort]).sort()).toEqual([
       ['Deployment', 'percolate-gateway', 'gateway', 8082],
       ['Deployment', 'percolate-worker', 'worker', 8081],
+      ['StatefulSet', 'percolate-db-large', 'db-node', 8080],
+      ['StatefulSet', 'percolate-db-medium', 'db-node', 8080],
       ['StatefulSet', 'percolate-db-small', 'db-node', 8080],
     ]);
-    const db = list.find((w) => w.service === 'db-node');
+    const db = list.find((w) => w.name === 'percolate-db-small');
     expect(db).toMatchObject({ labels: DB_POD_LABELS, replicas: 0, readinessPath: '/ready' });
     expect(db?.env).toMatchObject({ TIER: 'small', NATS_URL: 'nats://nats.percolate.svc:4222', COLD_OPEN_MS: '80' });
     for (const omitted of ['POD_NAME', 'NODE_NAME', 'ZONE', 'PERCOLATE_SECRETS_FILE', 'HOST', 'PORT']) {
