@@ -24,8 +24,15 @@ export interface ScalingEvent {
   workload: string;
   /** KEDA (0 ↔ 1, polls every pollingInterval) or the HPA (1 ↔ N, every sync period). */
   actor: 'keda' | 'hpa';
-  reason: KedaReason | HpaReason | 'target-error';
-  /** The trigger that drove the decision (first active one for KEDA, the largest proposal for the HPA). */
+  /**
+   * `paused` / `resumed`: the pause annotations were set / removed (KEDA's part, as it deletes
+   * and recreates the HPA); a paused ScaledObject records nothing else until it resumes.
+   */
+  reason: KedaReason | HpaReason | PauseReason | 'target-error';
+  /**
+   * The trigger that drove the decision (first active one for KEDA, the largest proposal for
+   * the HPA; `external-push` for demand pushed at zero; the annotation for a pause).
+   */
   trigger: string | null;
   metricValue: number | null;
   metrics: EventMetric[];
@@ -35,6 +42,16 @@ export interface ScalingEvent {
   /** The HPA's recommendation from the metrics alone, before stabilization and policies. */
   metricReplicas?: number;
   error?: string;
+}
+
+export type PauseReason = 'paused' | 'resumed';
+
+export interface EventFilter {
+  scaledObject?: string;
+  /** Only events that changed the replicas. */
+  scaleOnly?: boolean;
+  /** Only events at or after this time (ms since the epoch). */
+  since?: number;
 }
 
 export function isScaleEvent(e: ScalingEvent): boolean {
@@ -71,8 +88,9 @@ export class EventLog {
     }
   }
 
-  list(filter: { scaledObject?: string; scaleOnly?: boolean } = {}): ScalingEvent[] {
-    return this.events.filter((e) => (!filter.scaledObject || e.scaledObject === filter.scaledObject) && (!filter.scaleOnly || isScaleEvent(e)));
+  list(filter: EventFilter = {}): ScalingEvent[] {
+    return this.events.filter((e) => (!filter.scaledObject || e.scaledObject === filter.scaledObject) && (!filter.scaleOnly || isScaleEvent(e))
+      && (filter.since === undefined || e.at >= filter.since));
   }
 
   /** Resolves once everything added so far is on disk. */

@@ -5,12 +5,14 @@
  *
  *   const autoscaler = new Autoscaler({ scaledObjects: scaledObjects(rendered), target, metrics, eventsFile });
  *   autoscaler.start();                        // ... runtime.setDemandHandler((w) => autoscaler.demand(w));
+ *   await autoscaler.pause('percolate-db-small', 2);   // KEDA's paused-replicas annotation; resume() removes it
  *   await autoscaler.stop();
  */
-export { Autoscaler, type AutoscalerOptions, type ScaleTarget } from './controller.ts';
+export { Autoscaler, type AutoscalerOptions, type ScaleTarget, type ScaledObjectStatus, UnknownScaledObject } from './controller.ts';
 export { type Clock, SimulatedClock, systemClock } from './clock.ts';
 export { type AutoscalerConfig, type ConfigOptions, HPA_DEFAULTS, InvalidScaledObject, autoscalerConfig, decisionBounds } from './config.ts';
-export { type ScalingEvent, isScaleEvent } from './events.ts';
+export { type EventFilter, type PauseReason, type ScalingEvent, isScaleEvent } from './events.ts';
+export { PAUSED_ANNOTATION, PAUSED_REPLICAS_ANNOTATION } from '../manifests/scaling.ts';
 export {
   JetStreamLag, type JetStreamLagReading, MetricReadError, type MetricSource, PrometheusQuery, TriggerMetricSource, lagFromJsz, parsePrometheusValue,
 } from './metric-sources.ts';
