@@ -1,0 +1,61 @@
+import type { Command } from 'commander';
+import type { ExperimentRecord } from '../cluster/chaos/records.ts';
+import type { LocalClusterTarget } from '../cluster/local/client.ts';
+import { ms, table } from './format.ts';
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+function when(r: ExperimentRecord): string {
+  if (r.phase === 'recovered') return `recovered ${new Date(r.recoveredAt!).toISOString()} (${r.recoveredBy})`;
+  if (r.phase === 'injected' && r.endsAt) return `until ${new Date(r.endsAt).toISOString()} (${ms(Math.max(0, r.endsAt - Date.now()))} left)`;
+  if (r.phase === 'injected') return 'until recovered';
+  return '';
+}
+
+function describe(r: ExperimentRecord): string {
+  const what = `${r.kind} ${r.id}${r.action ? ` ${r.action}` : ''}`;
+  const on = r.selected.length ? ` on ${r.selected.join(', ')}` : '';
+  return `${what}${on}: ${r.phase}${when(r) ? `, ${when(r)}` : ''}${r.errors.length ? ` — ${r.errors.join('; ')}` : ''}`;
+}
+
+/**
+ * `test-topology chaos apply|recover|list`: the experiments of `chaos/` on the running
+ * local cluster, through its daemon's executor.
+ */
+export function registerChaosCommands(testTopology: Command, connect: (self: Command) => LocalClusterTarget): void {
+  const chaos = testTopology.command('chaos').description('apply, list and recover the chaos experiments of chaos/ on the local cluster');
+
+  chaos.command('apply')
+    .description('apply experiments (one resource per file); each recovers at the end of its duration, or with `chaos recover`')
+    .argument('<files...>', 'e.g. chaos/db-pod-kill.yaml')
+    .option('--json', 'print the executor\'s records')
+    .action(async (files: string[], opts: { json?: boolean }, self: Command) => {
+      const target = connect(self);
+      const records: ExperimentRecord[] = [];
+      for (const file of files) records.push(await target.applyExperimentFile(file));
+      if (opts.json) out(JSON.stringify(records, null, 2));
+      else for (const r of records) out(`applied ${describe(r)}`);
+    });
+
+  chaos.command('recover')
+    .description('undo one experiment (by name), or every one in force')
+    .argument('[name]', 'name or namespace/name (default: all)')
+    .action(async (name: string | undefined, _opts: unknown, self: Command) => {
+      const records = await connect(self).recoverExperiments(name);
+      if (!records.length) out('nothing was in force');
+      for (const r of records) out(`${r.phase === 'recovered' ? 'recovered' : 'already over:'} ${describe(r)}`);
+    });
+
+  chaos.command('list')
+    .description('experiments of this run: in force, finished and recovered')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }, self: Command) => {
+      const records = await connect(self).listExperiments();
+      if (opts.json) { out(JSON.stringify(records, null, 2)); return; }
+      if (!records.length) { out('no experiments in this run'); return; }
+      out(table([
+        ['NAME', 'KIND', 'ACTION', 'PHASE', 'SELECTED', 'WHEN'],
+        ...records.map((r) => [r.id, r.kind, r.action ?? '-', r.phase, r.selected.join(',') || '-', when(r)]),
+      ]));
+    });
+}
