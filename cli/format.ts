@@ -20,6 +20,7 @@ export function table(rows: string[][]): string {
 export function formatEndpoints(e: ClusterEndpoints, logDir?: string): string {
   const rows = [
     ['load balancer', e.loadBalancerUrl, 'X-Tenant-ID + bearer token (percolate test-topology token <tenant>)'],
+    ...Object.entries(e.zonalLoadBalancerUrls ?? {}).map(([zone, url]) => [`  from ${zone}`, url, `as a client in ${zone}: ${zone}'s pods first (DestinationRule distribute)`]),
     ['gateway', e.gatewayUrl, 'POST /upload, GET /jobs/{id}'],
     ['nats', e.natsUrl, `monitoring ${e.natsMonitoringUrl}`],
     ['prometheus', e.prometheusUrl, ''],

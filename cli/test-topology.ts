@@ -8,6 +8,9 @@ import { daemonAlive } from '../cluster/local/sweep.ts';
 import { PROFILE_NAMES, type ProfileName } from '../reference-services/shared/profile.ts';
 import { TENANT_ID_PATTERN, TIERS, type Tier } from '../reference-services/shared/tenant-id.ts';
 import { formatEndpoints, formatStatus, ms } from './format.ts';
+import { registerChaosCommands } from './chaos-commands.ts';
+import { pausedLine, registerAutoscalingCommands } from './autoscaling-commands.ts';
+import { registerTrafficCommands } from './traffic/index.ts';
 
 /** A usage error: printed without a stack, exit code 2. */
 export class UsageError extends Error {}
@@ -46,11 +49,11 @@ export function testTopologyCommand(): Command {
   cmd.command('up')
     .description('start the local cluster; returns once everything is ready, leaving it running')
     .addOption(new Option('--profile <profile>', 'time profile (manifests overlay)').choices([...PROFILE_NAMES]).default('fast'))
-    .option('--db-replicas <n>', 'database pods (percolate-db-small) to start with', count('--db-replicas'), 1)
-    .option('--workers <n>', 'worker pods to start with', count('--workers'), 1)
+    .option('--db-replicas <n>', 'hold percolate-db-small at n pods: its ScaledObject starts paused at n (default: the autoscaler owns the count, 0 until the first request)', count('--db-replicas'))
+    .option('--workers <n>', 'hold the workers at n pods: their ScaledObject starts paused at n (default: the autoscaler owns the count, 0 until jobs queue)', count('--workers'))
     .option('--gateways <n>', 'gateway pods to start with (default: the manifests\' replicas)', count('--gateways'))
     .option('--timeout <ms>', 'give up (and tear down) after this long', count('--timeout', 3_600_000), 120_000)
-    .action(async (opts: { profile: ProfileName; dbReplicas: number; workers: number; gateways?: number; timeout: number }, self: Command) => {
+    .action(async (opts: { profile: ProfileName; dbReplicas?: number; workers?: number; gateways?: number; timeout: number }, self: Command) => {
       const stateDir = stateDirOf(self);
       const abort = new AbortController();
       let interrupted = 0;
@@ -65,11 +68,13 @@ export function testTopologyCommand(): Command {
       try {
         const result = await upLocalCluster({
           stateDir, profile: opts.profile, signal: abort.signal, timeoutMs: opts.timeout,
-          replicas: { [DB_WORKLOAD]: opts.dbReplicas, [WORKER_WORKLOAD]: opts.workers, ...(opts.gateways === undefined ? {} : { [GATEWAY_WORKLOAD]: opts.gateways }) },
+          replicas: Object.fromEntries(([[DB_WORKLOAD, opts.dbReplicas], [WORKER_WORKLOAD, opts.workers], [GATEWAY_WORKLOAD, opts.gateways]] as const)
+            .filter(([, n]) => n !== undefined)) as Record<string, number>,
           onProgress: (e) => err(`  ✓ ${e.step.padEnd(26)} ${ms(e.ms).padStart(8)}  ${e.detail ?? ''}`),
         });
         if (result.alreadyRunning) err(`already running (started ${new Date(result.state.startedAt).toISOString()}); \`percolate test-topology down\` first to change its options`);
         else err(`ready in ${ms(result.ms)}`);
+        for (const so of (await connect(stateDir).listScaledObjects()).filter((s) => s.paused)) err(pausedLine(so));
         process.stdout.write(`${formatEndpoints(result.state.endpoints!, `${result.state.runDir}/logs`)}\n`);
       } catch (e) {
         if (e instanceof UpAborted) {
@@ -118,7 +123,8 @@ export function testTopologyCommand(): Command {
     });
 
   cmd.command('scale')
-    .description('set the replicas of a workload (db, worker, gateway, or a full name) and wait until they are ready')
+    .description('set the replicas of a workload (db, worker, gateway, or a full name) and wait until they are ready; '
+      + 'a workload the autoscaler owns is held there by pausing its ScaledObject (`autoscaling resume` hands it back)')
     .argument('<workload>', 'db | worker | gateway | percolate-db-small | …')
     .argument('<replicas>', 'desired replicas', count('replicas'))
     .option('--no-wait', 'return once the change is accepted')
@@ -129,7 +135,12 @@ export function testTopologyCommand(): Command {
       const name = names.includes(workload) ? workload : ALIASES[workload];
       if (!name || !names.includes(name)) throw new UsageError(`unknown workload "${workload}": one of ${[...Object.keys(ALIASES), ...names].join(', ')}`);
       const t0 = performance.now();
-      await target.scale(name, replicas);
+      // The autoscaler would undo a plain scale at its next poll: pause its ScaledObject at n instead (KEDA's paused-replicas).
+      const scaledObject = await target.scaledObjectFor(name);
+      if (scaledObject) {
+        await target.pauseAutoscaling(scaledObject.name, replicas);
+        err(pausedLine({ ...scaledObject, paused: true, pausedReplicas: replicas }));
+      } else await target.scale(name, replicas);
       if (!opts.wait) { err(`${name} scaled to ${replicas}`); return; }
       err(`scaling ${name} to ${replicas}…`);
       const pods = await target.waitForReplicasReady(name, replicas, { timeoutMs: opts.timeout });
@@ -148,6 +159,10 @@ export function testTopologyCommand(): Command {
       err(result.wasRunning ? `stopped in ${ms(result.ms)}${swept}` : `nothing was running${swept}`);
       if (result.sweep.portsStillTaken.length) err(`warning: ports still taken by other processes: ${result.sweep.portsStillTaken.join(', ')}`);
     });
+
+  registerTrafficCommands(cmd);
+  registerChaosCommands(cmd, (self) => connect(stateDirOf(self)));
+  registerAutoscalingCommands(cmd, (self) => connect(stateDirOf(self)), (name) => ALIASES[name] ?? name);
 
   return cmd;
 }

@@ -5,10 +5,28 @@
  * the target lacks a capability the test needs.
  */
 
+import type { ScaledObjectStatus, ScalingEvent } from './autoscaler/index.ts';
+
+/** One autoscaler decision (KEDA poll, HPA sync, pause, resume); see cluster/autoscaler/events.ts. */
+export type { ScalingEvent };
+/** A ScaledObject as `kubectl get scaledobject` shows it, with its pause annotations and its target's replicas. */
+export type ScaledObjectInfo = ScaledObjectStatus;
+
 /** Where tests send traffic. Every URL is reachable from the machine that runs the tests. */
 export interface ClusterEndpoints {
-  /** The database load balancer: the mesh entry that hashes the tenant header to one pod. */
+  /**
+   * The database load balancer: the mesh entry that picks the tenant's tier from its token
+   * and hashes the tenant header to one pod of that tier, whatever zone the pod is in
+   * (a client outside the mesh).
+   */
   loadBalancerUrl: string;
+  /**
+   * The same, as a client in each zone reaches it (its sidecar's place), by zone name:
+   * pods in the client's zone get the share of tenants the DestinationRule's locality
+   * `distribute` gives them, and the other zones take over when the zone's pods are down
+   * (T3.3). Empty on a target that offers no per-zone entry.
+   */
+  zonalLoadBalancerUrls: Record<string, string>;
   /** The upload gateway (`POST /upload`, `GET /jobs/{id}`), never in the path of reads. */
   gatewayUrl: string;
   /** NATS client URL (JetStream enabled). */
@@ -132,6 +150,10 @@ export interface ClusterTarget extends AsyncDisposable {
    * Sets desired replicas, as `kubectl scale` does; returns once the change is accepted, not
    * when pods are ready (use `waitForReplicasReady`). StatefulSets add and remove ordinals
    * at the top, Deployments remove not-ready then newest pods first.
+   *
+   * A workload a ScaledObject scales (the databases, the workers) belongs to the autoscaler:
+   * unless that ScaledObject is paused, its next poll or sync overrides a manual scale, as
+   * KEDA and the HPA do on a cluster. To hold a count, use `pauseAutoscaling(name, n)`.
    */
   scale(workload: string, replicas: number): Promise<void>;
   /**
@@ -190,6 +212,31 @@ export interface ClusterTarget extends AsyncDisposable {
   applyExperiment(file: string): Promise<void>;
   /** Removes every applied experiment and lets the cluster heal. */
   recover(): Promise<void>;
+
+  /**
+   * Pauses a ScaledObject, with KEDA's semantics: with `replicas`, its target is scaled to that
+   * count and held there (`autoscaling.keda.sh/paused-replicas: "<n>"`); without, it is held
+   * at whatever count it has (`autoscaling.keda.sh/paused: "true"`). A paused ScaledObject
+   * makes no decisions — demand at zero included — until resumed; a manual `scale()` of its
+   * target then sticks. Resolves once the target has been scaled (not once its pods are
+   * ready). On a cluster: `kubectl annotate scaledobject <name> <annotation>=<value> --overwrite`.
+   */
+  pauseAutoscaling(scaledObject: string, replicas?: number): Promise<void>;
+  /**
+   * Removes both pause annotations: KEDA recreates the HPA (with no history of
+   * recommendations) and polls at once, so the count moves to what the metrics ask for.
+   * On a cluster: `kubectl annotate scaledobject <name> autoscaling.keda.sh/paused- autoscaling.keda.sh/paused-replicas-`.
+   */
+  resumeAutoscaling(scaledObject: string): Promise<void>;
+  /**
+   * The autoscaler's decisions, oldest first: every KEDA poll and HPA sync (filter on
+   * `replicasBefore !== replicasAfter` for scale events), every pause and resume. `since`
+   * keeps those at or after a time (ms since the epoch). On a cluster, KEDA and the HPA
+   * controller report them as Kubernetes events and in their logs.
+   */
+  getScalingEvents(options?: { since?: number }): Promise<ScalingEvent[]>;
+  /** Every ScaledObject: its target, whether it is paused (and at what count), and the target's replicas. */
+  listScaledObjects(): Promise<ScaledObjectInfo[]>;
 
   /**
    * Releases the target. A target that started its cluster (a builder's `start()`) stops it

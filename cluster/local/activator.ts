@@ -42,6 +42,7 @@ export class Activator {
   private readonly heldTenants = new Map<string, number>();
   private readonly pending: Gauge;
   private readonly activeTenants: Gauge;
+  private readonly tenantActive: Gauge;
   private readonly requests: Counter;
   private readonly holdSeconds: Histogram;
   private closing = false;
@@ -52,6 +53,7 @@ export class Activator {
     this.pending = new Gauge({ name: 'percolate_activator_pending_requests', help: 'Requests held while the pool is at zero', labelNames: ['workload', 'tier'], registers: [this.registry] });
     // The scaler's own metric: demand the pods cannot report because none is running.
     this.activeTenants = new Gauge({ name: 'percolate_active_tenants', help: 'Tenants with a request held by the activator', labelNames: ['tier', 'source'], registers: [this.registry] });
+    this.tenantActive = new Gauge({ name: 'percolate_tenant_active', help: 'Tenants with a request held by the activator, one series each', labelNames: ['tenant_id', 'tier', 'source'], registers: [this.registry] });
     this.requests = new Counter({ name: 'percolate_activator_requests_total', help: 'Requests seen by the activator by outcome', labelNames: ['workload', 'tier', 'outcome'], registers: [this.registry] });
     this.holdSeconds = new Histogram({
       name: 'percolate_activator_hold_seconds', help: 'Time a request was held before it was forwarded', labelNames: ['workload', 'tier'],
@@ -123,6 +125,10 @@ export class Activator {
     else this.heldTenants.delete(tenant);
     this.pending.set({ workload: this.backend.workload, tier: this.backend.tier }, this.pendingRequests);
     this.activeTenants.set({ tier: this.backend.tier, source: 'activator' }, [...this.heldTenants.keys()].filter(Boolean).length);
+    if (tenant) {
+      if (n > 0) this.tenantActive.set({ tenant_id: tenant, tier: this.backend.tier, source: 'activator' }, 1);
+      else this.tenantActive.remove({ tenant_id: tenant, tier: this.backend.tier, source: 'activator' });
+    }
   }
 
   private forward(req: IncomingMessage, res: ServerResponse, base: string): Promise<void> {

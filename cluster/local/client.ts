@@ -1,9 +1,11 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { mintAdminToken, mintTenantToken } from '../../reference-services/shared/auth.ts';
 import { loadSecrets } from '../../reference-services/shared/secrets.ts';
 import type { Tier } from '../../reference-services/shared/tenant-id.ts';
 import {
   type Capability, type ClusterEndpoints, type ClusterTarget, type DeletePodOptions, type KillPodOptions, type NodeInfo,
-  NotImplementedOnTarget, type PodSelector, type WaitOptions, type WorkloadInfo, type ZoneInfo, matchesSelector,
+  type PodSelector, type WaitOptions, type WorkloadInfo, type ZoneInfo, matchesSelector,
 } from '../target.ts';
 import { downLocalCluster } from './launcher.ts';
 import { pollUntil } from './net-util.ts';
@@ -11,11 +13,14 @@ import { defaultStateDir } from './paths.ts';
 import type { LocalPodInfo } from './pod.ts';
 import type { LocalStatus } from './runtime.ts';
 import type { FaultScope, NetworkFault } from './sidecar.ts';
+import type { ExperimentRecord } from '../chaos/records.ts';
+import type { EventFilter } from '../autoscaler/index.ts';
+import type { ScaledObjectInfo, ScalingEvent } from '../target.ts';
 import { type LocalState, readState } from './state.ts';
 import { daemonAlive } from './sweep.ts';
 
-/** What the local target can do; chaos experiments join when the executor exists. */
-export const LOCAL_CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>(['processSignals', 'nodeDrain', 'zoneFailure']);
+/** What the local target can do. */
+export const LOCAL_CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>(['processSignals', 'nodeDrain', 'zoneFailure', 'localChaos']);
 
 /** An answer from the control API that was not a success, with the daemon's reason. */
 export class ControlApiError extends Error {
@@ -86,8 +91,35 @@ export class LocalClusterTarget implements ClusterTarget {
     return w.replicas;
   }
 
+  /** See ClusterTarget.scale: the autoscaler overrides it unless the workload's ScaledObject is paused. */
   async scale(workload: string, replicas: number): Promise<void> {
     await this.call('POST', `/workloads/${encodeURIComponent(workload)}/scale`, { replicas });
+  }
+
+  // ---- autoscaling (KEDA + HPA over the rendered ScaledObjects) ---------------------
+
+  async pauseAutoscaling(scaledObject: string, replicas?: number): Promise<void> {
+    await this.call('POST', `/scaling/scaledobjects/${encodeURIComponent(scaledObject)}/pause`, replicas === undefined ? {} : { replicas });
+  }
+
+  async resumeAutoscaling(scaledObject: string): Promise<void> {
+    await this.call('POST', `/scaling/scaledobjects/${encodeURIComponent(scaledObject)}/resume`, {});
+  }
+
+  /** Also filters by ScaledObject and to scale events only (`replicasBefore !== replicasAfter`). */
+  getScalingEvents(options: EventFilter = {}): Promise<ScalingEvent[]> {
+    const query = new URLSearchParams();
+    if (options.since !== undefined) query.set('since', String(options.since));
+    if (options.scaledObject !== undefined) query.set('scaledObject', options.scaledObject);
+    if (options.scaleOnly !== undefined) query.set('scaleOnly', String(options.scaleOnly));
+    return this.call('GET', `/scaling/events${query.size ? `?${query}` : ''}`);
+  }
+
+  listScaledObjects(): Promise<ScaledObjectInfo[]> { return this.call('GET', '/scaling/scaledobjects'); }
+
+  /** The ScaledObject that scales a workload, if any. */
+  async scaledObjectFor(workload: string): Promise<ScaledObjectInfo | undefined> {
+    return (await this.listScaledObjects()).find((so) => so.target.name === workload);
   }
 
   async waitForReplicasReady(workload: string, replicas: number, options: WaitOptions = {}): Promise<LocalPodInfo[]> {
@@ -140,12 +172,45 @@ export class LocalClusterTarget implements ClusterTarget {
     return mintAdminToken(loadSecrets({ PERCOLATE_SECRETS_FILE: this.state.secretsFile }));
   }
 
+  /**
+   * Applies one resource of `chaos/` (read here, so a relative path is the caller's) and
+   * returns what the daemon's executor did. Rejects with a ControlApiError: 400 for a bad
+   * resource (every problem listed), 422 for one the local target cannot run with its
+   * meaning, 409 when it selects nothing or is already in force.
+   */
   async applyExperiment(file: string): Promise<void> {
-    throw new NotImplementedOnTarget('local', 'applyExperiment', `the chaos executor (which will run ${file}) comes with a later issue; setNetworkFault, killPod, drainNode and failZone work today`);
+    await this.applyExperimentFile(file);
   }
 
-  async recover(): Promise<void> {
-    throw new NotImplementedOnTarget('local', 'recover', 'the chaos executor comes with a later issue');
+  /** `applyExperiment`, returning the executor's record (what it picked and did). */
+  async applyExperimentFile(file: string): Promise<ExperimentRecord> {
+    let yaml: string;
+    try {
+      yaml = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new Error(`cannot read the experiment ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    return this.call('POST', '/chaos/apply', { yaml, source: resolve(file) });
+  }
+
+  /** Applies a resource given as an object (a parsed file, or one built in a test). */
+  async applyExperimentResource(resource: unknown): Promise<ExperimentRecord> {
+    return this.call('POST', '/chaos/apply', { resource });
+  }
+
+  /** Every experiment of this run (in force, finished or recovered), newest first. */
+  async listExperiments(): Promise<ExperimentRecord[]> {
+    return (await this.call<{ experiments: ExperimentRecord[] }>('GET', '/chaos')).experiments;
+  }
+
+  /** Undoes one experiment (`name` or `namespace/name`), or every one in force. */
+  async recover(name?: string): Promise<void> {
+    await this.recoverExperiments(name);
+  }
+
+  /** `recover`, returning the records of what was undone. */
+  async recoverExperiments(name?: string): Promise<ExperimentRecord[]> {
+    return (await this.call<{ recovered: ExperimentRecord[] }>('POST', '/chaos/recover', name === undefined ? {} : { name })).recovered;
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,8 @@ import { once } from 'node:events';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { NotFound, type LocalRuntime } from './runtime.ts';
 import { parseFault } from './sidecar.ts';
+import { chaosRoute } from '../chaos/routes.ts';
+import { scalingRoute } from './autoscaling-routes.ts';
 
 /**
  * The daemon's control API, on 127.0.0.1 with a bearer token kept in the state file (mode
@@ -17,6 +19,9 @@ import { parseFault } from './sidecar.ts';
  *   POST /nodes/{name}/drain | /uncordon
  *   POST /zones/{name}/fail  | /restore
  *   POST /shutdown                        stops the cluster (202; the daemon exits when done)
+ *   GET  /chaos | POST /chaos/apply | POST /chaos/recover   experiments of chaos/ (cluster/chaos/routes.ts)
+ *   GET  /scaling/events?since=<ms> | GET /scaling/scaledobjects | POST /scaling/scaledobjects/{name}/pause|resume
+ *                                         the autoscaler (cluster/local/autoscaling-routes.ts)
  */
 export interface ControlServer {
   url: string;
@@ -75,6 +80,8 @@ export async function startControlServer(runtime: LocalRuntime, onShutdown: () =
     if (method === 'GET' && parts.length === 1 && kind === 'status') return [200, runtime.status()];
     if (method === 'POST' && parts.length === 1 && kind === 'shutdown') { onShutdown(); return [202, { stopping: true }]; }
     if (method === 'GET' && kind === 'pods' && name && action === 'logs') return [200, runtime.podLogs(name)];
+    if (kind === 'chaos') return chaosRoute(runtime.chaos, method, parts.slice(1), () => readJson(req));
+    if (kind === 'scaling') return scalingRoute(runtime.autoscaling, method, parts.slice(1), url.searchParams, () => readJson(req));
     if (method !== 'POST' || !name || !action || parts.length !== 3) throw new NotFound(`no route ${method} ${url.pathname}`);
     const body = await readJson(req);
     switch (`${kind}/${action}`) {

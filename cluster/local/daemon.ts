@@ -6,6 +6,7 @@
  * on until `down` (control API), a signal, or the launcher vanishing during start-up.
  */
 import { appendFileSync } from 'node:fs';
+import { LocalAutoscaling } from './autoscaling.ts';
 import { startControlServer } from './control-api.ts';
 import { processIdentity } from './proc-identity.ts';
 import { logDir } from './paths.ts';
@@ -37,6 +38,8 @@ async function exit(code: number, keepLogs = false): Promise<string | undefined>
   if (exiting) return undefined;
   exiting = true;
   runtime.log(`shutting down (${code === 0 ? 'requested' : 'after a failure'})`);
+  // First, so that no decision scales a workload while the runtime takes it down.
+  await runtime.autoscaling?.stop().catch((err: unknown) => runtime.log('autoscaler stop failed', err));
   const kept = await runtime.shutdown({ keepLogs });
   await control?.close().catch(() => undefined);
   removeState(config!.stateDir);
@@ -61,6 +64,11 @@ runtime.saveState(true);
 
 try {
   await runtime.start((e) => { runtime.log(`step ${e.step} done in ${e.ms} ms ${e.detail ?? ''}`); void send({ type: 'progress', ...e }); });
+  // KEDA owns the replicas from here on; its first decision is not awaited.
+  if (!exiting) runtime.autoscaling = LocalAutoscaling.start(runtime);
+  // The launcher reads the state file as soon as it hears "ready": it must be written by then
+  // (the runtime's own write is deferred, and with every workload at 0 nothing else writes it).
+  runtime.saveState(true);
   ready = true;
   runtime.log(`ready in ${Math.round(performance.now() - started)} ms`);
   await send({ type: 'ready', ms: Math.round(performance.now() - started) });

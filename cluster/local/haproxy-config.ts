@@ -1,13 +1,12 @@
 /**
  * The HAProxy configuration of the local mesh, generated from what the manifests say:
- * the database backend hashes the DestinationRule's header on a consistent ring, every
- * backend health-checks `/ready`, and pods are added at run time through the stats socket.
+ * each database tier's backend hashes the DestinationRule's header on a consistent ring,
+ * a frontend picks the tier from the bearer token's claim, every backend health-checks
+ * `/ready`, and pods are added at run time through the stats socket.
  */
 export interface HaproxyBackend {
-  /** Named after the workload (and the DestinationRule for the database). */
+  /** Named after the workload (and the DestinationRule for the database), plus `.<zone>` for a zone's view of it. */
   name: string;
-  /** Frontend port the tests and workers connect to. */
-  port: number;
   /** `hdr(<header>)` consistent hashing, or round robin when absent. */
   hashHeader?: string;
   readinessPath: string;
@@ -15,9 +14,23 @@ export interface HaproxyBackend {
   backupAddress?: string;
 }
 
+export interface HaproxyFrontend {
+  name: string;
+  /** Port the tests and workers connect to. */
+  port: number;
+  defaultBackend: string;
+  /**
+   * Picks the backend from a claim of the bearer token (the tenant's tier), as Istio's
+   * RequestAuthentication turns the claim into the header a VirtualService matches.
+   * A request whose token has no such claim, or another value, goes to `defaultBackend`.
+   */
+  claimRoute?: { claim: string; backends: Record<string, string> };
+}
+
 export interface HaproxyConfigInput {
   socketPath: string;
   statsPort: number;
+  frontends: HaproxyFrontend[];
   backends: HaproxyBackend[];
   /** `timeout server`: must outlast the activator's hold, which answers as a server does. */
   serverTimeoutMs: number;
@@ -28,6 +41,29 @@ export interface HaproxyConfigInput {
 export const HAPROXY_MAXCONN = 4000;
 /** Server ids 1..N are reserved for StatefulSet ordinals (a stable place on the ring). */
 export const BACKUP_SERVER_ID = 100_000;
+/**
+ * The ring: sdbm with the avalanche mix, HAProxy's default for consistent hashing, spelt
+ * out. Without avalanche, tenant ids that differ in their last characters (tenant-001,
+ * tenant-002…) hash to neighbouring points and land on one server.
+ */
+export const HASH_TYPE = 'hash-type consistent sdbm avalanche';
+
+const SAFE_NAME = /^[A-Za-z0-9._:-]+$/;
+
+function claimRouteLines(f: HaproxyFrontend): string[] {
+  if (!f.claimRoute) return [];
+  const { claim, backends } = f.claimRoute;
+  for (const value of [claim, ...Object.keys(backends)]) {
+    if (!SAFE_NAME.test(value)) throw new Error(`haproxy frontend ${f.name}: claim route "${value}" must be letters, digits, '.', '_', ':' or '-'`);
+  }
+  const variable = `txn.claim_${claim.replace(/[^A-Za-z0-9_]/g, '_')}`;
+  return [
+    // Read, not verified: HAProxy has no key here. The db-node verifies the token and
+    // refuses one of another tier (421), so a forged claim only picks which pods say no.
+    `  http-request set-var(${variable}) http_auth_bearer,jwt_payload_query('$.${claim}')`,
+    ...Object.entries(backends).map(([value, backend]) => `  use_backend ${backend} if { var(${variable}) -m str ${value} }`),
+  ];
+}
 
 export function renderHaproxyConfig(input: HaproxyConfigInput): string {
   const lines = [
@@ -55,16 +91,21 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
     '  stats uri /stats',
     '  stats refresh 2s',
   ];
+  for (const f of input.frontends) {
+    lines.push(
+      '',
+      `frontend ${f.name}`,
+      `  bind 127.0.0.1:${f.port}`,
+      ...claimRouteLines(f),
+      `  default_backend ${f.defaultBackend}`,
+    );
+  }
   for (const b of input.backends) {
     lines.push(
       '',
-      `frontend ${b.name}`,
-      `  bind 127.0.0.1:${b.port}`,
-      `  default_backend ${b.name}`,
-      '',
       `backend ${b.name}`,
       b.hashHeader ? `  balance hdr(${b.hashHeader})` : '  balance roundrobin',
-      ...(b.hashHeader ? ['  hash-type consistent'] : []),
+      ...(b.hashHeader ? [`  ${HASH_TYPE}`] : []),
       `  option httpchk GET ${b.readinessPath}`,
       '  http-check expect status 200',
       ...(b.backupAddress ? [`  server activator ${b.backupAddress} backup id ${BACKUP_SERVER_ID}`] : []),

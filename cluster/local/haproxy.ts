@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { type Child, binary, describeExit, spawnChild } from './child.ts';
 import type { ChildRegistry } from './child-registry.ts';
-import { type HaproxyBackend, renderHaproxyConfig } from './haproxy-config.ts';
+import { type HaproxyBackend, type HaproxyFrontend, renderHaproxyConfig } from './haproxy-config.ts';
 import { Fatal, freePort, isListening, pollUntil } from './net-util.ts';
 import { logFile } from './paths.ts';
 
@@ -74,25 +74,25 @@ export class LocalHaproxy {
   child!: Child;
   readonly api: HaproxyRuntimeApi;
 
-  private constructor(readonly runDir: string, readonly statsPort: number, readonly backends: HaproxyBackend[], readonly checks: HealthCheckSettings) {
+  private constructor(readonly runDir: string, readonly statsPort: number, readonly frontends: HaproxyFrontend[], readonly checks: HealthCheckSettings) {
     this.api = new HaproxyRuntimeApi(join(runDir, 'haproxy.sock'));
   }
 
   get log(): string { return logFile(this.runDir, 'haproxy'); }
   get statsUrl(): string { return `http://127.0.0.1:${this.statsPort}`; }
-  frontendUrl(backend: string): string {
-    const b = this.backends.find((x) => x.name === backend);
-    if (!b) throw new Error(`no haproxy backend ${backend}`);
-    return `http://127.0.0.1:${b.port}`;
+  frontendUrl(frontend: string): string {
+    const f = this.frontends.find((x) => x.name === frontend);
+    if (!f) throw new Error(`no haproxy frontend ${frontend}`);
+    return `http://127.0.0.1:${f.port}`;
   }
 
-  static async start(runDir: string, backends: (Omit<HaproxyBackend, 'port'>)[], checks: HealthCheckSettings, serverTimeoutMs: number, env: NodeJS.ProcessEnv, registry: ChildRegistry): Promise<LocalHaproxy> {
-    const withPorts: HaproxyBackend[] = [];
-    for (const b of backends) withPorts.push({ ...b, port: await freePort() });
+  static async start(runDir: string, frontends: (Omit<HaproxyFrontend, 'port'>)[], backends: HaproxyBackend[], checks: HealthCheckSettings, serverTimeoutMs: number, env: NodeJS.ProcessEnv, registry: ChildRegistry): Promise<LocalHaproxy> {
+    const withPorts: HaproxyFrontend[] = [];
+    for (const f of frontends) withPorts.push({ ...f, port: await freePort() });
     const haproxy = new LocalHaproxy(runDir, await freePort(), withPorts, checks);
     const configFile = join(runDir, 'haproxy.cfg');
     writeFileSync(configFile, renderHaproxyConfig({
-      socketPath: haproxy.api.socketPath, statsPort: haproxy.statsPort, backends: withPorts,
+      socketPath: haproxy.api.socketPath, statsPort: haproxy.statsPort, frontends: withPorts, backends,
       serverTimeoutMs, checkTimeoutMs: Math.max(checks.intervalMs, 500),
     }));
     haproxy.child = registry.track(spawnChild('haproxy', binary('haproxy'), ['-f', configFile, '-db'], env, haproxy.log,
@@ -106,9 +106,10 @@ export class LocalHaproxy {
   }
 
   /** A new pod: registered in maintenance with health checks running, not yet taking traffic. */
-  async addServer(backend: string, name: string, address: string, id?: number): Promise<void> {
+  async addServer(backend: string, name: string, address: string, id?: number, weight?: number): Promise<void> {
     const { intervalMs, fall, rise } = this.checks;
-    const add = () => this.api.expect(`add server ${backend}/${name} ${address} check inter ${intervalMs} fall ${fall} rise ${rise}${id ? ` id ${id}` : ''}`, [/New server registered/]);
+    const options = `${id ? ` id ${id}` : ''}${weight === undefined ? '' : ` weight ${weight}`}`;
+    const add = () => this.api.expect(`add server ${backend}/${name} ${address} check inter ${intervalMs} fall ${fall} rise ${rise}${options}`, [/New server registered/]);
     try {
       await add();
     } catch (err) {
@@ -129,6 +130,11 @@ export class LocalHaproxy {
   /** The pod is not ready (crashed, probe failing, node gone): out of the ring until it is. */
   async serverNotReady(backend: string, name: string): Promise<void> {
     await this.api.expect(`disable server ${backend}/${name}`);
+  }
+
+  /** A new place on the ring (consistent hashing takes weight changes while the server is up). */
+  async setWeight(backend: string, name: string, weight: number): Promise<void> {
+    await this.api.expect(`set server ${backend}/${name} weight ${weight}`);
   }
 
   /** The pod is terminating: no new requests, those in flight finish. */

@@ -61,6 +61,8 @@ export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod] }> {
   terminating = false;
   /** The node cannot reach the pod (zone outage): never ready, whatever its probe says. */
   unreachable = false;
+  /** pod-failure: the container is stopped and not restarted until `recoverContainer`. */
+  failed = false;
   private probeTimer: NodeJS.Timeout | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private everReady = false;
@@ -143,6 +145,13 @@ export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod] }> {
       this.emit('exit', this);
       return;
     }
+    if (this.failed) {
+      // Chaos Mesh's pod-failure swaps the image for `pause`: the kubelet restarts the
+      // container, which then runs nothing — the pod stays Running and never gets ready.
+      this.restarts += 1;
+      this.emit('change', this);
+      return;
+    }
     // restartPolicy: Always — the kubelet restarts the container in the same pod.
     this.restarts += 1;
     const crashLooping = Date.now() - this.startedAt < CRASH_LOOP_WINDOW_MS;
@@ -177,12 +186,39 @@ export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod] }> {
   setUnreachable(unreachable: boolean): void {
     this.unreachable = unreachable;
     if (unreachable) {
-      this.sidecar.setFault({}, { partition: 'refuse' });
+      // An override, so that network chaos set on the pod is still there when the zone comes back.
+      this.sidecar.setOverride({ partition: 'refuse' });
       this.setReady(false);
     } else {
-      this.sidecar.clearFaults();
+      this.sidecar.setOverride(undefined);
       this.scheduleProbe(0);
     }
+  }
+
+  /**
+   * pod-failure: stops the container as a kubelet stops one whose image changed (SIGTERM,
+   * SIGKILL after the grace period) and keeps it stopped; the pod, its name, node and
+   * address stay. Resolves once the process has exited.
+   */
+  async failContainer(graceMs = this.template.terminationGraceMs): Promise<void> {
+    if (this.terminating) throw new Error(`pod ${this.name} is terminating`);
+    this.failed = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.setReady(false);
+    const child = this.child;
+    if (child?.running) {
+      child.signal('SIGCONT');
+      await child.stop(graceMs);
+    }
+  }
+
+  /** Ends a pod-failure: the container starts again in the same pod (restarts + 1). */
+  recoverContainer(): void {
+    if (!this.failed) return;
+    this.failed = false;
+    if (this.terminating || this.child?.running) return;
+    this.restarts += 1;
+    this.spawnContainer();
   }
 
   /** Sends a signal to the container; if it dies, the kubelet part restarts it in place. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { RenderedManifests, WorkloadSpec } from '../manifests.ts';
 // The functions come from the modules behind cluster/manifests.ts: its barrel also loads
 // the schema validator (kubernetes-models), 600 ms of start-up the runtime does not need.
-import { hashHeader } from '../manifests/mesh.ts';
+import { hashHeader, localityDistribution } from '../manifests/mesh.ts';
 import { findObject, renderOverlay } from '../manifests/render.ts';
 import { podSpecOf, workloads } from '../manifests/workloads.ts';
 import type { ProfileName } from '../../reference-services/shared/profile.ts';
@@ -14,6 +14,9 @@ import { Activator } from './activator.ts';
 import { ChildRegistry } from './child-registry.ts';
 import { type PodOps, WorkloadController } from './controller.ts';
 import { LocalHaproxy } from './haproxy.ts';
+import { LbPool } from './lb-pool.ts';
+import { MAX_WEIGHT } from './locality.ts';
+import { DB_FRONTEND, type DbTier, meshPlan, zonalFrontend } from './mesh-plan.ts';
 import { LocalNats } from './nats.ts';
 import { pollUntil } from './net-util.ts';
 import { RUN_MARKER_ENV, logDir, logFile } from './paths.ts';
@@ -23,12 +26,18 @@ import { LocalPrometheus, type ScrapeJob } from './prometheus.ts';
 import { type RuntimeSettings, runtimeSettings, unreadyGraceMs } from './settings.ts';
 import { type LocalState, type RecordedProcess, writeState } from './state.ts';
 import { Topology } from './topology.ts';
+import type { LocalAutoscaling } from './autoscaling.ts';
+import { ChaosExecutor } from '../chaos/executor.ts';
 
 export interface RuntimeConfig {
   runDir: string;
   stateDir: string;
   profile: ProfileName;
-  /** Replicas at start by workload name, overriding the manifests (whose databases and workers start at 0, KEDA's to raise). */
+  /**
+   * Replicas at start by workload name, overriding the manifests (whose databases and workers
+   * start at 0, KEDA's to raise). A workload a ScaledObject scales is held at its count: the
+   * ScaledObject starts paused (`autoscaling.keda.sh/paused-replicas`) until resumed.
+   */
   replicas: Record<string, number>;
 }
 
@@ -89,13 +98,15 @@ function rssOf(pid: number): number {
  */
 export class LocalRuntime implements PodOps {
   readonly settings: RuntimeSettings;
+  /** Runs the experiments of `chaos/` (control API /chaos). */
+  readonly chaos: ChaosExecutor;
   readonly registry: ChildRegistry;
   readonly topology = new Topology();
   readonly controllers = new Map<string, WorkloadController>();
   private readonly templates = new Map<string, PodTemplate>();
   private readonly specs = new Map<string, WorkloadSpec>();
-  /** HAProxy backend by workload (database tiers and the gateway; workers take no traffic). */
-  private readonly backends = new Map<string, string>();
+  /** HAProxy backends by workload (database tiers and the gateway; workers take no traffic). */
+  private readonly backends = new Map<string, LbPool>();
   private readonly activators = new Map<string, Activator>();
   /** Pods HAProxy routes to: ready, and told so through the runtime API. */
   private readonly routable = new Set<string>();
@@ -103,6 +114,8 @@ export class LocalRuntime implements PodOps {
   private readonly waiters = new Set<{ workload: string; resolve: (ok: boolean) => void }>();
   private readonly deletions = new Map<Pod, Promise<void>>();
   private manifests!: RenderedManifests;
+  /** KEDA and the HPA over the rendered ScaledObjects: started by the daemon once the cluster is ready. */
+  autoscaling: LocalAutoscaling | undefined;
   nats: LocalNats | undefined;
   prometheus: LocalPrometheus | undefined;
   haproxy: LocalHaproxy | undefined;
@@ -130,12 +143,16 @@ export class LocalRuntime implements PodOps {
 
   constructor(readonly config: RuntimeConfig) {
     this.settings = runtimeSettings(config.profile);
+    this.chaos = new ChaosExecutor(this);
     this.registry = new ChildRegistry(() => this.saveState());
     this.secretsFile = join(config.runDir, 'secrets.json');
     this.daemonLog = logFile(config.runDir, 'daemon');
   }
 
   setDemandHandler(handler: (workload: string) => void): void { this.demandHandler = handler; }
+
+  /** The manifests this cluster runs (rendered once at start). */
+  get rendered(): RenderedManifests { return this.manifests; }
 
   log(message: string, extra?: unknown): void {
     process.stdout.write(`${new Date().toISOString()} ${message}${extra === undefined ? '' : ` ${extra instanceof Error ? extra.stack : JSON.stringify(extra)}`}\n`);
@@ -183,10 +200,12 @@ export class LocalRuntime implements PodOps {
     await infra;
 
     await step('haproxy + activator', 'haproxy', logFile(this.config.runDir, 'haproxy'), async () => {
-      const backends = [];
+      const tiers: DbTier[] = [];
+      const gateways: Array<{ workload: string; readinessPath: string }> = [];
       for (const spec of this.specs.values()) {
         if (spec.service === 'db-node') {
-          const activator = new Activator({ workload: spec.name, tier: spec.labels['percolate.io/tier'] ?? 'small', frontendUrl: '' }, {
+          const tier = spec.labels['percolate.io/tier'] ?? 'small';
+          const activator = new Activator({ workload: spec.name, tier, frontendUrl: '' }, {
             hasRoutablePod: (w) => this.routablePods(w).length > 0,
             waitForRoutablePod: (w, ms) => this.waitForRoutable(w, ms),
             routablePodAddress: (w) => this.routablePods(w)[0]?.address,
@@ -194,22 +213,27 @@ export class LocalRuntime implements PodOps {
           }, this.settings.activationTimeoutMs);
           await activator.listen();
           this.activators.set(spec.name, activator);
-          backends.push({ name: spec.name, hashHeader: hashHeader(this.manifests, spec.name), readinessPath: spec.readinessPath, backupAddress: activator.address });
-        } else if (spec.service === 'gateway') {
-          backends.push({ name: spec.name, readinessPath: spec.readinessPath });
-        } else continue;
-        this.backends.set(spec.name, spec.name);
+          tiers.push({
+            workload: spec.name, tier, hashHeader: hashHeader(this.manifests, spec.name), readinessPath: spec.readinessPath,
+            backupAddress: activator.address, distribute: localityDistribution(this.manifests, spec.name),
+          });
+        } else if (spec.service === 'gateway') gateways.push({ workload: spec.name, readinessPath: spec.readinessPath });
       }
-      this.haproxy = await LocalHaproxy.start(this.config.runDir, backends, {
+      const plan = meshPlan(tiers, gateways, this.topology.zones);
+      this.haproxy = await LocalHaproxy.start(this.config.runDir, plan.frontends, plan.backends, {
         intervalMs: this.settings.healthCheckIntervalMs, fall: this.settings.healthCheckFall, rise: this.settings.healthCheckRise,
       }, this.settings.activationTimeoutMs + 5_000, this.markerEnv, this.registry);
+      const log = (message: string, err?: unknown) => this.log(message, err);
+      for (const t of tiers) this.backends.set(t.workload, new LbPool(this.haproxy, t.workload, plan.zonal.get(t.workload), MAX_WEIGHT, log));
+      for (const g of gateways) this.backends.set(g.workload, new LbPool(this.haproxy, g.workload, [], undefined, log));
       for (const [workload, activator] of this.activators) {
-        activator.setFrontendUrl(this.haproxy.frontendUrl(workload));
+        // Back through the frontend that routes on the token's tier: the request lands on its tier's pod.
+        activator.setFrontendUrl(this.haproxy.frontendUrl(DB_FRONTEND));
         this.prometheus!.setTarget('activator', workload, { address: activator.address, labels: { workload, namespace: 'percolate' } });
       }
       this.prometheus!.setTarget('haproxy', 'haproxy', { address: `127.0.0.1:${this.haproxy.statsPort}`, labels: { namespace: 'percolate' } });
       return this.haproxy;
-    }, (h) => h.frontendUrl([...this.activators.keys()][0] ?? [...this.backends.keys()][0]!));
+    }, (h) => (this.activators.size ? h.frontendUrl(DB_FRONTEND) : [...this.backends.keys()].map((b) => h.frontendUrl(b))[0] ?? ''));
 
     this.buildTemplates();
     await step('pods', 'pods', this.daemonLog, async () => {
@@ -237,7 +261,7 @@ export class LocalRuntime implements PodOps {
       // runtime API) and checks /ready every `inter`: two checks of grace are enough.
       UNREADY_GRACE_MS: String(unreadyGraceMs(this.settings)),
     };
-    const dbFrontend = [...this.activators.keys()][0];
+    const dbFrontend = this.activators.size ? DB_FRONTEND : undefined;
     for (const spec of this.specs.values()) {
       const raw = findObject(this.manifests, spec.kind, spec.name);
       const container = (podSpecOf(raw)?.containers ?? []).find((c: { readinessProbe?: unknown }) => c.readinessProbe);
@@ -313,7 +337,7 @@ export class LocalRuntime implements PodOps {
     const backend = this.backends.get(controller.name);
     try {
       await pod.openSidecar();
-      if (backend) await this.haproxy!.addServer(backend, name, pod.address, ordinal === undefined ? undefined : ordinal + 1);
+      if (backend) await backend.add(name, pod.address, pod.zone, ordinal === undefined ? undefined : ordinal + 1);
     } catch (err) {
       controller.pods.delete(name);
       await pod.sidecar.close().catch(() => undefined);
@@ -343,11 +367,11 @@ export class LocalRuntime implements PodOps {
         return;
       }
       if (want && !this.routable.has(pod.name)) {
-        await this.haproxy!.serverReady(backend, pod.name);
+        await backend.ready(pod.name);
         this.routable.add(pod.name);
       } else if (!want && this.routable.has(pod.name)) {
         this.routable.delete(pod.name);
-        await this.haproxy!.serverNotReady(backend, pod.name);
+        await backend.notReady(pod.name);
       }
     }).catch((err) => this.log(`haproxy update for ${pod.name} failed`, err)).finally(() => this.wakeWaiters(pod.template.workload));
     this.lbChains.set(pod.name, next);
@@ -375,9 +399,9 @@ export class LocalRuntime implements PodOps {
     if (!this.stopping) this.controllers.get(pod.template.workload)?.reconcile();
     const backend = this.backends.get(pod.template.workload);
     const chain = this.lbChains.get(pod.name) ?? Promise.resolve();
-    if (backend) await chain.then(() => this.haproxy!.drainServer(backend, pod.name)).catch((err) => this.log(`haproxy drain of ${pod.name} failed`, err));
+    if (backend) await chain.then(() => backend.drain(pod.name)).catch((err) => this.log(`haproxy drain of ${pod.name} failed`, err));
     await pod.stop(Math.min(graceMs ?? pod.template.terminationGraceMs, this.downGraceCap));
-    if (backend) await this.haproxy!.removeServer(backend, pod.name).catch((err) => this.log(`haproxy removal of ${pod.name} failed`, err));
+    if (backend) await backend.remove(pod.name).catch((err) => this.log(`haproxy removal of ${pod.name} failed`, err));
     this.prometheus?.removeTarget(SCRAPE_JOB[pod.template.service], pod.name);
     this.lbChains.delete(pod.name);
     this.log(`pod ${pod.name} deleted (${pod.phase})`);
@@ -455,10 +479,11 @@ export class LocalRuntime implements PodOps {
 
   endpoints(): ClusterEndpoints {
     const h = this.haproxy;
-    const db = [...this.activators.keys()][0];
+    const db = this.activators.size > 0 ? h : undefined;
     const gateway = [...this.specs.values()].find((s) => s.service === 'gateway')?.name;
     return {
-      loadBalancerUrl: h && db ? h.frontendUrl(db) : '',
+      loadBalancerUrl: db ? db.frontendUrl(DB_FRONTEND) : '',
+      zonalLoadBalancerUrls: db ? Object.fromEntries(this.topology.zones.map((z) => [z, db.frontendUrl(zonalFrontend(z))])) : {},
       gatewayUrl: h && gateway ? h.frontendUrl(gateway) : '',
       natsUrl: this.nats?.url ?? '',
       natsMonitoringUrl: this.nats?.monitoringUrl ?? '',
@@ -531,6 +556,7 @@ export class LocalRuntime implements PodOps {
     let kept: string | undefined;
     this.stopping ??= (async () => {
       this.phase = 'stopping';
+      this.chaos.close();
       this.saveState(true);
       this.downGraceCap = this.settings.downGraceCapMs;
       for (const w of [...this.waiters]) w.resolve(false);

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { type Server, type Socket, connect, createServer } from 'node:net';
+import { CorrelatedUniform } from './correlated-random.ts';
 
 /**
  * The pod's sidecar: the place Envoy holds in the mesh. Every byte into the pod (from the
@@ -16,11 +17,15 @@ export interface NetworkFault {
   delayMs?: number;
   /** Uniform in ±jitterMs around delayMs (never below zero); order is kept, as in TCP. */
   jitterMs?: number;
+  /** 0–1: how strongly each jitter draw follows the previous one (Chaos Mesh's delay.correlation; correlated-random.ts). */
+  correlation?: number;
   /**
    * Probability that a chunk is lost. TCP hides loss as latency: the chunk arrives after a
    * retransmission timeout (`retransmitMs`, default 200 ms, Linux's minimum RTO).
    */
   loss?: number;
+  /** 0–1: how strongly each loss draw follows the previous one: losses come in bursts (Chaos Mesh's loss.correlation). */
+  lossCorrelation?: number;
   retransmitMs?: number;
   /** Shared by all connections of the link, as `tc tbf` shapes an interface. */
   bandwidthBytesPerSecond?: number;
@@ -39,7 +44,7 @@ const NUMERIC_FAULT_FIELDS = ['delayMs', 'jitterMs', 'retransmitMs', 'bandwidthB
 export function parseFault(value: unknown): NetworkFault {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('fault must be an object');
   const raw = value as Record<string, unknown>;
-  const known = new Set<string>([...NUMERIC_FAULT_FIELDS, 'loss', 'partition']);
+  const known = new Set<string>([...NUMERIC_FAULT_FIELDS, 'loss', 'correlation', 'lossCorrelation', 'partition']);
   const unknown = Object.keys(raw).filter((k) => !known.has(k));
   if (unknown.length) throw new Error(`unknown fault field(s) ${unknown.join(', ')}: expected ${[...known].join(', ')}`);
   const fault: NetworkFault = {};
@@ -50,9 +55,11 @@ export function parseFault(value: unknown): NetworkFault {
     if (key === 'bandwidthBytesPerSecond' && v === 0) throw new Error('bandwidthBytesPerSecond must be above 0 (use partition to stop traffic)');
     fault[key] = v;
   }
-  if (raw.loss !== undefined) {
-    if (typeof raw.loss !== 'number' || !(raw.loss >= 0 && raw.loss <= 1)) throw new Error('loss must be a probability from 0 to 1');
-    fault.loss = raw.loss;
+  for (const key of ['loss', 'correlation', 'lossCorrelation'] as const) {
+    const v = raw[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new Error(`${key} must be a ${key === 'loss' ? 'probability' : 'number'} from 0 to 1`);
+    fault[key] = v;
   }
   if (raw.partition !== undefined) {
     if (raw.partition !== 'refuse' && raw.partition !== 'blackhole') throw new Error('partition must be "refuse" or "blackhole"');
@@ -101,9 +108,8 @@ class Pump {
     const now = Date.now();
     let due = now;
     if (fault) {
-      const jitter = fault.jitterMs ? (Math.random() * 2 - 1) * fault.jitterMs : 0;
-      due += Math.max(0, (fault.delayMs ?? 0) + jitter);
-      if (fault.loss && Math.random() < fault.loss) due += fault.retransmitMs ?? 200;
+      due += this.link.sampleDelay(this.flow, fault);
+      if (this.link.sampleLost(this.flow, fault)) due += fault.retransmitMs ?? 200;
       if (fault.bandwidthBytesPerSecond) due = Math.max(due, this.link.reserveBandwidth(this.flow, chunk.length, fault.bandwidthBytesPerSecond, now));
     }
     due = Math.max(due, this.lastDue);
@@ -171,6 +177,11 @@ export class ProxyLink {
   private server: Server | undefined;
   private readonly connections = new Set<Connection>();
   private readonly faults: Partial<Record<Flow, NetworkFault>> = {};
+  /** Wins over the faults of both flows while set (a zone outage), without erasing them. */
+  private override: NetworkFault | undefined;
+  /** netem keeps its correlation state per interface and direction: here per link and flow. */
+  private readonly jitterDraws: Partial<Record<Flow, CorrelatedUniform>> = {};
+  private readonly lossDraws: Partial<Record<Flow, CorrelatedUniform>> = {};
   private readonly bandwidthFree: Record<Flow, number> = { 'to-pod': 0, 'from-pod': 0 };
   port = 0;
 
@@ -186,15 +197,41 @@ export class ProxyLink {
 
   setTarget(port: number, host = '127.0.0.1'): void { this.target = { host, port }; }
 
-  faultFor(flow: Flow): NetworkFault | undefined { return this.faults[flow]; }
+  faultFor(flow: Flow): NetworkFault | undefined { return this.override ?? this.faults[flow]; }
 
-  get refusing(): boolean { return this.faults['to-pod']?.partition === 'refuse' || this.faults['from-pod']?.partition === 'refuse'; }
+  get refusing(): boolean { return this.faultFor('to-pod')?.partition === 'refuse' || this.faultFor('from-pod')?.partition === 'refuse'; }
 
   setFault(flow: Flow, fault: NetworkFault | undefined): void {
     if (fault && Object.keys(fault).length) this.faults[flow] = { ...fault };
     else delete this.faults[flow];
+    this.faultsChanged();
+  }
+
+  setOverride(fault: NetworkFault | undefined): void {
+    this.override = fault && Object.keys(fault).length ? { ...fault } : undefined;
+    this.faultsChanged();
+  }
+
+  private faultsChanged(): void {
     if (this.refusing) for (const c of this.connections) this.reset(c);
     for (const c of this.connections) for (const p of c.pumps) p.refresh();
+  }
+
+  private draw(store: Partial<Record<Flow, CorrelatedUniform>>, flow: Flow, rho: number): number {
+    let d = store[flow];
+    if (!d || d.rho !== rho) store[flow] = d = new CorrelatedUniform(rho);
+    return d.next();
+  }
+
+  /** The delay of the next chunk of `flow`: delayMs ± jitterMs, never below zero. */
+  sampleDelay(flow: Flow, fault: NetworkFault): number {
+    const jitter = fault.jitterMs ? (this.draw(this.jitterDraws, flow, fault.correlation ?? 0) * 2 - 1) * fault.jitterMs : 0;
+    return Math.max(0, (fault.delayMs ?? 0) + jitter);
+  }
+
+  /** Whether the next chunk of `flow` is lost (and so retransmitted). */
+  sampleLost(flow: Flow, fault: NetworkFault): boolean {
+    return !!fault.loss && this.draw(this.lossDraws, flow, fault.lossCorrelation ?? 0) < fault.loss;
   }
 
   /** Token-bucket pacing shared by the link's connections; returns when `bytes` may leave. */
@@ -281,6 +318,11 @@ export class Sidecar {
   }
 
   clearFaults(): void { this.setFault({}, undefined); }
+
+  /** A fault over every link and flow that leaves the faults set with `setFault` in place for when it is lifted. */
+  setOverride(fault: NetworkFault | undefined): void {
+    for (const l of this.links) l.setOverride(fault);
+  }
 
   async close(): Promise<void> { await Promise.all(this.links.map((l) => l.close())); }
 }

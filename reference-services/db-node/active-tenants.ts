@@ -8,6 +8,17 @@ export class ActiveTenants {
     this.lastSeen.set(tenantId, { at: this.now(), tier });
   }
 
+  /** The tenants inside the window, with their tiers, forgetting the others. */
+  active(): Array<{ tenantId: string; tier: string }> {
+    const cutoff = this.now() - this.windowMs;
+    const out: Array<{ tenantId: string; tier: string }> = [];
+    for (const [tenantId, { at, tier }] of this.lastSeen) {
+      if (at < cutoff) this.lastSeen.delete(tenantId);
+      else out.push({ tenantId, tier });
+    }
+    return out;
+  }
+
   /** Counts by tier, forgetting tenants whose window has passed. */
   countByTier(tiers: readonly string[]): Record<string, number> {
     const counts = Object.fromEntries(tiers.map((t) => [t, 0]));

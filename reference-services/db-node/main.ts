@@ -25,7 +25,7 @@ const contract = new Contract(fileURLToPath(new URL('./openapi.yaml', import.met
 
 const { app, registry, lifecycle, mount } = createHttpApp(identity, logger);
 const active = new ActiveTenants(config.activeWindowMs);
-const metrics = createDbMetrics(registry, () => active.countByTier(TIERS));
+const metrics = createDbMetrics(registry, () => active.countByTier(TIERS), () => active.active());
 
 // Listen first: /health answers while NATS is still coming up; /ready waits for the replay.
 const server = await listen(app, config.port, config.host);

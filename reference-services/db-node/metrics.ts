@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, type Registry, Summary } from 'prom-client';
 
 export type DbMetrics = ReturnType<typeof createDbMetrics>;
 
-export function createDbMetrics(registry: Registry, countActiveTenants: () => Record<string, number>) {
+export function createDbMetrics(registry: Registry, countActiveTenants: () => Record<string, number>, activeTenants: () => Array<{ tenantId: string; tier: string }>) {
   const registers = [registry];
   return {
     activeTenants: new Gauge({
@@ -13,6 +13,19 @@ export function createDbMetrics(registry: Registry, countActiveTenants: () => Re
       collect() {
         this.reset();
         for (const [tier, count] of Object.entries(countActiveTenants())) this.set({ tier }, count);
+      },
+    }),
+    // One series per tenant inside the active window. The database ScaledObject counts
+    // distinct tenant ids over all pods: a per-pod count summed over pods counts a tenant
+    // again on every pod it visited within the window, as tenants do when the pool grows.
+    tenantActive: new Gauge({
+      name: 'percolate_tenant_active',
+      help: '1 for each tenant with a request inside the active window on this pod',
+      labelNames: ['tenant_id', 'tier'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const { tenantId, tier } of activeTenants()) this.set({ tenant_id: tenantId, tier }, 1);
       },
     }),
     tenantRequests: new Counter({

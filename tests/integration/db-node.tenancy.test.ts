@@ -140,6 +140,9 @@ describe('active tenants', () => {
       await c.request('GET', '/api/v1/moments');
     }
     expect(await active()).toBe(3);
+    // One series per active tenant, which the ScaledObject counts as distinct ids across pods.
+    const perTenant = [...(await http(`${url}/metrics`)).text.matchAll(/^percolate_tenant_active\{[^}]*tenant_id="([^"]+)"[^}]*\} 1$/gm)].map((m) => m[1]).sort();
+    expect(perTenant).toEqual(['tenant-act-1', 'tenant-act-2', 'tenant-act-3']);
     await expect.poll(active, { timeout: windowMs + 2000, message: `back to 0 within ${windowMs + 2000} ms of the last request` }).toBe(0);
   });
 

@@ -7,9 +7,11 @@ import { isListening } from '../../cluster/local/net-util.ts';
 import { RUN_MARKER_ENV } from '../../cluster/local/paths.ts';
 import { isRunning, processesWithEnv } from '../../cluster/local/proc-identity.ts';
 import { runtimeSettings } from '../../cluster/local/settings.ts';
+import { loadProfile } from '../../reference-services/shared/profile.ts';
 
 const DB = 'percolate-db-small';
 const settings = runtimeSettings('fast');
+const profile = loadProfile('fast');
 
 /** HAProxy's view of the database backend: server name → status (UP, DOWN, MAINT…). */
 async function dbServers(statsUrl: string): Promise<Record<string, string>> {
@@ -60,6 +62,9 @@ describe('local cluster', () => {
     expect((await fetch(`${e.prometheusUrl}/-/ready`)).status).toBe(200);
     const pods = await cluster.listPods();
     expect(pods.map((p) => p.workload).sort()).toEqual([DB, 'percolate-gateway']);
+    // Replica counts given at start hold: their ScaledObjects start paused there (paused-replicas).
+    expect((await cluster.listScaledObjects()).filter((so) => so.paused).map((so) => [so.name, so.pausedReplicas, so.replicas]))
+      .toEqual([[DB, 1, 1], ['percolate-worker', 0, 0]]);
     expect(pods.every((p) => p.ready && p.zone.startsWith('zone-') && p.node.startsWith('node-'))).toBe(true);
     // Every pod is scraped through file_sd, and is up.
     await expect.poll(async () => promTargets(e.prometheusUrl, 'db-node'), { timeout: 15_000, interval: 250, message: 'prometheus scrapes the db pod within 15 s' })
@@ -133,11 +138,21 @@ describe('local cluster', () => {
   });
 
   it('holds a request at zero database pods and answers it once a pod is ready (no 503)', async () => {
-    await cluster.scale(DB, 0);
+    // Held at 0 by pausing its ScaledObject there, until the scaler's metric has forgotten the
+    // tenants of the tests before; then KEDA owns it again, and only the held request can wake it.
+    await cluster.pauseAutoscaling(DB, 0);
     await cluster.waitForReplicasReady(DB, 0, { timeoutMs: 30_000 });
     expect(await dbServers((await cluster.getEndpoints()).extra.haproxyStats!)).toEqual({});
+    const activeTenants = async () => {
+      const query = 'count(count by (tenant_id) (percolate_tenant_active{tier="small"}))';
+      const body = await (await fetch(`${cluster.getPrometheusUrl()}/api/v1/query?query=${encodeURIComponent(query)}`)).json() as { data: { result: { value: [number, string] }[] } };
+      return Number(body.data.result[0]?.value[1] ?? 0);
+    };
+    await expect.poll(activeTenants, { timeout: (profile.metricDelaySeconds + profile.pollingIntervalSeconds) * 1000, interval: 100, message: 'the scaler\'s metric reads 0 once the pods are gone' }).toBe(0);
+    await cluster.resumeAutoscaling(DB);
     const activatorMetrics = `${(await cluster.getEndpoints()).extra[`activator:${DB}`]}/metrics`;
 
+    const sentAt = Date.now();
     const pending = dbGet('tenant-cold');
     // While held, the request is demand the scaler can see.
     await expect.poll(async () => (await fetch(activatorMetrics)).text(), { timeout: 5_000, interval: 20, message: 'the activator reports the held request within 5 s' })
@@ -149,6 +164,11 @@ describe('local cluster', () => {
     expect(answer.ms).toBeLessThan(settings.activationTimeoutMs);
     expect(await cluster.getReplicas(DB)).toBe(1);
     expect(await (await fetch(activatorMetrics)).text()).toMatch(/percolate_activator_requests_total\{workload="percolate-db-small",tier="small",outcome="forwarded"\} 1/);
+    // KEDA did it: the autoscaler's activation, pushed by the held request.
+    expect((await cluster.getScalingEvents({ since: sentAt })).filter((e) => e.scaledObject === DB && e.replicasAfter !== e.replicasBefore))
+      .toEqual([expect.objectContaining({ actor: 'keda', reason: 'activated', trigger: 'external-push', replicasBefore: 0, replicasAfter: 1 })]);
+    // The tests after this one want one pod whatever the load: hold it there.
+    await cluster.pauseAutoscaling(DB, 1);
   });
 
   it('faults set in a pod\'s sidecar apply to its traffic; bad requests get a 4xx with the reason', async () => {
@@ -171,7 +191,7 @@ describe('local cluster', () => {
     await rejects(cluster.failZone('zone-z'), 404, /no zone "zone-z"/);
     const noToken = await fetch(`${cluster.state.control!.url}/status`);
     expect([noToken.status, await noToken.json()]).toEqual([401, { error: 'unauthorized', reason: expect.any(String) }]);
-    await expect(cluster.applyExperiment('chaos/pod-kill.yaml')).rejects.toThrow(/not implemented on the local target yet/);
+    await expect(cluster.applyExperiment('chaos/no-such-experiment.yaml')).rejects.toThrow(/cannot read the experiment/);
   });
 
   it('down leaves no process, port, run dir or state behind', async () => {

@@ -47,17 +47,36 @@ describe('local topology', () => {
 describe('haproxy config', () => {
   const config = renderHaproxyConfig({
     socketPath: '/run/x.sock', statsPort: 9000, serverTimeoutMs: 35_000, checkTimeoutMs: 500,
+    frontends: [
+      { name: 'percolate-db', port: 9001, defaultBackend: 'percolate-db-small', claimRoute: { claim: 'tier', backends: { small: 'percolate-db-small', medium: 'percolate-db-medium' } } },
+      { name: 'percolate-gateway', port: 9003, defaultBackend: 'percolate-gateway' },
+    ],
     backends: [
-      { name: 'percolate-db-small', port: 9001, hashHeader: 'x-tenant-id', readinessPath: '/ready', backupAddress: '127.0.0.1:9002' },
-      { name: 'percolate-gateway', port: 9003, readinessPath: '/ready' },
+      { name: 'percolate-db-small', hashHeader: 'x-tenant-id', readinessPath: '/ready', backupAddress: '127.0.0.1:9002' },
+      { name: 'percolate-db-medium', hashHeader: 'x-tenant-id', readinessPath: '/ready', backupAddress: '127.0.0.1:9004' },
+      { name: 'percolate-gateway', readinessPath: '/ready' },
     ],
   });
-  const backend = (name: string) => config.split(`\nbackend ${name}\n`)[1]!.split('\n\n')[0]!;
+  const section = (kind: string, name: string) => config.split(`\n${kind} ${name}\n`)[1]!.split('\n\n')[0]!;
+  const backend = (name: string) => section('backend', name);
 
   it('hashes the database on the DestinationRule header over a consistent ring, with the activator as backup', () => {
-    expect(backend('percolate-db-small')).toContain('balance hdr(x-tenant-id)\n  hash-type consistent');
+    expect(backend('percolate-db-small')).toContain('balance hdr(x-tenant-id)\n  hash-type consistent sdbm avalanche');
     expect(backend('percolate-db-small')).toMatch(/server activator 127\.0\.0\.1:9002 backup id \d+/);
+    expect(backend('percolate-db-medium')).toMatch(/server activator 127\.0\.0\.1:9004 backup id \d+/);
     expect(backend('percolate-gateway')).toContain('balance roundrobin');
+  });
+
+  it('routes on the bearer token\'s tier claim, and anything else to the default tier', () => {
+    const frontend = section('frontend', 'percolate-db');
+    expect(frontend).toContain("http-request set-var(txn.claim_tier) http_auth_bearer,jwt_payload_query('$.tier')");
+    expect(frontend).toContain('use_backend percolate-db-medium if { var(txn.claim_tier) -m str medium }');
+    expect(frontend).toMatch(/default_backend percolate-db-small$/);
+    expect(section('frontend', 'percolate-gateway')).toBe('  bind 127.0.0.1:9003\n  default_backend percolate-gateway');
+    expect(() => renderHaproxyConfig({
+      socketPath: '/s', statsPort: 1, serverTimeoutMs: 1, checkTimeoutMs: 1, backends: [],
+      frontends: [{ name: 'f', port: 2, defaultBackend: 'b', claimRoute: { claim: 'tier', backends: { 'x }': 'b' } } }],
+    })).toThrow(/claim route "x }" must be/);
   });
 
   it('checks /ready, keeps maxconn under the open-file limit, admin socket for the runtime API', () => {
