@@ -1,0 +1,32 @@
+import type { FullConfig } from '@playwright/test';
+import { connectLocalCluster } from '../cluster/local/client.ts';
+import { downLocalCluster, upLocalCluster } from '../cluster/local/launcher.ts';
+import { PROFILE_NAMES, type ProfileName } from '../reference-services/shared/profile.ts';
+
+/**
+ * On the local target: use the cluster `percolate test-topology up` started, or bring one
+ * up for this run and take it down at the end (also after a failed run; a crashed one is
+ * swept by the next `up`). Other targets are reached as they are.
+ */
+export default async function globalSetup(_config: FullConfig): Promise<(() => Promise<void>) | undefined> {
+  if ((process.env.PERCOLATE_TARGET ?? 'local') !== 'local') return undefined;
+  try {
+    const running = connectLocalCluster();
+    console.log(`[percolate] using the running local cluster (${running.state.profile} profile, run dir ${running.state.runDir})`);
+    return undefined;
+  } catch {
+    // none running: start one below
+  }
+  const profile = (process.env.PERCOLATE_PROFILE ?? 'fast') as ProfileName;
+  if (!PROFILE_NAMES.includes(profile)) throw new Error(`PERCOLATE_PROFILE must be one of ${PROFILE_NAMES.join(', ')}, got "${profile}"`);
+  console.log(`[percolate] starting a local cluster (${profile} profile) for this run…`);
+  const { state, ms } = await upLocalCluster({
+    profile,
+    onProgress: (e) => console.log(`[percolate]   ${e.step}${e.detail ? ` — ${e.detail}` : ''} (${(e.ms / 1000).toFixed(1)} s)`),
+  });
+  console.log(`[percolate] local cluster ready in ${(ms / 1000).toFixed(1)} s; logs in ${state.runDir}/logs`);
+  return async () => {
+    const down = await downLocalCluster();
+    console.log(`[percolate] local cluster stopped in ${(down.ms / 1000).toFixed(1)} s${down.wasRunning ? '' : ' (it was already gone)'}`);
+  };
+}

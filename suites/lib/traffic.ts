@@ -1,0 +1,82 @@
+import type { TenantClient } from './http.ts';
+
+/** What a background traffic driver saw, by HTTP status (or `error` for a failed connection). */
+export interface TrafficStats {
+  sent: number;
+  byStatus: Record<string, number>;
+  podsByTenant: Map<string, Set<string>>;
+}
+
+export interface Traffic {
+  readonly stats: TrafficStats;
+  /** Changes which tenants are active (the oscillating load of T2.6). */
+  setClients(clients: TenantClient[]): void;
+  stop(): Promise<TrafficStats>;
+}
+
+/**
+ * Keeps the given tenants active: each sends `ratePerTenant` requests a second (an open
+ * model: sends are not held back by slow answers) until `stop()`. This is load, not a
+ * wait: specs still wait on observable state.
+ */
+export function startTraffic(clients: TenantClient[], ratePerTenant: number): Traffic {
+  let current = clients;
+  let stopped = false;
+  const inFlight = new Set<Promise<void>>();
+  const stats: TrafficStats = { sent: 0, byStatus: {}, podsByTenant: new Map() };
+  const record = (c: TenantClient, key: string, pod: string | null) => {
+    stats.byStatus[key] = (stats.byStatus[key] ?? 0) + 1;
+    if (pod) {
+      let pods = stats.podsByTenant.get(c.tenantId);
+      if (!pods) stats.podsByTenant.set(c.tenantId, (pods = new Set()));
+      pods.add(pod);
+    }
+  };
+  const intervalMs = 1000 / ratePerTenant;
+  const timer = setInterval(() => {
+    if (stopped) return;
+    for (const c of current) {
+      stats.sent += 1;
+      const p = c.request('GET', '/api/v1/resources?limit=1').then(
+        (res) => record(c, String(res.status), res.servedBy),
+        () => record(c, 'error', null),
+      ).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    }
+  }, intervalMs);
+  return {
+    stats,
+    setClients(next) { current = next; },
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await Promise.all(inFlight);
+      return stats;
+    },
+  };
+}
+
+export function failures(stats: TrafficStats): Record<string, number> {
+  return Object.fromEntries(Object.entries(stats.byStatus).filter(([status]) => status === 'error' || Number(status) >= 500));
+}
+
+/**
+ * Alternates between `high` and `low` tenants every half period, for as long as it runs:
+ * the oscillating load of T2.6.
+ */
+export function startOscillatingTraffic(high: TenantClient[], low: TenantClient[], periodMs: number, ratePerTenant: number): Traffic {
+  const traffic = startTraffic(high, ratePerTenant);
+  let phaseHigh = true;
+  const flip = setInterval(() => {
+    phaseHigh = !phaseHigh;
+    traffic.setClients(phaseHigh ? high : low);
+  }, periodMs / 2);
+  return {
+    stats: traffic.stats,
+    setClients: (clients) => traffic.setClients(clients),
+    async stop() {
+      clearInterval(flip);
+      return traffic.stop();
+    },
+  };
+}

@@ -1,0 +1,55 @@
+import { mapConcurrent } from '../lib/concurrency.ts';
+import { http } from '../lib/http.ts';
+import { homePods, placement, skew } from '../lib/routing.ts';
+import { idealSkewBound } from '../lib/stats.ts';
+import { DB_SMALL, expect, test } from '../fixtures/index.ts';
+
+/**
+ * The router's decision depends on the tenant header alone, so the ring's evenness is
+ * measured with many tenant ids on the unauthenticated /health route (no tenant is opened
+ * or counted active). Fifty tenants — the seed's sample — cannot show a 20 % bound: even an
+ * ideal hash exceeds it about half the time with 50 tenants on 3 pods. They are measured
+ * and reported, and held to what an ideal hash meets at 99 %.
+ */
+test.describe('T3.2 consistent hashing', () => {
+  test('T3.2 tenants spread evenly over the pods, and about 1/N of them move when a pod is added @pr', async ({ tenants, pools, plan, endpoints }) => {
+    const fixtureClients = await Promise.all(tenants.ofTier('small', 50).map((t) => tenants.client(t.id)));
+    const probeIds = Array.from({ length: plan.routing.skewProbeTenants }, (_, i) => `probe-${String(i + 1).padStart(4, '0')}`);
+    const route = async (ids: string[]) => new Map(await mapConcurrent(ids, 32, async (id) => {
+      const res = await http(`${endpoints.loadBalancerUrl}/health`, { headers: { 'x-tenant-id': id } });
+      if (res.status !== 200 || !res.servedBy) throw new Error(`${id}: ${res.status} ${res.text.slice(0, 200)}`);
+      return [id, res.servedBy] as const;
+    }));
+    let pods: string[] = [];
+    let before = new Map<string, string>();
+
+    await test.step('setup: three pods', async () => { pods = (await pools.hold(DB_SMALL, 3)).map((p) => p.name); });
+
+    await test.step('assess: the seed’s sample — 50 tenants × 20 requests, each tenant on one pod', async () => {
+      const homes = homePods(await placement(fixtureClients, 20));
+      const measured = skew(homes, pods);
+      const bound = idealSkewBound(homes.size, pods.length);
+      test.info().annotations.push({ type: 'measured', description: `50 fixture tenants: skew ${(measured * 100).toFixed(1)} % (seed target < ${plan.routing.maxSkew * 100} %; an ideal hash stays under ${(bound * 100).toFixed(0)} % at 99 % with 50 tenants)` });
+      expect(measured, 'skew of the 50 fixture tenants, beyond what sampling explains').toBeLessThan(bound);
+    });
+
+    await test.step(`assess: the ring’s evenness over ${probeIds.length} tenant ids (target < ${plan.routing.maxSkew * 100} %)`, async () => {
+      before = await route(probeIds);
+      const measured = skew(before, pods);
+      test.info().annotations.push({ type: 'measured', description: `${probeIds.length} tenant ids: skew ${(measured * 100).toFixed(1)} %` });
+      expect(measured).toBeLessThan(plan.routing.maxSkew);
+    });
+
+    await test.step('assess: a 4th pod takes about 1/4 of the tenants, all from the others, none moved between old pods', async () => {
+      const added = (await pools.hold(DB_SMALL, 4)).map((p) => p.name).find((name) => !pods.includes(name));
+      const after = await route(probeIds);
+      const moved = probeIds.filter((id) => before.get(id) !== after.get(id));
+      expect(moved.filter((id) => after.get(id) !== added), 'tenants moved between old pods').toEqual([]);
+      const share = moved.length / probeIds.length;
+      const ideal = 1 / 4;
+      test.info().annotations.push({ type: 'measured', description: `moved ${moved.length}/${probeIds.length} = ${(share * 100).toFixed(1)} % (ideal ${ideal * 100} %)` });
+      expect(share).toBeGreaterThanOrEqual(ideal * (1 - plan.routing.maxMovedShareSlack));
+      expect(share).toBeLessThanOrEqual(ideal * (1 + plan.routing.maxMovedShareSlack));
+    });
+  });
+});
