@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { JOBS_STREAM } from '../../reference-services/shared/nats.ts';
 import { DbTestCluster } from '../helpers/db-cluster.ts';
 import { http } from '../helpers/http.ts';
@@ -37,6 +37,11 @@ async function restartWorker(worker: ServiceProcess): Promise<void> {
   workerProcesses.push(worker.process);
   await worker.waitReady();
 }
+
+// A test that stopped a worker and then failed must not leave the next test one worker short.
+afterEach(async () => {
+  for (const worker of workers.values()) if (!worker.process.running) await restartWorker(worker);
+});
 
 /** Log lines with this message about this job, across every worker process so far. */
 function logLines(msg: string, jobId: string): Array<Record<string, unknown> & { process: ManagedProcess }> {
@@ -153,6 +158,8 @@ describe('worker', () => {
     expect(done.attempts).toBe(2);
     // Killed mid-job: it had started and never completed.
     expect(logLines('job started', job.jobId).map((l) => l.process)).toContain(victimProcess);
+    // The state is read from NATS; the log line comes through a pipe and can trail it.
+    await waitFor('"job completed" logged', 5000, async () => logLines('job completed', job.jobId).length > 0);
     const completed = logLines('job completed', job.jobId);
     expect(completed, 'one "job completed" line across all worker processes').toHaveLength(1);
     expect(completed[0]!.process).not.toBe(victimProcess);
