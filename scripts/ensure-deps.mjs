@@ -16,7 +16,12 @@ function ensureNodeModules() {
     || statSync('package-lock.json').mtimeMs > statSync('node_modules/.package-lock.json').mtimeMs;
   if (!stale) return;
   say('installing npm packages (npm ci)…');
-  execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { stdio: 'inherit' });
+  const ci = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { stdio: 'inherit' });
+  if (ci.status === 0) return;
+  // npm ci refuses a lock that lacks other platforms' optional packages (rollup's native
+  // builds, pruned by some npm versions); npm install keeps the locked versions and fills them in.
+  say('npm ci failed; installing with npm install instead…');
+  execFileSync('npm', ['install', '--no-audit', '--no-fund'], { stdio: 'inherit' });
 }
 
 function ensureBinaries() {

@@ -333,7 +333,7 @@ export class Autoscaler {
   private readonly clock: Clock;
   private started = false;
 
-  constructor(private readonly options: AutoscalerOptions) {
+  constructor(options: AutoscalerOptions) {
     this.clock = options.clock ?? systemClock;
     const onError = options.onError ?? (() => {});
     this.log = new EventLog(options.eventsFile, onError, options.maxEventsInMemory);

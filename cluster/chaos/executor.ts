@@ -3,7 +3,7 @@ import type { FaultScope, Flow, NetworkFault } from '../local/sidecar.ts';
 import {
   COMPONENT_CANDIDATES, type Endpoint, type LinkEnds, externalTargetComponent, faultOf, mergeFaults, placeNetworkFault,
 } from './network-plan.ts';
-import { type ExperimentRecord, RecordStore, type RecoveredBy, type Step } from './records.ts';
+import { type ExperimentRecord, RecordStore, type RecoveredBy } from './records.ts';
 import { type Candidate, ChaosConflict, UnsupportedOnLocal, describeSelector, filterByMode, selectCandidates } from './selector.ts';
 import type { ChaosResource, NetworkChaos, NodeChaos, PodChaos, PodSelector, ZoneChaos } from './types.ts';
 import { parseDuration } from './units.ts';

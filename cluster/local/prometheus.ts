@@ -26,14 +26,14 @@ export class LocalPrometheus {
   private writeTimer: NodeJS.Timeout | undefined;
   private readonly dirty = new Set<ScrapeJob>();
 
-  private constructor(readonly port: number, private readonly dir: string, private readonly runDir: string, private readonly env: NodeJS.ProcessEnv) {}
+  private constructor(readonly port: number, private readonly dir: string, private readonly runDir: string) {}
 
   get url(): string { return `http://127.0.0.1:${this.port}`; }
   get log(): string { return logFile(this.runDir, 'prometheus'); }
   private sdFile(job: ScrapeJob): string { return join(this.dir, 'targets', `${job}.json`); }
 
   static async start(runDir: string, scrapeIntervalSeconds: number, env: NodeJS.ProcessEnv, registry: ChildRegistry): Promise<LocalPrometheus> {
-    const prom = new LocalPrometheus(await freePort(), join(runDir, 'prometheus'), runDir, env);
+    const prom = new LocalPrometheus(await freePort(), join(runDir, 'prometheus'), runDir);
     mkdirSync(join(prom.dir, 'targets'), { recursive: true });
     for (const job of SCRAPE_JOBS) prom.flushJob(job);
     const config = {

@@ -1,24 +1,13 @@
 import { Router } from '@koa/router';
-import type { JetStreamClient } from '@nats-io/jetstream';
-import type { KV } from '@nats-io/kv';
 import type { Middleware } from 'koa';
 import { requireTenantToken } from '../shared/auth.ts';
 import { HttpError } from '../shared/errors.ts';
-import type { Logger } from '../shared/logger.ts';
 import type { Secrets } from '../shared/secrets.ts';
-import type { UploadStore } from '../shared/upload-store.ts';
 import { jobRoute } from './jobs-route.ts';
-import type { GatewayMetrics } from './metrics.ts';
-import { uploadRoute } from './upload-route.ts';
+import { type UploadDeps, uploadRoute } from './upload-route.ts';
 
-export interface GatewayDeps {
+export interface GatewayDeps extends UploadDeps {
   secrets: Secrets;
-  store: UploadStore;
-  js: JetStreamClient;
-  jobState: KV;
-  maxUploadBytes: number;
-  metrics: GatewayMetrics;
-  logger: Logger;
 }
 
 /** The gateway's two routes. There is deliberately no route to the database: reads never pass here. */

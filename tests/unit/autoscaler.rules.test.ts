@@ -8,7 +8,7 @@ import { jetstreamTrigger, prometheusTrigger, scaledObject, startAutoscaler, sto
 // otherwise: pollingInterval 1 s (so the HPA also syncs every second), cooldownPeriod 10 s,
 // scale-down stabilization 5 s, threshold 2, activationThreshold 0, maxReplicaCount 10.
 
-const HPA_PAGE = 'https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/';
+// HPA_PAGE below: https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/
 
 afterEach(stopAutoscalers);
 
