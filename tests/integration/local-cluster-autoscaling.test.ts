@@ -10,6 +10,7 @@ import { runtimeSettings } from '../../cluster/local/settings.ts';
 import { type ScaledObjectSpec, renderOverlay, scaledObjects } from '../../cluster/manifests.ts';
 import { loadProfile } from '../../reference-services/shared/profile.ts';
 import { JobQueue } from '../helpers/job-queue.ts';
+import { lbReader } from '../helpers/lb-reader.ts';
 import { waitFor } from '../helpers/ports.ts';
 import { expectSteady } from '../helpers/steady.ts';
 
@@ -41,7 +42,6 @@ describe('local cluster autoscaling: KEDA + HPA from the rendered ScaledObjects'
   let dbSpec: ScaledObjectSpec;
   let workerSpec: ScaledObjectSpec;
   let queue: JobQueue | undefined;
-  const tokens = new Map<string, string>();
   const figures: string[] = [];
   const startedAt = Date.now();
 
@@ -49,15 +49,7 @@ describe('local cluster autoscaling: KEDA + HPA from the rendered ScaledObjects'
   const workerTrigger = () => workerSpec.triggers[0]!;
   const dbQuery = () => { const t = dbTrigger(); if (t.type !== 'prometheus') throw new Error('the database scales on a Prometheus query'); return t.query; };
 
-  const get = async (tenant: string) => {
-    if (!tokens.has(tenant)) tokens.set(tenant, await cluster.mintToken(tenant));
-    const started = performance.now();
-    const res = await fetch(`${cluster.getLoadBalancerUrl()}/api/v1/resources?query=x`, {
-      headers: { authorization: `Bearer ${tokens.get(tenant)}`, 'x-tenant-id': tenant },
-    });
-    const body = await res.text();
-    return { status: res.status, pod: res.headers.get('x-served-by'), body, ms: performance.now() - started };
-  };
+  const get = lbReader(() => cluster);
   const prom = async (query: string): Promise<number> => {
     const res = await fetch(`${cluster.getPrometheusUrl()}/api/v1/query?query=${encodeURIComponent(query)}`);
     return parsePrometheusValue(await res.json(), query);

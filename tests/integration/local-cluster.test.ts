@@ -8,6 +8,7 @@ import { RUN_MARKER_ENV } from '../../cluster/local/paths.ts';
 import { isRunning, processesWithEnv } from '../../cluster/local/proc-identity.ts';
 import { runtimeSettings } from '../../cluster/local/settings.ts';
 import { loadProfile } from '../../reference-services/shared/profile.ts';
+import { lbReader } from '../helpers/lb-reader.ts';
 
 const DB = 'percolate-db-small';
 const settings = runtimeSettings('fast');
@@ -30,17 +31,8 @@ async function promTargets(promUrl: string, job: string): Promise<Record<string,
 
 describe('local cluster', () => {
   let cluster: LocalClusterTarget;
-  const tokens = new Map<string, string>();
 
-  const dbGet = async (tenant: string) => {
-    if (!tokens.has(tenant)) tokens.set(tenant, await cluster.mintToken(tenant));
-    const started = performance.now();
-    const res = await fetch(`${cluster.getLoadBalancerUrl()}/api/v1/resources?query=x`, {
-      headers: { authorization: `Bearer ${tokens.get(tenant)}`, 'x-tenant-id': tenant },
-    });
-    const body = await res.text();
-    return { status: res.status, pod: res.headers.get('x-served-by'), body, ms: performance.now() - started };
-  };
+  const dbGet = lbReader(() => cluster);
 
   beforeAll(async () => {
     cluster = await new LocalClusterBuilder().withProfile('fast').withDbReplicas(1).withWorkers(0).withGateways(1).start();
