@@ -19,14 +19,10 @@ export class ActiveTenants {
     return out;
   }
 
-  /** Counts by tier, forgetting tenants whose window has passed. */
+  /** Counts by tier of the tenants inside the window. */
   countByTier(tiers: readonly string[]): Record<string, number> {
     const counts = Object.fromEntries(tiers.map((t) => [t, 0]));
-    const cutoff = this.now() - this.windowMs;
-    for (const [tenantId, { at, tier }] of this.lastSeen) {
-      if (at < cutoff) this.lastSeen.delete(tenantId);
-      else counts[tier] = (counts[tier] ?? 0) + 1;
-    }
+    for (const { tier } of this.active()) counts[tier] = (counts[tier] ?? 0) + 1;
     return counts;
   }
 }

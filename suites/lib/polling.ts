@@ -1,9 +1,7 @@
-import { expect } from '@playwright/test';
-
 /**
  * Waits that state their bound. Every wait in the suite is one of these or Playwright's
  * own `expect.poll` / `toPass` with a message: bounded, on observable state, never a
- * fixed sleep.
+ * fixed sleep. No test runner is imported here: the project's own tests use them too.
  */
 
 export interface PollOptions {
@@ -37,19 +35,25 @@ export async function eventually<T>(what: string, probe: () => Promise<T>, accep
 }
 
 /**
- * "Nothing changes for N seconds": samples `probe` for the whole window and fails at the
- * first sample that differs from the first one, saying what changed and when.
+ * "Nothing changes for N seconds", as a bounded sampling: reads `probe` every `intervalMs`
+ * for `forMs` and fails at the first sample that differs from the first one, saying what it
+ * became and when. Resolves with the value and how many samples agreed.
  */
-export async function expectSteady<T>(what: string, probe: () => Promise<T>, options: { forMs: number; intervalMs?: number }): Promise<T> {
-  const { forMs, intervalMs = 500 } = options;
+export async function expectSteady<T>(what: string, probe: () => Promise<T>, options: { forMs: number; intervalMs?: number }): Promise<{ value: T; samples: number }> {
+  const { forMs, intervalMs = 250 } = options;
   const started = Date.now();
-  const first = await probe();
+  const value = await probe();
+  const first = JSON.stringify(value);
+  let samples = 1;
   for (;;) {
     const elapsed = Date.now() - started;
-    if (elapsed >= forMs) return first;
+    if (elapsed >= forMs) return { value, samples };
     await new Promise((r) => setTimeout(r, Math.min(intervalMs, forMs - elapsed)));
-    const now = await probe();
-    expect(now as unknown, `${what} changed from ${JSON.stringify(first)} to ${JSON.stringify(now)} after ${((Date.now() - started) / 1000).toFixed(1)} s (expected steady for ${(forMs / 1000).toFixed(1)} s)`).toEqual(first);
+    const now = JSON.stringify(await probe());
+    samples += 1;
+    if (now !== first) {
+      throw new Error(`${what} changed from ${first} to ${now} after ${((Date.now() - started) / 1000).toFixed(1)} s (expected steady for ${(forMs / 1000).toFixed(1)} s)`);
+    }
   }
 }
 

@@ -12,7 +12,7 @@ import { loadProfile } from '../../reference-services/shared/profile.ts';
 import { JobQueue } from '../helpers/job-queue.ts';
 import { lbReader } from '../helpers/lb-reader.ts';
 import { waitFor } from '../helpers/ports.ts';
-import { expectSteady } from '../helpers/steady.ts';
+import { expectSteady } from '../../suites/lib/polling.ts';
 
 // The local target scales as KEDA and the HPA would from the rendered ScaledObjects, driven
 // by real traffic and real jobs. Every bound comes from the time profile.
