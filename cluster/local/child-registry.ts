@@ -25,6 +25,9 @@ export class ChildRegistry {
     return child;
   }
 
+  /** Something recorded about a child changed (a port it reported): the state file follows. */
+  changed(): void { this.onChange(); }
+
   remove(child: Child): void {
     if (this.children.delete(child)) this.onChange();
   }

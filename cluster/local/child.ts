@@ -21,7 +21,11 @@ export class Child {
   private status: ExitStatus | undefined;
   readonly identity: string;
 
-  constructor(readonly name: string, readonly proc: ChildProcess, readonly log: string, readonly ports: number[] = []) {
+  /** Ports it listens on (a pod's container adds the one it reports once it has bound it). */
+  readonly ports: number[];
+
+  constructor(readonly name: string, readonly proc: ChildProcess, readonly log: string, ports: number[] = []) {
+    this.ports = [...ports];
     this.exited = new Promise((resolve) => {
       proc.once('error', (error) => { this.status ??= { code: null, signal: null, error }; resolve(this.status); });
       proc.once('exit', (code, signal) => { this.status ??= { code, signal }; resolve(this.status); });

@@ -1,7 +1,27 @@
 import { connect, createServer } from 'node:net';
 
-/** A TCP port on 127.0.0.1 that nothing listens on right now (for processes we don't own the socket of). */
+/** Every port this process has handed out: never handed out twice. */
+const handedOut = new Set<number>();
+
+/**
+ * A TCP port on 127.0.0.1 for a process that cannot bind port 0 and report what it got
+ * (nats-server's cluster routes, HAProxy's frontends, Prometheus). Never the same number
+ * twice in this process, so two children started together can't be given one port; what
+ * runs on it is still checked by identity before anything is routed there. Our own
+ * services bind 0 and report their port instead (see `listen`).
+ */
 export async function freePort(): Promise<number> {
+  for (let attempt = 0; ; attempt += 1) {
+    const port = await probeFreePort();
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+    if (attempt > 100) throw new Error('no free port that was not handed out before');
+  }
+}
+
+function probeFreePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

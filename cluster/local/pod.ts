@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import type { PodInfo, PodPhase } from '../target.ts';
@@ -14,7 +15,6 @@ export interface LocalPodInfo extends PodInfo {
 }
 import { type Child, spawnChild } from './child.ts';
 import type { ChildRegistry } from './child-registry.ts';
-import { freePort } from './net-util.ts';
 import { REPO_ROOT, logFile } from './paths.ts';
 import { Sidecar } from './sidecar.ts';
 
@@ -88,10 +88,15 @@ export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod] }> {
   get log(): string { return logFile(this.runDir, this.name); }
   get address(): string { return `127.0.0.1:${this.inboundPort}`; }
 
-  /** Allocates the container port and opens the sidecar: the pod has an address before its container runs. */
+  /** Where the container reports the port it bound (it starts on port 0: a pod owns its port). */
+  get portFile(): string { return join(this.runDir, 'pods', this.name, 'port.json'); }
+
+  /**
+   * Opens the sidecar: the pod has an address before its container runs. The sidecar has no
+   * upstream until the container has bound its port and said so (connections are refused).
+   */
   async openSidecar(): Promise<void> {
-    this.port = await freePort();
-    this.sidecar.inbound.setTarget(this.port);
+    this.sidecar.inbound.setTarget(0);
     const ports = await this.sidecar.start(this.template.outbound);
     this.inboundPort = ports.inbound;
     this.outboundPorts = ports.outbound;
@@ -114,7 +119,8 @@ export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod] }> {
       ZONE: this.zone,
       // Traffic stays on loopback: the sidecar is the only way in.
       HOST: '127.0.0.1',
-      PORT: String(this.port),
+      PORT: '0',
+      PORT_FILE: this.portFile,
     };
     for (const [name, { link, format }] of Object.entries(t.outboundEnv)) {
       const port = this.outboundPorts[link];
@@ -127,7 +133,10 @@ export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod] }> {
   private spawnContainer(): void {
     if (this.registry.closed) return;
     const entry = join(REPO_ROOT, 'reference-services', this.template.service, 'main.ts');
-    const child = spawnChild(this.name, process.execPath, ['--import', 'tsx', entry], this.env(), this.log, [this.port]);
+    this.forgetPort();
+    mkdirSync(join(this.runDir, 'pods', this.name), { recursive: true });
+    rmSync(this.portFile, { force: true });
+    const child = spawnChild(this.name, process.execPath, ['--import', 'tsx', entry], this.env(), this.log);
     this.child = child;
     this.startedAt = Date.now();
     this.phase = 'Running';
@@ -139,6 +148,7 @@ export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod] }> {
 
   private onContainerExit(child: Child): void {
     if (this.child !== child) return;
+    this.forgetPort();
     this.setReady(false);
     if (this.terminating) {
       this.phase = child.exitStatus?.code === 0 ? 'Succeeded' : 'Failed';
@@ -166,11 +176,39 @@ export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod] }> {
     this.probeTimer = setTimeout(() => void this.probe(), delayMs);
   }
 
+  /** The container is gone: nothing may be routed to the port it had (another process may take it). */
+  private forgetPort(): void {
+    this.port = 0;
+    this.sidecar.inbound.setTarget(0);
+  }
+
+  /** Reads the port the running container reported, if it is this container's (same pid). */
+  private learnPort(child: Child): boolean {
+    let report: { port?: unknown; pid?: unknown; pod?: unknown };
+    try {
+      report = JSON.parse(readFileSync(this.portFile, 'utf8'));
+    } catch {
+      return false;
+    }
+    if (report.pid !== child.pid || report.pod !== this.name || typeof report.port !== 'number' || report.port <= 0) return false;
+    this.port = report.port;
+    child.ports.push(report.port);
+    this.sidecar.inbound.setTarget(report.port);
+    this.registry.changed();
+    return true;
+  }
+
   private async probe(): Promise<void> {
     this.probeTimer = undefined;
-    if (this.terminating || !this.child?.running) return;
-    const ok = await httpOk(this.port, this.template.readinessPath, Math.min(1_000, this.template.probePeriodMs));
-    if (this.terminating || !this.child?.running) return;
+    const child = this.child;
+    if (this.terminating || !child?.running) return;
+    if (this.port === 0 && !this.learnPort(child)) {
+      this.scheduleProbe(this.template.startupProbePeriodMs);
+      return;
+    }
+    // Identity, not only health: a pod is ready only when its port answers with its own name.
+    const ok = await httpOk(this.port, this.template.readinessPath, Math.min(1_000, this.template.probePeriodMs), this.name);
+    if (this.terminating || this.child !== child || !child.running) return;
     if (ok) this.everReady = true;
     this.setReady(ok && !this.unreachable);
     this.scheduleProbe(this.everReady ? this.template.probePeriodMs : this.template.startupProbePeriodMs);
@@ -265,12 +303,15 @@ export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod] }> {
   }
 }
 
-/** One HTTP GET without keep-alive, as a kubelet probe makes it: true on 2xx/3xx. */
-function httpOk(port: number, path: string, timeoutMs: number): Promise<boolean> {
+/**
+ * One HTTP GET without keep-alive, as a kubelet probe makes it: true on 2xx/3xx from the
+ * expected pod (`x-served-by`), so a port some other process took over is never ready.
+ */
+function httpOk(port: number, path: string, timeoutMs: number, expectedPod: string): Promise<boolean> {
   return new Promise((resolve) => {
     const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: timeoutMs }, (res) => {
       res.resume();
-      resolve((res.statusCode ?? 500) < 400);
+      resolve((res.statusCode ?? 500) < 400 && res.headers['x-served-by'] === expectedPod);
     });
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(false));

@@ -185,7 +185,13 @@ export class ProxyLink {
   private readonly bandwidthFree: Record<Flow, number> = { 'to-pod': 0, 'from-pod': 0 };
   port = 0;
 
-  constructor(readonly name: string, private target: { host: string; port: number }, private readonly inbound: boolean) {}
+  /** Where connections go: one address, or a Service's ready endpoints taken in turn. */
+  private targets: Array<{ host: string; port: number }>;
+  private nextTarget = 0;
+
+  constructor(readonly name: string, target: { host: string; port: number }, private readonly inbound: boolean) {
+    this.targets = [target];
+  }
 
   async listen(): Promise<number> {
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, (client) => this.accept(client));
@@ -195,7 +201,17 @@ export class ProxyLink {
     return this.port;
   }
 
-  setTarget(port: number, host = '127.0.0.1'): void { this.target = { host, port }; }
+  setTarget(port: number, host = '127.0.0.1'): void { this.targets = [{ host, port }]; }
+
+  /** Several endpoints (the NATS Service's ready servers): each new connection takes the next. */
+  setTargets(ports: number[], host = '127.0.0.1'): void { this.targets = ports.map((port) => ({ host, port })); }
+
+  private pickTarget(): { host: string; port: number } | undefined {
+    const live = this.targets.filter((t) => t.port !== 0);
+    if (live.length === 0) return undefined;
+    this.nextTarget = (this.nextTarget + 1) % live.length;
+    return live[this.nextTarget];
+  }
 
   faultFor(flow: Flow): NetworkFault | undefined { return this.override ?? this.faults[flow]; }
 
@@ -244,11 +260,13 @@ export class ProxyLink {
   get activeConnections(): number { return this.connections.size; }
 
   private accept(client: Socket): void {
-    if (this.refusing) {
+    // No target: the pod's container has not reported a port yet (or has died), or no endpoint is ready.
+    const target = this.refusing ? undefined : this.pickTarget();
+    if (!target) {
       client.resetAndDestroy();
       return;
     }
-    const upstream = connect({ host: this.target.host, port: this.target.port, allowHalfOpen: true, noDelay: true });
+    const upstream = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
     const conn: Connection = { client, upstream, pumps: [] };
     const [clientFlow, upstreamFlow]: [Flow, Flow] = this.inbound ? ['to-pod', 'from-pod'] : ['from-pod', 'to-pod'];
     conn.pumps.push(new Pump(client, upstream, this, clientFlow), new Pump(upstream, client, this, upstreamFlow));

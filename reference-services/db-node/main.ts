@@ -29,7 +29,7 @@ const metrics = createDbMetrics(registry, () => active.countByTier(TIERS), () =>
 
 // Listen first: /health answers while NATS is still coming up; /ready waits for the replay.
 const server = await listen(app, config.port, config.host);
-logger.info({ port: config.port, zone: identity.zone, node: identity.node, tier: config.tier, profile: profile.name }, 'listening');
+logger.info({ port: (server.address() as { port: number }).port, zone: identity.zone, node: identity.node, tier: config.tier, profile: profile.name }, 'listening');
 
 const { nc, js, jsm } = await connectNats(config.natsUrl, identity.pod, logger);
 await ensureStreams(jsm, [SYNC_STREAM]);
@@ -44,7 +44,15 @@ const routers = dbNodeRouters({
   parseBody: bodyParser({ enableTypes: ['json'], jsonLimit: config.maxBodyBytes, encoding: 'utf-8' }),
   limits: { ratePerSecond: config.rateLimit, burst: config.rateBurst, maxConcurrency: config.maxConcurrency },
 });
+/** Bound on a read's wait for this node to catch up; past it the read is served as it stands and says so. */
+const READ_BARRIER_MS = 2_000;
 mount(
+  async (ctx, next) => {
+    if ((ctx.method === 'GET' || ctx.method === 'HEAD') && ctx.path.startsWith('/api/v1/')) {
+      if (!(await replicator.readBarrier(READ_BARRIER_MS))) ctx.set('x-read-barrier', 'missed');
+    }
+    await next();
+  },
   ...routers.flatMap((router) => [router.routes(), router.allowedMethods({ throw: true })]),
 );
 

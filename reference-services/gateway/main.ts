@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     secrets, store, js, jobState, maxUploadBytes: config.maxUploadBytes, metrics: gatewayMetrics(registry), logger,
   }));
   lifecycle.ready = true;
-  logger.info({ port: config.port, store: store.kind, maxUploadBytes: config.maxUploadBytes }, 'gateway ready');
+  logger.info({ port: (server.address() as { port: number }).port, store: store.kind, maxUploadBytes: config.maxUploadBytes }, 'gateway ready');
 
   onTermination({
     logger, lifecycle, server, unreadyGraceMs: config.unreadyGraceMs, drainTimeoutMs: config.drainTimeoutMs,

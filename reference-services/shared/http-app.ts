@@ -1,5 +1,7 @@
 import { once } from 'node:events';
+import { renameSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import Koa, { type Context, type Middleware, type Next } from 'koa';
 import compose from 'koa-compose';
 import { Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -130,11 +132,22 @@ export function createHttpApp(identity: PodIdentity, logger: Logger): HttpAppPar
   return { app, registry, lifecycle, mount: (...middleware) => { mounted = compose(middleware); } };
 }
 
-export async function listen(app: Koa, port: number, host: string): Promise<Server> {
+/**
+ * Listens, and with `PORT_FILE` set reports the port it got there (written whole: tmp +
+ * rename). A supervisor starts us on port 0 and routes to the reported port only, so no
+ * port is ever chosen by one process and bound by another.
+ */
+export async function listen(app: Koa, port: number, host: string, portFile = process.env.PORT_FILE): Promise<Server> {
   const server = app.listen(port, host);
   await once(server, 'listening');
   // Longer than the proxy's idle timeout, so the proxy closes first and never reuses a dead socket.
   server.keepAliveTimeout = 65_000;
+  if (portFile) {
+    const bound = (server.address() as AddressInfo).port;
+    const tmp = `${portFile}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ port: bound, pid: process.pid, pod: process.env.POD_NAME ?? '' }));
+    renameSync(tmp, portFile);
+  }
   return server;
 }
 

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,27 +83,47 @@ export type ServiceName = 'db-node' | 'worker' | 'gateway';
 /** One reference service run as a process, the way a pod runs it. */
 export class ServiceProcess {
   process!: ManagedProcess;
-  private constructor(readonly service: ServiceName, readonly name: string, readonly port: number, private env: NodeJS.ProcessEnv, private readonly logDir: string) {}
+  /** 0 until the first start has bound one; restarts keep it, as a pod keeps its address. */
+  port = 0;
+  private constructor(readonly service: ServiceName, readonly name: string, private env: NodeJS.ProcessEnv, private readonly logDir: string) {}
 
   static async start(service: ServiceName, name: string, env: NodeJS.ProcessEnv, logDir: string, opts: { waitReady?: boolean } = {}): Promise<ServiceProcess> {
-    const port = await freePort();
-    const svc = new ServiceProcess(service, name, port, { ...env, PORT: String(port), POD_NAME: name }, logDir);
+    const svc = new ServiceProcess(service, name, { ...env, POD_NAME: name }, logDir);
     await svc.restart(opts);
     return svc;
   }
 
   get url(): string { return `http://127.0.0.1:${this.port}`; }
+  private get portFile(): string { return join(this.logDir, `${this.name}.port.json`); }
 
+  /** Starts the process; resolves once it has bound its port (and, by default, is ready). */
   async restart(opts: { waitReady?: boolean } = {}): Promise<void> {
     const entry = join(REPO_ROOT, 'reference-services', this.service, 'main.ts');
-    this.process = startProcess(this.name, process.execPath, ['--import', 'tsx', entry], this.env, this.logDir);
+    rmSync(this.portFile, { force: true });
+    // The first start binds port 0 and reports what it got: no port is chosen here and bound there.
+    this.process = startProcess(this.name, process.execPath, ['--import', 'tsx', entry],
+      { ...this.env, PORT: String(this.port), PORT_FILE: this.portFile }, this.logDir);
+    const pid = this.process.child.pid;
+    this.port = await waitFor(`${this.name} listening`, 20_000, () => {
+      if (!this.process.running) throw new Error(`${this.name} exited:\n${this.process.logs.slice(-2000)}`);
+      try {
+        const report = JSON.parse(readFileSync(this.portFile, 'utf8')) as { port: number; pid: number };
+        return report.pid === pid ? report.port : undefined;
+      } catch {
+        return undefined;
+      }
+    }, 20);
     if (opts.waitReady !== false) await this.waitReady();
   }
 
+  /** Ready, and answering as itself: a port some other process holds is not this service. */
   async waitReady(timeoutMs = 20_000): Promise<void> {
     await waitFor(`${this.name} ready`, timeoutMs, async () => {
       if (!this.process.running) throw new Error(`${this.name} exited:\n${this.process.logs.slice(-2000)}`);
-      return (await fetch(`${this.url}/ready`)).ok;
+      const res = await fetch(`${this.url}/ready`);
+      const servedBy = res.headers.get('x-served-by');
+      if (servedBy !== this.name) throw new Error(`${this.url} answers as ${servedBy ?? 'something else'}, not ${this.name}`);
+      return res.ok;
     });
   }
 
