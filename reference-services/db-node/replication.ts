@@ -80,6 +80,48 @@ export class Replicator {
     return { appliedSeq: this.appliedSeq, streamLastSeq, caughtUp };
   }
 
+  private inflightIndex: Promise<number> | undefined;
+  private queuedIndex: Promise<number> | undefined;
+
+  /**
+   * The stream's last sequence as of some moment after this call (a read index, as Raft
+   * reads do): reads that arrive while a look-up is under way share the next one, so the
+   * cost is one JetStream request per round trip however many reads there are.
+   */
+  readIndex(): Promise<number> {
+    if (!this.inflightIndex) return this.sendIndex();
+    this.queuedIndex ??= this.inflightIndex.then(() => undefined, () => undefined).then(() => {
+      this.queuedIndex = undefined;
+      return this.sendIndex();
+    });
+    return this.queuedIndex;
+  }
+
+  private sendIndex(): Promise<number> {
+    const sent: Promise<number> = this.jsm.streams.info(SYNC_STREAM).then((info) => info.state.last_seq).finally(() => {
+      if (this.inflightIndex === sent) this.inflightIndex = undefined;
+    });
+    this.inflightIndex = sent;
+    return sent;
+  }
+
+  /**
+   * Read-your-writes wherever the read lands: waits until this node has applied every write
+   * the stream had acknowledged when the read arrived (a tenant that just moved to this pod,
+   * on a scale event, finds its last writes here). False when NATS could not say within
+   * `timeoutMs` (then no write can be acknowledged either) or the apply did not catch up.
+   */
+  async readBarrier(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    let index: number;
+    try {
+      index = await Promise.race([this.readIndex(), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('read index timed out')), timeoutMs).unref())]);
+    } catch {
+      return false;
+    }
+    return this.waitForSeq(index, Math.max(0, deadline - Date.now()));
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     await this.stopConsuming?.();
