@@ -1,6 +1,7 @@
 import type { FullConfig } from '@playwright/test';
 import { connectLocalCluster } from '../cluster/local/client.ts';
 import { downLocalCluster, upLocalCluster } from '../cluster/local/launcher.ts';
+import { currentProcess } from '../cluster/local/proc-identity.ts';
 import { PROFILE_NAMES, type ProfileName } from '../reference-services/shared/profile.ts';
 
 /**
@@ -20,10 +21,13 @@ export default async function globalSetup(_config: FullConfig): Promise<(() => P
   const profile = (process.env.PERCOLATE_PROFILE ?? 'fast') as ProfileName;
   if (!PROFILE_NAMES.includes(profile)) throw new Error(`PERCOLATE_PROFILE must be one of ${PROFILE_NAMES.join(', ')}, got "${profile}"`);
   console.log(`[percolate] starting a local cluster (${profile} profile) for this run…`);
-  const { state, ms } = await upLocalCluster({
+  const { state, ms, sweep } = await upLocalCluster({
     profile,
+    // Ours for this run only: if the run is killed, the daemon stops it, and no later run reuses it.
+    owner: currentProcess(),
     onProgress: (e) => console.log(`[percolate]   ${e.step}${e.detail ? ` — ${e.detail}` : ''} (${(e.ms / 1000).toFixed(1)} s)`),
   });
+  for (const line of sweep.orphans) console.log(`[percolate] ${line}`);
   console.log(`[percolate] local cluster ready in ${(ms / 1000).toFixed(1)} s; logs in ${state.runDir}/logs`);
   return async () => {
     const down = await downLocalCluster();

@@ -4,6 +4,7 @@ import type { ProfileName } from '../../reference-services/shared/profile.ts';
 import { LocalClusterTarget } from './client.ts';
 import { type UpOptions, upLocalCluster } from './launcher.ts';
 import { STATE_DIR_PREFIX, runDirParent } from './paths.ts';
+import { currentProcess } from './proc-identity.ts';
 
 export const DB_WORKLOAD = 'percolate-db-small';
 export const WORKER_WORKLOAD = 'percolate-worker';
@@ -48,7 +49,7 @@ export class LocalClusterBuilder {
     const removeOwnDir = () => { if (ownDir) rmSync(stateDir, { recursive: true, force: true }); };
     try {
       const { state } = await upLocalCluster({
-        stateDir, profile: this.profile, replicas: this.replicas,
+        stateDir, profile: this.profile, replicas: this.replicas, owner: currentProcess(),
         ...(this.onProgress ? { onProgress: this.onProgress } : {}),
         ...(this.timeoutMs ? { timeoutMs: this.timeoutMs } : {}),
         ...(this.signal ? { signal: this.signal } : {}),

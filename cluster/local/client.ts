@@ -17,7 +17,7 @@ import type { ExperimentRecord } from '../chaos/records.ts';
 import type { EventFilter } from '../autoscaler/index.ts';
 import type { ScaledObjectInfo, ScalingEvent } from '../target.ts';
 import { type LocalState, readState } from './state.ts';
-import { daemonAlive } from './sweep.ts';
+import { daemonAlive, ownerGone } from './sweep.ts';
 
 /** What the local target can do. */
 export const LOCAL_CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>(['processSignals', 'nodeDrain', 'zoneFailure', 'localChaos']);
@@ -230,6 +230,8 @@ export class LocalClusterTarget implements ClusterTarget {
 export function connectLocalCluster(stateDir: string = defaultStateDir()): LocalClusterTarget {
   const state = readState(stateDir);
   if (!state || !daemonAlive(state)) throw new Error(`no local cluster is running (state dir ${stateDir}): start one with \`npx percolate test-topology up\``);
+  // Started by a run that has died: it is going away, and is never reused.
+  if (ownerGone(state)) throw new Error(`the local cluster in ${stateDir} belonged to a run that is gone (pid ${state.owner!.pid}); it will be swept`);
   if (state.phase !== 'ready') throw new Error(`the local cluster in ${stateDir} is ${state.phase}`);
   return new LocalClusterTarget(state, stateDir, false);
 }

@@ -8,7 +8,7 @@
 import { appendFileSync } from 'node:fs';
 import { LocalAutoscaling } from './autoscaling.ts';
 import { startControlServer } from './control-api.ts';
-import { processIdentity } from './proc-identity.ts';
+import { isSameProcess, processIdentity } from './proc-identity.ts';
 import { logDir } from './paths.ts';
 import { ComponentError, LocalRuntime, type RuntimeConfig } from './runtime.ts';
 import { removeState, writeOwner } from './state.ts';
@@ -55,6 +55,17 @@ process.on('uncaughtException', (err) => {
   try { appendFileSync(`${logDir(config.runDir)}/daemon.log`, `uncaught: ${err.stack}\n`); } catch { /* best effort */ }
   void exit(1).then(() => process.exit(1));
 });
+
+// A cluster started for one run ends with it, even if the run was SIGKILLed.
+const OWNER_CHECK_MS = 1_000;
+if (config.owner) {
+  const { pid, identity } = config.owner;
+  setInterval(() => {
+    if (isSameProcess(pid, identity)) return;
+    runtime.log(`the run that owns this cluster (pid ${pid}) is gone: shutting down`);
+    void exit(0).then(() => process.exit(0));
+  }, OWNER_CHECK_MS).unref();
+}
 
 writeOwner(config.runDir, { daemonPid: process.pid, identity: processIdentity(process.pid) ?? '', stateDir: config.stateDir });
 const started = performance.now();

@@ -9,7 +9,7 @@ import { sleep } from './net-util.ts';
 import { REPO_ROOT, RUN_DIR_PREFIX, RUN_MARKER_ENV, defaultStateDir, logDir, logFile, runDirParent } from './paths.ts';
 import { isRunning, signalGroup } from './proc-identity.ts';
 import type { RuntimeConfig } from './runtime.ts';
-import { type LocalState, readState } from './state.ts';
+import { type LocalState, type ProcessRef, readState } from './state.ts';
 import { type SweepReport, daemonAlive, emptyReport, sweepStaleRunDirs, sweepStateDir } from './sweep.ts';
 
 const DAEMON_ENTRY = fileURLToPath(new URL('./daemon.ts', import.meta.url));
@@ -27,6 +27,12 @@ export interface UpOptions {
   timeoutMs?: number;
   /** Extra environment for the daemon, e.g. PERCOLATE_PROMETHEUS_BIN to use another binary. */
   env?: Record<string, string>;
+  /**
+   * Bind the cluster's life to this process (default: none, the cluster stays until `down`).
+   * A test run passes itself: if it is killed, the daemon stops everything within a second
+   * or two, and no later run attaches to what it left.
+   */
+  owner?: ProcessRef;
 }
 
 export interface UpResult {
@@ -85,7 +91,9 @@ export async function upLocalCluster(options: UpOptions = {}): Promise<UpResult>
   const runDir = mkdtempSync(join(runDirParent(), RUN_DIR_PREFIX));
   mkdirSync(logDir(runDir), { recursive: true });
   const daemonLog = logFile(runDir, 'daemon');
-  const config: RuntimeConfig = { runDir, stateDir, profile: options.profile ?? 'fast', replicas: options.replicas ?? {} };
+  const config: RuntimeConfig = {
+    runDir, stateDir, profile: options.profile ?? 'fast', replicas: options.replicas ?? {}, ...(options.owner ? { owner: options.owner } : {}),
+  };
   const fd = openSync(daemonLog, 'a');
   const child = spawn(process.execPath, ['--import', 'tsx', DAEMON_ENTRY], {
     cwd: REPO_ROOT,

@@ -38,6 +38,11 @@ export function processIdentity(pid: number): string | undefined {
 }
 
 /** Alive and not a zombie: a zombie holds no port and does nothing, it only waits for its parent. */
+/** This process as a cluster's owner. */
+export function currentProcess(): { pid: number; identity: string } {
+  return { pid: process.pid, identity: processIdentity(process.pid) ?? '' };
+}
+
 export function isRunning(pid: number): boolean {
   if (HAS_PROC) {
     const state = procStat(pid)?.[0];

@@ -29,7 +29,15 @@ export interface LocalState {
   processes: RecordedProcess[];
   /** Ports the daemon listens on itself (control API, activator, sidecars). */
   ports: number[];
+  /**
+   * The process whose life bounds the cluster's (a test run that started it for itself);
+   * absent for a cluster `up` started to keep. When it dies the daemon shuts down, and a
+   * cluster whose owner is gone is never attached to: it is swept.
+   */
+  owner?: ProcessRef;
 }
+
+export interface ProcessRef { pid: number; identity: string }
 
 /** Written into the run directory: who owns it, so a sweep from any state dir can judge it. */
 export interface RunOwner {

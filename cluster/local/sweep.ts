@@ -6,6 +6,8 @@ import { RUN_DIR_PREFIX, RUN_MARKER_ENV, STATE_DIR_PREFIX, runDirParent } from '
 import { type LocalState, readOwner, readState, removeState } from './state.ts';
 
 export interface SweepReport {
+  /** One line per cluster swept although its daemon still ran (its owner had died). */
+  orphans: string[];
   /** Processes that were ours and still ran. */
   killed: { name: string; pid: number }[];
   removedDirs: string[];
@@ -18,6 +20,11 @@ const ORPHAN_DIR_AGE_MS = 60_000;
 
 export function daemonAlive(state: Pick<LocalState, 'daemon'>): boolean {
   return isSameProcess(state.daemon.pid, state.daemon.identity);
+}
+
+/** A cluster bound to a process that is gone: nobody will use it or take it down. */
+export function ownerGone(state: Pick<LocalState, 'owner'>): boolean {
+  return !!state.owner && !isSameProcess(state.owner.pid, state.owner.identity);
 }
 
 async function killAll(targets: { name: string; pid: number }[], report: SweepReport): Promise<void> {
@@ -66,7 +73,10 @@ async function sweepRun(runDir: string, state: LocalState | undefined, report: S
  */
 export async function sweepStateDir(stateDir: string, report: SweepReport = emptyReport()): Promise<{ alive?: LocalState; report: SweepReport }> {
   const state = readState(stateDir);
-  if (state && daemonAlive(state)) return { alive: state, report };
+  if (state && daemonAlive(state) && !ownerGone(state)) return { alive: state, report };
+  if (state && daemonAlive(state)) {
+    report.orphans.push(`swept the local cluster of ${state.runDir}: the run that started it (pid ${state.owner!.pid}) is gone`);
+  }
   if (state) await sweepRun(state.runDir, state, report);
   removeState(stateDir);
   return { report };
@@ -84,8 +94,11 @@ export async function sweepStaleRunDirs(report: SweepReport = emptyReport(), par
     const runDir = join(parent, entry);
     const owner = readOwner(runDir);
     if (owner) {
-      if (isSameProcess(owner.daemonPid, owner.identity)) continue;
       const state = readState(owner.stateDir);
+      if (isSameProcess(owner.daemonPid, owner.identity)) {
+        if (state?.runDir !== runDir || !ownerGone(state)) continue;
+        report.orphans.push(`swept the local cluster of ${runDir}: the run that started it (pid ${state.owner!.pid}) is gone`);
+      }
       await sweepRun(runDir, state?.runDir === runDir ? state : undefined, report);
       if (state?.runDir === runDir) removeState(owner.stateDir);
       // A builder's temp state dir dies with its run.
@@ -115,5 +128,5 @@ async function sweepOrphans(report: SweepReport): Promise<void> {
 }
 
 export function emptyReport(): SweepReport {
-  return { killed: [], removedDirs: [], portsStillTaken: [] };
+  return { orphans: [], killed: [], removedDirs: [], portsStillTaken: [] };
 }
