@@ -32,8 +32,14 @@ export function formatEndpoints(e: ClusterEndpoints, logDir?: string): string {
 
 export function formatStatus(s: LocalStatus): string {
   const out: string[] = [];
-  out.push(`local cluster: ${s.phase}, profile ${s.profile}, up ${age(s.startedAt)}, memory ${mb(s.totalRssBytes)} (RSS of ${s.components.length} processes)`);
+  const supervised = s.components.filter((c) => c.state !== undefined);
+  const down = supervised.filter((c) => c.state !== 'up').map((c) => `${c.name} ${c.state}`);
+  out.push(`local cluster: ${s.phase}${down.length ? ` — DEGRADED: ${down.join(', ')}` : ''}, profile ${s.profile}, up ${age(s.startedAt)}, memory ${mb(s.totalRssBytes)} (RSS of ${s.components.filter((c) => c.pid > 0).length} processes)`);
   out.push(`run dir ${s.runDir}`, '');
+  out.push(table([
+    ['COMPONENT', 'STATE', 'RESTARTS', 'PID', 'PORTS', 'LAST EXIT'],
+    ...supervised.map((c) => [c.name, c.state!, String(c.restarts ?? 0), c.pid > 0 ? String(c.pid) : '-', c.ports.join(',') || '-', c.lastExit ?? '']),
+  ]), '');
   out.push(table([
     ['WORKLOAD', 'KIND', 'READY', 'REPLICAS'],
     ...s.workloads.map((w) => [w.name, w.kind, `${w.readyReplicas}/${w.replicas}`, String(w.replicas)]),

@@ -108,7 +108,7 @@ export interface JetStreamLagReading {
 
 interface JszAccount { name?: string; id?: string; stream_detail?: JszStream[] }
 interface JszStream { name?: string; state?: { last_seq?: number }; consumer_detail?: JszConsumer[] }
-interface JszConsumer { name?: string; num_pending?: number; num_ack_pending?: number }
+interface JszConsumer { name?: string; num_pending?: number; num_ack_pending?: number; cluster?: { leader?: string } }
 
 /** KEDA's getMaxMsgLag over a /jsz?consumers=true answer. */
 export function lagFromJsz(body: unknown, where: { account: string; stream: string; consumer: string }): JetStreamLagReading {
@@ -122,14 +122,45 @@ export function lagFromJsz(body: unknown, where: { account: string; stream: stri
   return { lag: stream.state?.last_seq ?? 0, from: 'stream-last-seq' };
 }
 
-/** A JetStream consumer's lag from the NATS monitoring endpoint, as KEDA's nats-jetstream scaler reads it. */
+/**
+ * A JetStream consumer's lag from the NATS monitoring endpoint, as KEDA's nats-jetstream
+ * scaler reads it. Given several servers (a comma-separated list: a NATS cluster), it reads
+ * the consumer from the server that leads it, as KEDA does in a cluster: a follower's
+ * figures can trail the leader's.
+ */
 export class JetStreamLag {
-  constructor(private readonly monitoringUrl: string, private readonly options: { timeoutMs?: number } = {}) {}
+  private readonly urls: string[];
+  private readonly names = new Map<string, string>();
+
+  constructor(monitoringUrl: string, private readonly options: { timeoutMs?: number } = {}) {
+    this.urls = monitoringUrl.split(',').map((u) => u.trim().replace(/\/$/, '')).filter(Boolean);
+  }
 
   async read(where: { account: string; stream: string; consumer: string }): Promise<JetStreamLagReading> {
-    const url = `${this.monitoringUrl.replace(/\/$/, '')}/jsz?acc=${encodeURIComponent(where.account)}&consumers=true&config=true`;
-    return lagFromJsz(await getJson('nats-jetstream', url, this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS), where);
+    const timeoutMs = this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const jsz = (url: string) => getJson('nats-jetstream', `${url}/jsz?acc=${encodeURIComponent(where.account)}&consumers=true&config=true`, timeoutMs);
+    if (this.urls.length === 1) return lagFromJsz(await jsz(this.urls[0]!), where);
+    const answers = await Promise.allSettled(this.urls.map(async (url) => ({ name: await this.serverName(url, timeoutMs), body: await jsz(url) })));
+    const ok = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
+    if (ok.length === 0) throw (answers[0] as PromiseRejectedResult).reason;
+    const leader = ok.find(({ name, body }) => consumerOf(body, where)?.cluster?.leader === name);
+    return lagFromJsz((leader ?? ok[0]!).body, where);
   }
+
+  private async serverName(url: string, timeoutMs: number): Promise<string> {
+    let name = this.names.get(url);
+    if (name === undefined) {
+      name = String(((await getJson('nats-jetstream', `${url}/varz`, timeoutMs)) as { server_name?: string }).server_name ?? '');
+      this.names.set(url, name);
+    }
+    return name;
+  }
+}
+
+function consumerOf(body: unknown, where: { account: string; stream: string; consumer: string }): JszConsumer | undefined {
+  const accounts = (body as { account_details?: JszAccount[] })?.account_details;
+  const account = Array.isArray(accounts) ? accounts.find((a) => a.name === where.account || a.id === where.account) : undefined;
+  return account?.stream_detail?.find((s) => s.name === where.stream)?.consumer_detail?.find((c) => c.name === where.consumer);
 }
 
 /**

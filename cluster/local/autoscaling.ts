@@ -30,7 +30,9 @@ export class LocalAutoscaling {
 
   /** Builds and starts it; returns at once (no decision is awaited, so `up` stays fast). */
   static start(runtime: LocalRuntime): LocalAutoscaling {
-    const { prometheusUrl, natsMonitoringUrl } = runtime.endpoints();
+    const { prometheusUrl } = runtime.endpoints();
+    // Every NATS server: the lag is read where the consumer's leader is.
+    const natsMonitoringUrl = (runtime.nats?.nodes ?? []).map((n) => runtime.nats!.monitoringUrlOf(n)).join(',') || runtime.endpoints().natsMonitoringUrl;
     const target: ScaleTarget = {
       getReplicas: async (workload) => runtime.controller(workload).desired,
       scale: async (workload, replicas) => runtime.scale(workload, replicas),

@@ -90,19 +90,36 @@ export class LocalHaproxy {
     const withPorts: HaproxyFrontend[] = [];
     for (const f of frontends) withPorts.push({ ...f, port: await freePort() });
     const haproxy = new LocalHaproxy(runDir, await freePort(), withPorts, checks);
-    const configFile = join(runDir, 'haproxy.cfg');
-    writeFileSync(configFile, renderHaproxyConfig({
+    writeFileSync(haproxy.configFile, renderHaproxyConfig({
       socketPath: haproxy.api.socketPath, statsPort: haproxy.statsPort, frontends: withPorts, backends,
       serverTimeoutMs, checkTimeoutMs: Math.max(checks.intervalMs, 500),
     }));
-    haproxy.child = registry.track(spawnChild('haproxy', binary('haproxy'), ['-f', configFile, '-db'], env, haproxy.log,
-      [haproxy.statsPort, ...withPorts.map((b) => b.port)]));
-    await pollUntil('haproxy accepting', 10_000, async () => {
-      if (!haproxy.child.running) throw new Fatal(describeExit(haproxy.child.exitStatus));
-      await haproxy.api.command('show info');
-      return (await Promise.all(withPorts.map((b) => isListening(b.port)))).every(Boolean);
-    }, 20);
+    haproxy.child = await haproxy.launch(env, registry);
     return haproxy;
+  }
+
+  private get configFile(): string { return join(this.runDir, 'haproxy.cfg'); }
+
+  /**
+   * Starts HAProxy on its config (first start and restarts alike); resolves once every
+   * frontend accepts. A restarted HAProxy has only its static config: the pods, added
+   * through the runtime API, are replayed by the runtime.
+   */
+  async launch(env: NodeJS.ProcessEnv, registry: ChildRegistry): Promise<Child> {
+    const child = registry.track(spawnChild('haproxy', binary('haproxy'), ['-f', this.configFile, '-db'], env, this.log,
+      [this.statsPort, ...this.frontends.map((b) => b.port)]));
+    try {
+      await pollUntil('haproxy accepting', 10_000, async () => {
+        if (!child.running) throw new Fatal(describeExit(child.exitStatus));
+        await this.api.command('show info');
+        return (await Promise.all(this.frontends.map((b) => isListening(b.port)))).every(Boolean);
+      }, 20);
+    } catch (err) {
+      await child.stop(1_000);
+      throw err;
+    }
+    this.child = child;
+    return child;
   }
 
   /** A new pod: registered in maintenance with health checks running, not yet taking traffic. */

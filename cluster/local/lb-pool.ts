@@ -10,7 +10,7 @@ export interface ZonalBackend {
   rule: LocalityDistribution | undefined;
 }
 
-interface Member { zone: string; ready: boolean }
+interface Member { zone: string; ready: boolean; address: string; id?: number }
 
 /**
  * One workload's pods in HAProxy. The workload's own backend is what a client outside
@@ -40,7 +40,7 @@ export class LbPool {
 
   /** A new pod, in maintenance with health checks on; in the zonal rings at the place it will take once ready. */
   async add(name: string, address: string, zone: string, id?: number): Promise<void> {
-    this.members.set(name, { zone, ready: false });
+    this.members.set(name, { zone, ready: false, address, ...(id === undefined ? {} : { id }) });
     await this.haproxy.addServer(this.backend, name, address, id, this.weight);
     for (const z of this.zonal) {
       const weight = this.weights(z, name).get(name) ?? 1;
@@ -77,6 +77,23 @@ export class LbPool {
     for (const b of this.backends) {
       this.sent.delete(`${b}/${name}`);
       await this.haproxy.removeServer(b, name);
+    }
+  }
+
+  /**
+   * HAProxy was restarted and knows only its static config: every pod goes back in, at its
+   * weights, ready ones enabled — as Envoy's endpoints come back from EDS after a restart.
+   */
+  async replay(): Promise<void> {
+    this.sent.clear();
+    for (const [name, m] of [...this.members]) {
+      await this.haproxy.addServer(this.backend, name, m.address, m.id, this.weight);
+      for (const z of this.zonal) {
+        const weight = this.weights(z, name).get(name) ?? 1;
+        await this.haproxy.addServer(z.backend, name, m.address, m.id, weight);
+        this.sent.set(`${z.backend}/${name}`, weight);
+      }
+      if (m.ready) for (const b of this.backends) await this.haproxy.serverReady(b, name);
     }
   }
 

@@ -1,34 +1,141 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Child, binary, describeExit, spawnChild } from './child.ts';
 import type { ChildRegistry } from './child-registry.ts';
 import { Fatal, freePort, pollUntil } from './net-util.ts';
 import { logFile } from './paths.ts';
+import { type ComponentHealth, Supervisor } from './supervisor.ts';
 
-/** nats-server with JetStream, its file store under the run dir so a restart keeps the streams. */
-export class LocalNats {
-  child!: Child;
-  private constructor(readonly port: number, readonly monitorPort: number, readonly storeDir: string, private readonly runDir: string, private readonly env: NodeJS.ProcessEnv, private readonly registry: ChildRegistry) {}
+/** One server of the NATS StatefulSet: `nats-<ordinal>`, its ports, its JetStream store. */
+export interface NatsNode {
+  name: string;
+  port: number;
+  monitorPort: number;
+  /** Route port (0 for a single server, which has no cluster). */
+  clusterPort: number;
+  storeDir: string;
+  configFile: string;
+  supervisor: Supervisor;
+}
 
-  static async start(runDir: string, env: NodeJS.ProcessEnv, registry: ChildRegistry): Promise<LocalNats> {
-    const nats = new LocalNats(await freePort(), await freePort(), join(runDir, 'jetstream'), runDir, env, registry);
-    await nats.restart();
-    return nats;
+export interface NatsClusterOptions {
+  /** Servers, as the manifests' NATS StatefulSet has replicas. */
+  replicas: number;
+  env: NodeJS.ProcessEnv;
+  registry: ChildRegistry;
+  backoffMs: number;
+  backoffMaxMs: number;
+  log: (message: string) => void;
+  /** A server went down or came back (the runtime retargets the pods' NATS links and saves state). */
+  onChange: () => void;
+}
+
+/** nats-server's config for one server of the cluster, as the manifests' nats.conf gives it, with local addresses. */
+function natsConfig(node: NatsNode, peers: NatsNode[]): string {
+  const lines = [
+    `server_name: ${node.name}`,
+    `listen: 127.0.0.1:${node.port}`,
+    `http: 127.0.0.1:${node.monitorPort}`,
+    `jetstream { store_dir: ${JSON.stringify(node.storeDir)} }`,
+  ];
+  if (peers.length > 1) {
+    lines.push(
+      'cluster {',
+      '  name: percolate',
+      `  listen: 127.0.0.1:${node.clusterPort}`,
+      `  routes: [${peers.filter((p) => p !== node).map((p) => `nats-route://127.0.0.1:${p.clusterPort}`).join(', ')}]`,
+      // Clients reach NATS through their sidecar, as a Service: never by a server's own address.
+      '  no_advertise: true',
+      '}',
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * NATS as the manifests run it: a StatefulSet of nats-servers with JetStream, clustered
+ * (routes between all servers, streams replicated as the services ask: R3 on three
+ * servers), each supervised — a server that dies is down in `status` and is restarted on
+ * its ports and store, where it catches up from its peers.
+ */
+export class LocalNatsCluster {
+  private constructor(readonly nodes: NatsNode[], private readonly options: NatsClusterOptions) {}
+
+  static async start(runDir: string, options: NatsClusterOptions): Promise<LocalNatsCluster> {
+    const nodes: NatsNode[] = [];
+    const clustered = options.replicas > 1;
+    for (let i = 0; i < options.replicas; i += 1) {
+      const name = `nats-${i}`;
+      const dir = join(runDir, 'nats', name);
+      mkdirSync(dir, { recursive: true });
+      nodes.push({
+        name, port: await freePort(), monitorPort: await freePort(), clusterPort: clustered ? await freePort() : 0,
+        storeDir: join(dir, 'jetstream'), configFile: join(dir, 'nats.conf'), supervisor: undefined as never,
+      });
+    }
+    const cluster = new LocalNatsCluster(nodes, options);
+    for (const node of nodes) {
+      writeFileSync(node.configFile, natsConfig(node, nodes));
+      node.supervisor = new Supervisor(node.name, () => cluster.launch(node, runDir), {
+        backoffMs: options.backoffMs, backoffMaxMs: options.backoffMaxMs, log: options.log, onChange: options.onChange,
+      });
+    }
+    // Together: a clustered server waits for its peers before JetStream is ready.
+    await Promise.all(nodes.map((n) => n.supervisor.start()));
+    if (clustered) await cluster.waitForMetaLeader(30_000);
+    return cluster;
   }
 
-  get url(): string { return `nats://127.0.0.1:${this.port}`; }
-  get monitoringUrl(): string { return `http://127.0.0.1:${this.monitorPort}`; }
-  get log(): string { return logFile(this.runDir, 'nats-server'); }
+  /** Client URLs of every server (what a client outside the mesh, a test, connects to). */
+  get url(): string { return this.nodes.map((n) => `nats://127.0.0.1:${n.port}`).join(','); }
+  get monitoringUrl(): string { return this.monitoringUrlOf(this.nodes[0]!); }
+  monitoringUrlOf(node: NatsNode): string { return `http://127.0.0.1:${node.monitorPort}`; }
+  /** Client ports of the servers that are up: the endpoints of the NATS Service. */
+  get readyPorts(): number[] { return this.nodes.filter((n) => n.supervisor.status.state === 'up').map((n) => n.port); }
+  get allPorts(): number[] { return this.nodes.map((n) => n.port); }
+  get health(): ComponentHealth[] { return this.nodes.map((n) => n.supervisor.status); }
+  get children(): Child[] { return this.nodes.flatMap((n) => (n.supervisor.child ? [n.supervisor.child] : [])); }
 
-  /** (Re)starts on the same ports and store: what a NATS outage test needs after stopping it. */
-  async restart(): Promise<void> {
-    this.child = this.registry.track(spawnChild('nats-server', binary('nats-server'),
-      ['-a', '127.0.0.1', '-p', String(this.port), '-m', String(this.monitorPort), '-js', '-sd', this.storeDir], this.env, this.log,
-      [this.port, this.monitorPort]));
-    await pollUntil('nats-server healthy', 10_000, async () => {
-      if (!this.child.running) throw new Fatal(describeExit(this.child.exitStatus));
-      return (await fetch(`${this.monitoringUrl}/healthz?js-enabled-only=true`)).ok;
-    }, 20);
+  node(name: string): NatsNode {
+    const node = this.nodes.find((n) => n.name === name);
+    if (!node) throw new Error(`no NATS server "${name}" (have: ${this.nodes.map((n) => n.name).join(', ')})`);
+    return node;
   }
 
-  async stop(graceMs = 5_000): Promise<void> { await this.child?.stop(graceMs); }
+  private async launch(node: NatsNode, runDir: string): Promise<Child> {
+    const child = this.options.registry.track(spawnChild(node.name, binary('nats-server'), ['-c', node.configFile], this.options.env,
+      logFile(runDir, node.name), [node.port, node.monitorPort, ...(node.clusterPort ? [node.clusterPort] : [])]));
+    try {
+      await pollUntil(`${node.name} up`, 20_000, async () => {
+        if (!child.running) throw new Fatal(describeExit(child.exitStatus));
+        // Identity first: the port must be this server's, not something that took it meanwhile.
+        const varz = await (await fetch(`${this.monitoringUrlOf(node)}/varz`, { signal: AbortSignal.timeout(1_000) })).json() as { server_name?: string };
+        if (varz.server_name !== node.name) throw new Error(`port ${node.monitorPort} answers as ${varz.server_name}, not ${node.name}`);
+        return (await fetch(`${this.monitoringUrlOf(node)}/healthz?js-enabled-only=true`, { signal: AbortSignal.timeout(1_000) })).ok;
+      }, 25);
+    } catch (err) {
+      await child.stop(1_000);
+      throw err;
+    }
+    return child;
+  }
+
+  /** JetStream in a cluster takes requests once the servers have elected a meta leader. */
+  private async waitForMetaLeader(timeoutMs: number): Promise<void> {
+    await pollUntil('NATS cluster: a JetStream meta leader, seen by every server', timeoutMs, async () => {
+      for (const node of this.nodes) {
+        const jsz = await (await fetch(`${this.monitoringUrlOf(node)}/jsz`, { signal: AbortSignal.timeout(1_000) })).json() as { meta_cluster?: { leader?: string } };
+        if (!jsz.meta_cluster?.leader) return false;
+      }
+      return true;
+    }, 50);
+  }
+
+  /** Stops one server and keeps it down (a NATS outage a test makes); `startNode` ends it. */
+  async stopNode(name: string, graceMs = 2_000): Promise<void> { await this.node(name).supervisor.pause(graceMs); }
+  async startNode(name: string): Promise<void> { await this.node(name).supervisor.resume(); }
+
+  async stop(graceMs = 5_000): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.supervisor.stop(graceMs)));
+  }
 }

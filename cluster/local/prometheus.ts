@@ -43,21 +43,34 @@ export class LocalPrometheus {
         file_sd_configs: [{ files: [prom.sdFile(job)], refresh_interval: '30s' }],
       })),
     };
-    const configFile = join(prom.dir, 'prometheus.yml');
-    writeFileSync(configFile, stringify(config));
-    prom.child = registry.track(spawnChild('prometheus', binary('prometheus'), [
-      `--config.file=${configFile}`,
-      `--storage.tsdb.path=${join(prom.dir, 'data')}`,
+    writeFileSync(prom.configFile, stringify(config));
+    prom.child = await prom.launch(env, registry);
+    return prom;
+  }
+
+  private get configFile(): string { return join(this.dir, 'prometheus.yml'); }
+
+  /** Starts the server on its port, config and data (first start and restarts alike); resolves once it is ready. */
+  async launch(env: NodeJS.ProcessEnv, registry: ChildRegistry): Promise<Child> {
+    const child = registry.track(spawnChild('prometheus', binary('prometheus'), [
+      `--config.file=${this.configFile}`,
+      `--storage.tsdb.path=${join(this.dir, 'data')}`,
       '--storage.tsdb.retention.time=1d',
-      `--web.listen-address=127.0.0.1:${prom.port}`,
+      `--web.listen-address=127.0.0.1:${this.port}`,
       '--web.enable-lifecycle',
       '--log.level=warn',
-    ], env, prom.log, [prom.port]));
-    await pollUntil('prometheus ready', 15_000, async () => {
-      if (!prom.child.running) throw new Fatal(describeExit(prom.child.exitStatus));
-      return (await fetch(`${prom.url}/-/ready`)).ok;
-    }, 25);
-    return prom;
+    ], env, this.log, [this.port]));
+    try {
+      await pollUntil('prometheus ready', 15_000, async () => {
+        if (!child.running) throw new Fatal(describeExit(child.exitStatus));
+        return (await fetch(`${this.url}/-/ready`)).ok;
+      }, 25);
+    } catch (err) {
+      await child.stop(1_000);
+      throw err;
+    }
+    this.child = child;
+    return child;
   }
 
   setTarget(job: ScrapeJob, id: string, target: ScrapeTarget): void {

@@ -11,20 +11,22 @@ import type { ProfileName } from '../../reference-services/shared/profile.ts';
 import { ensureSecretsFile } from '../../reference-services/shared/secrets.ts';
 import type { ClusterEndpoints, NodeInfo, WorkloadInfo, ZoneInfo } from '../target.ts';
 import { Activator } from './activator.ts';
+import type { Child } from './child.ts';
 import { ChildRegistry } from './child-registry.ts';
 import { type PodOps, WorkloadController } from './controller.ts';
 import { LocalHaproxy } from './haproxy.ts';
 import { LbPool } from './lb-pool.ts';
 import { MAX_WEIGHT } from './locality.ts';
 import { DB_FRONTEND, type DbTier, meshPlan, zonalFrontend } from './mesh-plan.ts';
-import { LocalNats } from './nats.ts';
+import { LocalNatsCluster } from './nats.ts';
+import { type ComponentHealth, Supervisor } from './supervisor.ts';
 import { pollUntil } from './net-util.ts';
 import { RUN_MARKER_ENV, logDir, logFile } from './paths.ts';
 import { type LocalPodInfo, Pod, type PodTemplate } from './pod.ts';
 import { processIdentity } from './proc-identity.ts';
 import { LocalPrometheus, type ScrapeJob } from './prometheus.ts';
 import { type RuntimeSettings, runtimeSettings, unreadyGraceMs } from './settings.ts';
-import { type LocalState, type RecordedProcess, writeState } from './state.ts';
+import { type LocalState, type ProcessRef, type RecordedProcess, writeState } from './state.ts';
 import { Topology } from './topology.ts';
 import type { LocalAutoscaling } from './autoscaling.ts';
 import { ChaosExecutor } from '../chaos/executor.ts';
@@ -39,6 +41,8 @@ export interface RuntimeConfig {
    * ScaledObject starts paused (`autoscaling.keda.sh/paused-replicas`) until resumed.
    */
   replicas: Record<string, number>;
+  /** See LocalState.owner. */
+  owner?: ProcessRef;
 }
 
 export interface ProgressEvent {
@@ -57,6 +61,11 @@ export class ComponentError extends Error {
 
 export interface ComponentInfo {
   name: string;
+  /** Supervised parts of the cluster (NATS servers, Prometheus, HAProxy): up, down or starting, and restarts. */
+  state?: ComponentHealth['state'];
+  restarts?: number;
+  lastExit?: string;
+  /** -1 while it has no running process. */
   pid: number;
   ports: number[];
   log: string;
@@ -116,7 +125,9 @@ export class LocalRuntime implements PodOps {
   private manifests!: RenderedManifests;
   /** KEDA and the HPA over the rendered ScaledObjects: started by the daemon once the cluster is ready. */
   autoscaling: LocalAutoscaling | undefined;
-  nats: LocalNats | undefined;
+  nats: LocalNatsCluster | undefined;
+  /** Prometheus and HAProxy, restarted like a Deployment's pod when they die. */
+  private readonly supervisors = new Map<string, Supervisor>();
   prometheus: LocalPrometheus | undefined;
   haproxy: LocalHaproxy | undefined;
   secretsFile: string;
@@ -182,22 +193,27 @@ export class LocalRuntime implements PodOps {
       }
     };
 
-    const infra = Promise.all([
-      step('nats-server (JetStream)', 'nats-server', logFile(this.config.runDir, 'nats-server'),
-        async () => (this.nats = await LocalNats.start(this.config.runDir, this.markerEnv, this.registry)), (n) => n.url),
-      step('prometheus', 'prometheus', logFile(this.config.runDir, 'prometheus'),
-        async () => (this.prometheus = await LocalPrometheus.start(this.config.runDir, this.settings.scrapeIntervalSeconds, this.markerEnv, this.registry)), (p) => p.url),
-    ]);
-    // Awaited below; this only keeps it from counting as unhandled if rendering fails first.
-    infra.catch(() => undefined);
-    // Rendering runs while the servers start: it is the longest of the early steps.
-    await step('manifests', 'manifests', this.daemonLog, async () => {
+    // Rendering runs while Prometheus starts; NATS needs its server count from the manifests.
+    const rendered = step('manifests', 'manifests', this.daemonLog, async () => {
       this.manifests = await renderOverlay(this.config.profile);
       ensureSecretsFile(this.secretsFile);
       for (const spec of workloads(this.manifests)) this.specs.set(spec.name, spec);
       if (this.specs.size === 0) throw new Error('the rendered manifests contain no workload of ours');
     }, () => `${this.config.profile} overlay, ${this.specs.size} workloads`);
-    await infra;
+    const nats = rendered.then(() => step('nats (JetStream cluster)', 'nats-server', logFile(this.config.runDir, 'nats-0'), async () => {
+      this.nats = await LocalNatsCluster.start(this.config.runDir, {
+        replicas: this.natsReplicas(), env: this.markerEnv, registry: this.registry,
+        backoffMs: this.settings.restartBackoffMs, backoffMaxMs: this.settings.restartBackoffMaxMs,
+        log: (m) => this.log(m), onChange: () => this.natsChanged(),
+      });
+      return this.nats;
+    }, (n) => `${n.nodes.length} servers, ${n.url}`));
+    const prometheus = step('prometheus', 'prometheus', logFile(this.config.runDir, 'prometheus'), async () => {
+      const prom = await LocalPrometheus.start(this.config.runDir, this.settings.scrapeIntervalSeconds, this.markerEnv, this.registry);
+      this.supervise('prometheus', prom.child, () => prom.launch(this.markerEnv, this.registry));
+      return (this.prometheus = prom);
+    }, (p) => p.url);
+    await Promise.all([rendered, nats, prometheus]);
 
     await step('haproxy + activator', 'haproxy', logFile(this.config.runDir, 'haproxy'), async () => {
       const tiers: DbTier[] = [];
@@ -220,9 +236,13 @@ export class LocalRuntime implements PodOps {
         } else if (spec.service === 'gateway') gateways.push({ workload: spec.name, readinessPath: spec.readinessPath });
       }
       const plan = meshPlan(tiers, gateways, this.topology.zones);
-      this.haproxy = await LocalHaproxy.start(this.config.runDir, plan.frontends, plan.backends, {
+      const haproxy = await LocalHaproxy.start(this.config.runDir, plan.frontends, plan.backends, {
         intervalMs: this.settings.healthCheckIntervalMs, fall: this.settings.healthCheckFall, rise: this.settings.healthCheckRise,
       }, this.settings.activationTimeoutMs + 5_000, this.markerEnv, this.registry);
+      this.haproxy = haproxy;
+      // A restarted HAProxy knows only its config: the pods go back in through its runtime API.
+      this.supervise('haproxy', haproxy.child, () => haproxy.launch(this.markerEnv, this.registry),
+        async () => { for (const pool of this.backends.values()) await pool.replay(); });
       const log = (message: string, err?: unknown) => this.log(message, err);
       for (const t of tiers) this.backends.set(t.workload, new LbPool(this.haproxy, t.workload, plan.zonal.get(t.workload), MAX_WEIGHT, log));
       for (const g of gateways) this.backends.set(g.workload, new LbPool(this.haproxy, g.workload, [], undefined, log));
@@ -252,10 +272,37 @@ export class LocalRuntime implements PodOps {
     this.saveState();
   }
 
+  /** Servers of the NATS StatefulSet in the manifests (3: JetStream replicates every stream 3×). */
+  private natsReplicas(): number {
+    return Number(findObject(this.manifests, 'StatefulSet', 'nats').spec?.replicas ?? 1);
+  }
+
+  private supervise(name: string, first: Child, launch: () => Promise<Child>, onRestarted?: () => Promise<void>): void {
+    const supervisor = new Supervisor(name, launch, {
+      backoffMs: this.settings.restartBackoffMs, backoffMaxMs: this.settings.restartBackoffMaxMs,
+      log: (m) => this.log(m), onChange: () => this.saveState(), ...(onRestarted ? { onRestarted } : {}),
+    });
+    supervisor.adopt(first);
+    this.supervisors.set(name, supervisor);
+  }
+
+  /** A NATS server went down or came back: every pod's NATS link follows the Service's ready endpoints. */
+  private natsChanged(): void {
+    const ports = this.nats?.readyPorts ?? [];
+    for (const pod of this.allPods()) pod.sidecar.outbound.get('nats')?.setTargets(ports);
+    this.saveState();
+  }
+
+  /** Every part of the cluster that is not a pod, and how it is doing. */
+  componentHealth(): ComponentHealth[] {
+    return [...(this.nats?.health ?? []), ...[...this.supervisors.values()].map((s) => s.status)];
+  }
+
   private buildTemplates(): void {
-    const natsPort = this.nats!.port;
+    const natsPort = this.nats!.allPorts[0]!;
     const runEnv = {
       [RUN_MARKER_ENV]: this.config.runDir,
+      NATS_STREAM_REPLICAS: String(Math.min(3, this.nats!.nodes.length)),
       PERCOLATE_SECRETS_FILE: this.secretsFile,
       // Locally the load balancer learns of a terminating pod at once (drained through its
       // runtime API) and checks /ready every `inter`: two checks of grace are enough.
@@ -337,6 +384,7 @@ export class LocalRuntime implements PodOps {
     const backend = this.backends.get(controller.name);
     try {
       await pod.openSidecar();
+      pod.sidecar.outbound.get('nats')?.setTargets(this.nats?.readyPorts ?? []);
       if (backend) await backend.add(name, pod.address, pod.zone, ordinal === undefined ? undefined : ordinal + 1);
     } catch (err) {
       controller.pods.delete(name);
@@ -491,15 +539,26 @@ export class LocalRuntime implements PodOps {
       extra: {
         ...(h ? { haproxyStats: `${h.statsUrl}/stats`, haproxyMetrics: `${h.statsUrl}/metrics` } : {}),
         ...Object.fromEntries([...this.activators].map(([w, a]) => [`activator:${w}`, a.url])),
+        ...Object.fromEntries((this.nats?.nodes ?? []).map((n) => [`natsMonitoring:${n.name}`, this.nats!.monitoringUrlOf(n)])),
         ...(this.control ? { control: this.control.url } : {}),
       },
     };
   }
 
   status(): LocalStatus {
+    const health = new Map(this.componentHealth().map((h) => [h.name, h]));
+    const running = new Map(this.registry.all.map((c) => [c.name, c]));
     const components: ComponentInfo[] = [
       { name: 'daemon', pid: process.pid, ports: this.daemonPorts(), log: this.daemonLog, rssBytes: process.memoryUsage().rss },
-      ...this.registry.all.map((c) => ({ name: c.name, pid: c.pid, ports: c.ports, log: c.log, rssBytes: rssOf(c.pid) })),
+      // A supervised part is listed while it is down too: `status` must show what is missing.
+      ...[...health.values()].map((h) => {
+        const c = running.get(h.name);
+        return {
+          name: h.name, state: h.state, restarts: h.restarts, ...(h.lastExit ? { lastExit: h.lastExit } : {}),
+          pid: c?.pid ?? -1, ports: c?.ports ?? [], log: c?.log ?? logFile(this.config.runDir, h.name), rssBytes: c ? rssOf(c.pid) : 0,
+        };
+      }),
+      ...this.registry.all.filter((c) => !health.has(c.name)).map((c) => ({ name: c.name, pid: c.pid, ports: c.ports, log: c.log, rssBytes: rssOf(c.pid) })),
     ];
     return {
       profile: this.config.profile, phase: this.phase, runDir: this.config.runDir, startedAt: this.startedAt,
@@ -533,6 +592,7 @@ export class LocalRuntime implements PodOps {
       endpoints: this.endpoints(),
       processes: this.registry.records() satisfies RecordedProcess[],
       ports: this.daemonPorts(),
+      ...(this.config.owner ? { owner: this.config.owner } : {}),
     };
   }
 
@@ -570,7 +630,7 @@ export class LocalRuntime implements PodOps {
       ]);
       // No container may start from here on (a crash-restart timer, a pod still being created).
       this.registry.close();
-      await Promise.all([this.haproxy?.stop(), this.prometheus?.stop(), this.nats?.stop()].map((p) => p?.catch(() => undefined)));
+      await Promise.all([...[...this.supervisors.values()].map((s) => s.stop(3_000)), this.prometheus?.stop(), this.nats?.stop()].map((p) => p?.catch(() => undefined)));
       await this.registry.stopAll(1_000);
       await Promise.all(pods.map((p) => p.sidecar.close().catch(() => undefined)));
       if (options.keepLogs) kept = preserveLogs(this.config.runDir, this.config.stateDir);

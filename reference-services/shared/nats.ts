@@ -22,6 +22,19 @@ export const jobSubject = (tier: string) => `${JOBS_SUBJECT_PREFIX}.${tier}`;
 
 const DAY_NS = 24 * 60 * 60 * 1e9;
 
+/**
+ * Copies JetStream keeps of every stream and bucket: 3 on the 3-server cluster of the
+ * manifests (seed 002 replicates 3×), so losing one server loses nothing and interrupts
+ * nothing; 1 against a single server.
+ */
+export function streamReplicas(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.NATS_STREAM_REPLICAS;
+  if (raw === undefined || raw === '') return 1;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 5) throw new Error(`environment variable NATS_STREAM_REPLICAS must be an integer from 1 to 5, got "${raw}"`);
+  return n;
+}
+
 const STREAMS: Record<string, Partial<StreamConfig>> = {
   // Replication log: every node replays it at start and applies it for ever after.
   [SYNC_STREAM]: {
@@ -44,7 +57,8 @@ export interface NatsHandles {
 
 export async function connectNats(url: string, name: string, logger: Logger): Promise<NatsHandles> {
   const nc = await connect({
-    servers: url, name,
+    // A Service address, or a comma-separated list of servers (a client outside the mesh).
+    servers: url.split(',').map((s) => s.trim()).filter(Boolean), name,
     // Pods start before or while NATS does; keep trying rather than crash-looping.
     waitOnFirstConnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 5000,
   });
@@ -66,7 +80,7 @@ export async function ensureStreams(jsm: JetStreamManager, names: string[]): Pro
       await jsm.streams.info(name);
     } catch {
       try {
-        await jsm.streams.add({ name, ...config });
+        await jsm.streams.add({ name, num_replicas: streamReplicas(), ...config });
       } catch (err) {
         // Another pod created it between our look and our add.
         await jsm.streams.info(name).catch(() => { throw err; });
@@ -88,5 +102,5 @@ export async function ensureJobsConsumer(jsm: JetStreamManager, durable: string,
 
 export async function openKv(nc: NatsConnection, bucket: string, timeoutMs = 5000): Promise<KV> {
   // The KV's requests take their timeout from the JetStream client it is built on.
-  return new Kvm(jetstream(nc, { timeout: timeoutMs })).create(bucket, { history: 1, storage: StorageType.File, timeout: timeoutMs });
+  return new Kvm(jetstream(nc, { timeout: timeoutMs })).create(bucket, { history: 1, storage: StorageType.File, replicas: streamReplicas(), timeout: timeoutMs });
 }

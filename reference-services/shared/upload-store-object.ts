@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { type ObjectStore, Objm, StorageType } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { UPLOADS_BUCKET } from './nats.ts';
+import { UPLOADS_BUCKET, streamReplicas } from './nats.ts';
 import type { UploadStore } from './upload-store.ts';
 
 /**
@@ -15,7 +15,7 @@ export class ObjectUploadStore implements UploadStore {
   private constructor(private readonly os: ObjectStore) {}
 
   static async open(nc: NatsConnection): Promise<ObjectUploadStore> {
-    return new ObjectUploadStore(await new Objm(nc).create(UPLOADS_BUCKET, { storage: StorageType.File }));
+    return new ObjectUploadStore(await new Objm(nc).create(UPLOADS_BUCKET, { storage: StorageType.File, replicas: streamReplicas() }));
   }
 
   async put(name: string, source: Readable): Promise<{ size: number }> {
