@@ -33,9 +33,15 @@ const send = (msg: DaemonMessage) => new Promise<void>((resolve) => {
 const runtime = new LocalRuntime(config);
 let ready = false;
 let exiting = false;
+let exited: Promise<string | undefined> | undefined;
 
-async function exit(code: number, keepLogs = false): Promise<string | undefined> {
-  if (exiting) return undefined;
+/** Shuts down once; every later caller (a second signal, the owner check) waits for that shutdown. */
+function exit(code: number, keepLogs = false): Promise<string | undefined> {
+  exited ??= shutdown(code, keepLogs);
+  return exited;
+}
+
+async function shutdown(code: number, keepLogs: boolean): Promise<string | undefined> {
   exiting = true;
   runtime.log(`shutting down (${code === 0 ? 'requested' : 'after a failure'})`);
   // First, so that no decision scales a workload while the runtime takes it down.
@@ -60,8 +66,9 @@ process.on('uncaughtException', (err) => {
 const OWNER_CHECK_MS = 1_000;
 if (config.owner) {
   const { pid, identity } = config.owner;
-  setInterval(() => {
+  const ownerCheck = setInterval(() => {
     if (isSameProcess(pid, identity)) return;
+    clearInterval(ownerCheck);
     runtime.log(`the run that owns this cluster (pid ${pid}) is gone: shutting down`);
     void exit(0).then(() => process.exit(0));
   }, OWNER_CHECK_MS).unref();

@@ -121,7 +121,7 @@ describe('local cluster lifecycle', () => {
     const exited = once(cli, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
 
     // Interrupt once real processes run: nats-server and Prometheus are up, pods may be starting.
-    await expect.poll(() => /✓ (nats-server|prometheus).*\n[\s\S]*✓ (nats-server|prometheus)/.test(stderr), { timeout: 20_000, interval: 20, message: `nats-server and prometheus started within 20 s; stderr so far:\n${stderr}` }).toBe(true);
+    await expect.poll(() => /✓ (nats|prometheus).*\n[\s\S]*✓ (nats|prometheus)/.test(stderr), { timeout: 20_000, interval: 20, message: `nats and prometheus started within 20 s; stderr so far:\n${stderr}` }).toBe(true);
     const runDir = /run dir (\S+)/.exec(stderr)![1]!;
     const state = readState(stateDir)!;
     const started = holdings(state);
@@ -133,5 +133,54 @@ describe('local cluster lifecycle', () => {
     expect(stderr).toMatch(/interrupted/);
     await assertNothingLeft(runDir, [...started.pids, ...holdings(readState(stateDir) ?? state).pids], started.ports);
     expect(readState(stateDir)).toBeUndefined();
+  });
+
+  it('a run that is SIGKILLed takes its cluster with it, and the next run neither reuses nor trips over it', async () => {
+    const stateDir = newStateDir();
+    // A test run that starts a cluster for itself, bound to its own life (as the suite's global setup does).
+    const script = `(async () => {
+      const { upLocalCluster } = await import(${JSON.stringify(join(REPO_ROOT, 'cluster/local/launcher.ts'))});
+      const { currentProcess } = await import(${JSON.stringify(join(REPO_ROOT, 'cluster/local/proc-identity.ts'))});
+      await upLocalCluster({ stateDir: ${JSON.stringify(stateDir)}, replicas: ${JSON.stringify(lean)}, owner: currentProcess() });
+      console.log('READY');
+      setInterval(() => {}, 1000);
+    })().catch((err) => { console.error(err); process.exit(1); });`;
+    const run = spawn(process.execPath, ['--import', 'tsx', '-e', script], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(run);
+    let out = '';
+    run.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    run.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+    await expect.poll(() => out.includes('READY'), { timeout: 90_000, interval: 50, message: `cluster up within 90 s; output so far:\n${out}` }).toBe(true);
+    const state = readState(stateDir)!;
+    expect(state.owner?.pid).toBe(run.pid);
+    const held = holdings(state);
+    run.kill('SIGKILL');
+
+    // The daemon notices its owner is gone and stops everything, without anyone calling down.
+    await expect.poll(() => isRunning(state.daemon.pid), { timeout: 15_000, message: 'daemon of the dead run gone within 15 s' }).toBe(false);
+    await assertNothingLeft(state.runDir, held.pids, held.ports);
+
+    // A new run starts its own cluster: nothing to attach to, nothing left to sweep.
+    const next = await upLocalCluster({ stateDir, replicas: lean });
+    expect(next.alreadyRunning).toBe(false);
+    expect(next.state.runDir).not.toBe(state.runDir);
+  });
+
+  it('a cluster whose owner died is swept by the next up, never attached to', async () => {
+    const stateDir = newStateDir();
+    // An owner that is already gone by the time the cluster is ready: the daemon would stop
+    // it within a second; the next up must not take it for a running cluster meanwhile.
+    const short = spawn('sleep', ['0.2']);
+    children.push(short);
+    const owner = { pid: short.pid!, identity: processIdentity(short.pid!) ?? '' };
+    await once(short, 'exit');
+    const first = await upLocalCluster({ stateDir, replicas: lean, owner }).catch(() => undefined);
+    // Either the daemon already stopped itself during start-up, or the next up sweeps it with a line.
+    const second = await upLocalCluster({ stateDir, replicas: lean });
+    expect(second.alreadyRunning).toBe(false);
+    if (first) {
+      expect(second.state.runDir).not.toBe(first.state.runDir);
+      expect(isRunning(first.state.daemon.pid)).toBe(false);
+    }
   });
 });
