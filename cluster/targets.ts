@@ -58,8 +58,10 @@ export async function setUpRemoteTarget(kind: string, env: NodeJS.ProcessEnv = p
     return undefined;
   }
   if (kind === 'k3s') {
-    const [{ startK3s, assertContainerRuntime }, { writeK3sState, removeK3sState }] = await Promise.all([import('./k3s/start.ts'), import('./k3s/state.ts')]);
-    await assertContainerRuntime();
+    // The runtime check first and alone: a refusal must not wait for the k3s modules to load.
+    const { assertContainerRuntime } = await import('./k3s/runtime.ts');
+    await assertContainerRuntime(env);
+    const [{ startK3s }, { writeK3sState, removeK3sState }] = await Promise.all([import('./k3s/start.ts'), import('./k3s/state.ts')]);
     log('[percolate] starting k3s in a container (images, operators, manifests)…');
     const started = await startK3s({ profile: profileOf(env), log: (line) => log(`[percolate]   ${line}`) });
     writeK3sState({ pid: process.pid, kubeconfig: started.kubeconfig, endpoints: started.endpoints });

@@ -10,35 +10,7 @@ import type { ProfileOverlay } from '../manifests/types.ts';
 import type { ClusterEndpoints } from '../target.ts';
 import { applyObjects, waitFor } from '../kube/apply.ts';
 import { type InstallStep, describePlan, installPlan, loadVersions } from './plan.ts';
-
-/** No Docker (or other container engine) to run k3s in: the message says how to get one. */
-export class ContainerRuntimeMissing extends Error {
-  override name = 'ContainerRuntimeMissing';
-}
-
-export const RUNTIME_MISSING_LINE =
-  'PERCOLATE_TARGET=k3s needs a container runtime, and none answers here: install Docker Engine (https://docs.docker.com/engine/install/) ' +
-  'or start Docker Desktop / Podman (then DOCKER_HOST=unix://$XDG_RUNTIME_DIR/podman/podman.sock), check with `docker info`, ' +
-  'or run on the embedded cluster with PERCOLATE_TARGET=local';
-
-/**
- * Fails within seconds when no container engine answers. testcontainers is imported here,
- * not at the top: its import alone is not free, and a local run never needs it.
- */
-export async function assertContainerRuntime(timeoutMs = 10_000): Promise<void> {
-  const { getContainerRuntimeClient } = await import('testcontainers');
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      getContainerRuntimeClient(),
-      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs); }),
-    ]);
-  } catch (err) {
-    throw new ContainerRuntimeMissing(`${RUNTIME_MISSING_LINE} (${err instanceof Error ? err.message : String(err)})`);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { assertContainerRuntime } from './runtime.ts';
 
 function run(bin: string, args: string[], what: string): Promise<void> {
   return new Promise((resolve, reject) => {
