@@ -1,12 +1,11 @@
 import { type Command, InvalidArgumentError } from 'commander';
-import type { LocalClusterTarget } from '../cluster/local/client.ts';
-import type { ScaledObjectInfo, ScalingEvent } from '../cluster/target.ts';
+import { type ClusterTarget, type ScaledObjectInfo, type ScalingEvent, capabilityOf } from '../cluster/target.ts';
 import { table } from './format.ts';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
 /** The ScaledObject named, or the one that scales the workload named; a clear error otherwise. */
-export async function findScaledObject(target: LocalClusterTarget, given: string, alias: (name: string) => string = (n) => n): Promise<ScaledObjectInfo> {
+export async function findScaledObject(target: ClusterTarget, given: string, alias: (name: string) => string = (n) => n): Promise<ScaledObjectInfo> {
   const all = await target.listScaledObjects();
   const name = all.some((so) => so.name === given || so.target.name === given) ? given : alias(given);
   const found = all.find((so) => so.name === name) ?? all.find((so) => so.target.name === name);
@@ -44,7 +43,7 @@ function eventRow(e: ScalingEvent): string[] {
  * `test-topology autoscaling list|pause|resume|events`: the local cluster's KEDA + HPA, with
  * KEDA's pause annotations (on a cluster: `kubectl annotate scaledobject …`).
  */
-export function registerAutoscalingCommands(testTopology: Command, connect: (self: Command) => LocalClusterTarget, alias: (name: string) => string = (n) => n): void {
+export function registerAutoscalingCommands(testTopology: Command, connect: (self: Command) => ClusterTarget, alias: (name: string) => string = (n) => n): void {
   const autoscaling = testTopology.command('autoscaling')
     .description('the autoscaler (KEDA + HPA over the ScaledObjects of manifests/): list, pause, resume, events');
 
@@ -88,9 +87,15 @@ export function registerAutoscalingCommands(testTopology: Command, connect: (sel
     .option('--all', 'every KEDA poll and HPA sync, also those that changed nothing')
     .option('--json', 'JSON, one event per line')
     .action(async (opts: { since?: number; scaledObject?: string; all?: boolean; json?: boolean }, self: Command) => {
-      const events = (await connect(self).getScalingEvents({
-        ...(opts.since !== undefined ? { since: opts.since } : {}), ...(opts.scaledObject ? { scaledObject: opts.scaledObject } : {}),
-      })).filter((e) => opts.all || e.replicasBefore !== e.replicasAfter || e.reason === 'paused' || e.reason === 'resumed');
+      const target = connect(self);
+      const since = opts.since !== undefined ? { since: opts.since } : {};
+      // A target with the decision history filters where it keeps it; any other gives its
+      // events, filtered here.
+      const history = capabilityOf(target, 'scalingHistory');
+      const events = (history
+        ? await history.getScalingEvents({ ...since, ...(opts.scaledObject ? { scaledObject: opts.scaledObject } : {}) })
+        : (await target.getScalingEvents(since)).filter((e) => !opts.scaledObject || e.scaledObject === opts.scaledObject)
+      ).filter((e) => opts.all || e.replicasBefore !== e.replicasAfter || e.reason === 'paused' || e.reason === 'resumed');
       if (opts.json) { for (const e of events) out(JSON.stringify(e)); return; }
       if (!events.length) { out('no scaling events'); return; }
       out(table([['TIME (UTC)', 'SCALEDOBJECT', 'REPLICAS', 'DECISION', 'TRIGGER = VALUE'], ...events.map(eventRow)]));

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { ExperimentRecord } from '../cluster/chaos/records.ts';
-import type { LocalClusterTarget } from '../cluster/local/client.ts';
+import { type ClusterTarget, mustHaveCapability } from '../cluster/target.ts';
 import { ms, table } from './format.ts';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -20,9 +20,10 @@ function describe(r: ExperimentRecord): string {
 
 /**
  * `test-topology chaos apply|recover|list`: the experiments of `chaos/` on the running
- * local cluster, through its daemon's executor.
+ * cluster, through the target's chaos capability (the local daemon's executor, or Chaos Mesh).
  */
-export function registerChaosCommands(testTopology: Command, connect: (self: Command) => LocalClusterTarget): void {
+export function registerChaosCommands(testTopology: Command, connectTarget: (self: Command) => ClusterTarget): void {
+  const connect = (self: Command) => mustHaveCapability(connectTarget(self), 'chaos');
   const chaos = testTopology.command('chaos').description('apply, list and recover the chaos experiments of chaos/ on the local cluster');
 
   chaos.command('apply')

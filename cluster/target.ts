@@ -5,7 +5,11 @@
  * the target lacks a capability the test needs.
  */
 
-import type { ScaledObjectStatus, ScalingEvent } from './autoscaler/index.ts';
+import type { EventFilter, ScaledObjectStatus, ScalingEvent } from './autoscaler/index.ts';
+import type { ExperimentRecord } from './chaos/records.ts';
+// Types only: the sidecar's fault model is the one network-fault vocabulary of the project
+// (Chaos Mesh's NetworkChaos maps onto it), whichever target applies it.
+import type { FaultScope, NetworkFault } from './local/sidecar.ts';
 
 /** One autoscaler decision (KEDA poll, HPA sync, pause, resume); see cluster/autoscaler/events.ts. */
 export type { ScalingEvent };
@@ -139,6 +143,13 @@ export interface ClusterTarget extends AsyncDisposable {
   /** What this target can do; see `missingCapabilities`. */
   readonly capabilities: ReadonlySet<Capability>;
 
+  /**
+   * The optional parts of the target, by name (see `Capabilities`): the capability's
+   * interface, or undefined when this target has no such thing. Prefer the free function
+   * `capabilityOf(target, name)`, which also answers for targets without this method.
+   */
+  capability?<K extends CapabilityName>(name: K): Capabilities[K] | undefined;
+
   /** The URLs tests use. Stable for the life of the target. */
   getEndpoints(): Promise<ClusterEndpoints>;
 
@@ -268,4 +279,104 @@ export function skipUnless(target: Pick<ClusterTarget, 'capabilities' | 'kind'>,
     skip: missing.length > 0,
     reason: missing.length ? `the ${target.kind} target lacks ${missing.join(', ')}` : '',
   };
+}
+
+// ---- Optional capabilities ----------------------------------------------------------
+//
+// The core above is what every target has. What only some targets can do is reached
+// through `capabilityOf(target, name)`, which returns the capability's interface or
+// undefined; a spec that needs one asks for it and skips with the reason when it is
+// absent (suites/fixtures/target.ts: `requireCapability`). The flat methods of the core
+// that overlap (drainNode, failZone, applyExperiment, …) stay for the specs that use them
+// and throw NotImplementedOnTarget where the capability is missing.
+
+export type { FaultScope as NetworkFaultScope, NetworkFault };
+
+/** Faults on a pod's links, in either direction: delay, jitter, loss, bandwidth, partition. */
+export interface NetworkFaultsCapability {
+  /** Sets (or with `fault` undefined clears) a fault on the pod's links within `scope`. */
+  setNetworkFault(pod: string, scope: FaultScope, fault: NetworkFault | undefined): Promise<void>;
+}
+
+/** Node faults: cordon and drain (evictions that respect PodDisruptionBudgets). */
+export interface NodeFaultsCapability {
+  drainNode(node: string, options?: WaitOptions): Promise<void>;
+  uncordonNode(node: string): Promise<void>;
+}
+
+/** A whole zone cut off and restored. */
+export interface ZoneFaultsCapability {
+  failZone(zone: string): Promise<void>;
+  restoreZone(zone: string): Promise<void>;
+}
+
+/** The experiments of `chaos/`, run by Chaos Mesh on a cluster or by the local executor. */
+export interface ChaosCapability {
+  /** Who runs them: `chaos-mesh` (the resources are applied for real) or `local-executor`. */
+  readonly engine: 'chaos-mesh' | 'local-executor';
+  /** Applies one resource file of `chaos/` and returns what was done. */
+  applyExperimentFile(file: string): Promise<ExperimentRecord>;
+  /** Applies a resource given as an object (a parsed file, or one built in a test). */
+  applyExperimentResource(resource: unknown): Promise<ExperimentRecord>;
+  /** The experiments of this run, newest first. */
+  listExperiments(): Promise<ExperimentRecord[]>;
+  /** Undoes one experiment (`name` or `namespace/name`), or every one in force. */
+  recoverExperiments(name?: string): Promise<ExperimentRecord[]>;
+}
+
+/**
+ * Direct access to what a database pod has stored, below its API: the bytes at rest of
+ * one tenant (T4.1's local counterpart: no plaintext in them). No target offers it yet.
+ */
+export interface RawStoreCapability {
+  readStoredBytes(pod: string, tenant: string): Promise<Uint8Array[]>;
+}
+
+/** The autoscaler's decision history, filtered by ScaledObject and to scale events only. */
+export interface ScalingHistoryCapability {
+  /**
+   * `complete`: every KEDA poll and HPA sync is recorded (the local autoscaler). Otherwise
+   * only what the cluster reports as events (scale changes, activation), which Kubernetes
+   * keeps for about an hour.
+   */
+  readonly complete: boolean;
+  getScalingEvents(filter?: EventFilter): Promise<ScalingEvent[]>;
+}
+
+export interface Capabilities {
+  network: NetworkFaultsCapability;
+  nodes: NodeFaultsCapability;
+  zones: ZoneFaultsCapability;
+  chaos: ChaosCapability;
+  rawStore: RawStoreCapability;
+  scalingHistory: ScalingHistoryCapability;
+}
+export type CapabilityName = keyof Capabilities;
+export const CAPABILITY_NAMES: readonly CapabilityName[] = ['network', 'nodes', 'zones', 'chaos', 'rawStore', 'scalingHistory'];
+
+/** What each capability is, for skip reasons. */
+const CAPABILITY_TEXT: Record<CapabilityName, string> = {
+  network: 'network faults on pod links',
+  nodes: 'node drain and cordon',
+  zones: 'zone failure',
+  chaos: 'chaos experiments (Chaos Mesh or the local executor)',
+  rawStore: 'raw access to the stored bytes of a tenant',
+  scalingHistory: 'the autoscaler\'s decision history',
+};
+
+/** The capability's interface, or undefined when the target lacks it. */
+export function capabilityOf<K extends CapabilityName>(target: Pick<ClusterTarget, 'capability'>, name: K): Capabilities[K] | undefined {
+  return target.capability?.(name);
+}
+
+/** Why a test that needs `name` cannot run on `target` ('' when it can). */
+export function capabilityMissingReason(target: Pick<ClusterTarget, 'capability' | 'kind'>, name: CapabilityName): string {
+  return capabilityOf(target, name) ? '' : `the ${target.kind} target has no ${CAPABILITY_TEXT[name]} (capability '${name}')`;
+}
+
+/** Like capabilityOf, for code that cannot go on without it (the CLI): the error says why. */
+export function mustHaveCapability<K extends CapabilityName>(target: Pick<ClusterTarget, 'capability' | 'kind'>, name: K): Capabilities[K] {
+  const found = capabilityOf(target, name);
+  if (!found) throw new NotImplementedOnTarget(target.kind, name, capabilityMissingReason(target, name));
+  return found;
 }

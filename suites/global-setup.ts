@@ -3,6 +3,7 @@ import { connectLocalCluster } from '../cluster/local/client.ts';
 import { downLocalCluster, upLocalCluster } from '../cluster/local/launcher.ts';
 import { currentProcess } from '../cluster/local/proc-identity.ts';
 import { PROFILE_NAMES, type ProfileName } from '../reference-services/shared/profile.ts';
+import { setUpRemoteTarget } from '../cluster/targets.ts';
 
 /**
  * On the local target: use the cluster `percolate test-topology up` started, or bring one
@@ -10,7 +11,16 @@ import { PROFILE_NAMES, type ProfileName } from '../reference-services/shared/pr
  * swept by the next `up`). Other targets are reached as they are.
  */
 export default async function globalSetup(_config: FullConfig): Promise<(() => Promise<void>) | undefined> {
-  if ((process.env.PERCOLATE_TARGET ?? 'local') !== 'local') return undefined;
+  const kind = process.env.PERCOLATE_TARGET ?? 'local';
+  if (kind !== 'local') {
+    try {
+      return await setUpRemoteTarget(kind);
+    } catch (err) {
+      // One line and out: without its cluster no test can run, and a stack says nothing more.
+      console.error(`[percolate] ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(1);
+    }
+  }
   try {
     const running = connectLocalCluster();
     console.log(`[percolate] using the running local cluster (${running.state.profile} profile, run dir ${running.state.runDir})`);

@@ -4,7 +4,7 @@ import { mintAdminToken, mintTenantToken } from '../../reference-services/shared
 import { loadSecrets } from '../../reference-services/shared/secrets.ts';
 import type { Tier } from '../../reference-services/shared/tenant-id.ts';
 import {
-  type Capability, type ClusterEndpoints, type ClusterTarget, type DeletePodOptions, type KillPodOptions, type NodeInfo,
+  type Capabilities, type CapabilityName, type Capability, type ClusterEndpoints, type ClusterTarget, type DeletePodOptions, type KillPodOptions, type NodeInfo,
   type PodSelector, type WaitOptions, type WorkloadInfo, type ZoneInfo, matchesSelector,
 } from '../target.ts';
 import { downLocalCluster } from './launcher.ts';
@@ -77,6 +77,25 @@ export class LocalClusterTarget implements ClusterTarget {
   getLogDir(): string { return `${this.state.runDir}/logs`; }
 
   // ---- ClusterTarget ------------------------------------------------------------------
+
+  /** Everything but raw store access (tenant stores live in the pods' memory). */
+  private readonly capabilityMap: Partial<Capabilities> = {
+    network: { setNetworkFault: (pod, scope, fault) => this.setNetworkFault(pod, scope, fault) },
+    nodes: { drainNode: (node, options) => this.drainNode(node, options), uncordonNode: (node) => this.uncordonNode(node) },
+    zones: { failZone: (zone) => this.failZone(zone), restoreZone: (zone) => this.restoreZone(zone) },
+    chaos: {
+      engine: 'local-executor',
+      applyExperimentFile: (file) => this.applyExperimentFile(file),
+      applyExperimentResource: (resource) => this.applyExperimentResource(resource),
+      listExperiments: () => this.listExperiments(),
+      recoverExperiments: (name) => this.recoverExperiments(name),
+    },
+    scalingHistory: { complete: true, getScalingEvents: (filter) => this.getScalingEvents(filter) },
+  };
+
+  capability<K extends CapabilityName>(name: K): Capabilities[K] | undefined {
+    return this.capabilityMap[name];
+  }
 
   async getEndpoints(): Promise<ClusterEndpoints> { return (await this.status()).endpoints; }
 

@@ -1,0 +1,363 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import {
+  AppsV1Api, CoreV1Api, type CoreV1Event, type KubeConfig, KubernetesObjectApi, PatchStrategy, type V1Pod, setHeaderOptions,
+} from '@kubernetes/client-node';
+import { mintAdminToken, mintTenantToken } from '../../reference-services/shared/auth.ts';
+import { type Secrets, loadSecrets } from '../../reference-services/shared/secrets.ts';
+import type { Tier } from '../../reference-services/shared/tenant-id.ts';
+import { parseChaosYaml } from '../chaos/parse.ts';
+import type { ExperimentRecord } from '../chaos/records.ts';
+import type { EventFilter } from '../autoscaler/index.ts';
+import { PERCOLATE_NAMESPACE } from '../k3s/plan.ts';
+import {
+  type Capabilities, type Capability, type CapabilityName, type ClusterEndpoints, type ClusterTarget, type DeletePodOptions,
+  type NodeInfo, NotImplementedOnTarget, type PodInfo, type PodSelector, type ScaledObjectInfo, type ScalingEvent, type WaitOptions,
+  type WorkloadInfo, type ZoneInfo, matchesSelector,
+} from '../target.ts';
+import { FIELD_MANAGER, applyObjects, errorText } from './apply.ts';
+
+const ZONE_LABEL = 'topology.kubernetes.io/zone';
+const PAUSED = 'autoscaling.keda.sh/paused';
+const PAUSED_REPLICAS = 'autoscaling.keda.sh/paused-replicas';
+const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+/** Chaos Mesh runs these kinds; NodeChaos and ZoneChaos are the local executor's own. */
+const CHAOS_MESH_KINDS = new Set(['PodChaos', 'NetworkChaos', 'StressChaos', 'IOChaos', 'TimeChaos', 'Workflow']);
+
+export interface KubeTargetOptions {
+  kind?: 'kube' | 'k3s';
+  endpoints: ClusterEndpoints;
+  namespace?: string;
+  /** Called by close(): the k3s target stops its container here. */
+  onClose?: () => Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A ClusterTarget over the Kubernetes API (`@kubernetes/client-node`): the `kube` target
+ * (any cluster in KUBECONFIG) and, with the kubeconfig of its container, the `k3s` target.
+ * Chaos goes through Chaos Mesh's own resources, drains through the eviction API, scaling
+ * history from the events KEDA and the HPA controller record, tokens from the services'
+ * own secret in the cluster.
+ */
+export class KubeClusterTarget implements ClusterTarget {
+  readonly kind: 'kube' | 'k3s';
+  // Enforced by the cluster itself: a kubelet applies securityContexts; Chaos Mesh and
+  // drains are checked for in the preflight. NetworkPolicies depend on the CNI and are not
+  // claimed here.
+  readonly capabilities: ReadonlySet<Capability> = new Set<Capability>(['chaosMesh', 'nodeDrain', 'podSecurity']);
+  private readonly ns: string;
+  private readonly core: CoreV1Api;
+  private readonly apps: AppsV1Api;
+  private readonly objects: KubernetesObjectApi;
+  private secrets: Secrets | undefined;
+  private readonly experiments = new Map<string, ExperimentRecord>();
+  private closed = false;
+
+  constructor(readonly kc: KubeConfig, private readonly options: KubeTargetOptions) {
+    this.kind = options.kind ?? 'kube';
+    this.ns = options.namespace ?? PERCOLATE_NAMESPACE;
+    this.core = kc.makeApiClient(CoreV1Api);
+    this.apps = kc.makeApiClient(AppsV1Api);
+    this.objects = KubernetesObjectApi.makeApiClient(kc);
+  }
+
+  private readonly capabilityMap: Partial<Capabilities> = {
+    nodes: { drainNode: (n, o) => this.drainNode(n, o), uncordonNode: (n) => this.uncordonNode(n) },
+    chaos: {
+      engine: 'chaos-mesh',
+      applyExperimentFile: (file) => this.applyExperimentFile(file),
+      applyExperimentResource: (r) => this.applyExperimentResource(r),
+      listExperiments: async () => [...this.experiments.values()].reverse(),
+      recoverExperiments: (name) => this.recoverExperiments(name),
+    },
+    scalingHistory: { complete: false, getScalingEvents: (f) => this.getScalingEvents(f) },
+  };
+
+  capability<K extends CapabilityName>(name: K): Capabilities[K] | undefined { return this.capabilityMap[name]; }
+
+  async getEndpoints(): Promise<ClusterEndpoints> { return this.options.endpoints; }
+
+  // ---- workloads and pods ------------------------------------------------------------
+
+  async listWorkloads(): Promise<WorkloadInfo[]> {
+    const [sts, deps, pods] = await Promise.all([
+      this.apps.listNamespacedStatefulSet({ namespace: this.ns }), this.apps.listNamespacedDeployment({ namespace: this.ns }), this.listPods(),
+    ]);
+    const of = (kind: WorkloadInfo['kind']) => (o: { metadata?: { name?: string }; spec?: { replicas?: number } }): WorkloadInfo => {
+      const name = o.metadata?.name ?? '';
+      const mine = pods.filter((p) => p.workload === name);
+      return { name, kind, replicas: o.spec?.replicas ?? 0, readyReplicas: mine.filter((p) => p.ready && !p.terminating).length, pods: mine.map((p) => p.name) };
+    };
+    return [...sts.items.map(of('StatefulSet')), ...deps.items.map(of('Deployment'))];
+  }
+
+  async getReplicas(workload: string): Promise<number> {
+    const w = (await this.listWorkloads()).find((x) => x.name === workload);
+    if (!w) throw new Error(`no workload "${workload}" in namespace ${this.ns}`);
+    return w.replicas;
+  }
+
+  async scale(workload: string, replicas: number): Promise<void> {
+    const w = (await this.listWorkloads()).find((x) => x.name === workload);
+    if (!w) throw new Error(`no workload "${workload}" in namespace ${this.ns}`);
+    await this.objects.patch({ apiVersion: 'apps/v1', kind: w.kind, metadata: { name: workload, namespace: this.ns }, spec: { replicas } },
+      undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
+  }
+
+  async waitForReplicasReady(workload: string, replicas: number, options: WaitOptions = {}): Promise<PodInfo[]> {
+    const timeoutMs = options.timeoutMs ?? 120_000;
+    const deadline = Date.now() + timeoutMs;
+    let seen = '';
+    for (;;) {
+      const pods = await this.listPods({ workload });
+      if (pods.length === replicas && pods.every((p) => p.ready && !p.terminating)) return pods;
+      seen = pods.map((p) => `${p.name}${p.ready ? '' : ' (not ready)'}${p.terminating ? ' (terminating)' : ''}`).join(', ') || 'no pods';
+      if (Date.now() >= deadline) throw new Error(`${workload}: ${replicas} pods ready, none terminating: not within ${timeoutMs} ms (last: ${seen})`);
+      await sleep(Math.min(1_000, deadline - Date.now()));
+    }
+  }
+
+  async listPods(selector?: PodSelector): Promise<PodInfo[]> {
+    const [pods, nodes] = await Promise.all([this.core.listNamespacedPod({ namespace: this.ns }), this.listNodes()]);
+    const zoneOf = new Map(nodes.map((n) => [n.name, n.zone]));
+    return pods.items.map((p) => toPodInfo(p, zoneOf)).filter((p) => matchesSelector(p, selector));
+  }
+
+  async listNodes(): Promise<NodeInfo[]> {
+    return (await this.core.listNode()).items.map((n) => ({
+      name: n.metadata?.name ?? '',
+      zone: n.metadata?.labels?.[ZONE_LABEL] ?? '',
+      cordoned: n.spec?.unschedulable === true,
+      ready: n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+    }));
+  }
+
+  async listZones(): Promise<ZoneInfo[]> {
+    const byZone = new Map<string, string[]>();
+    for (const n of await this.listNodes()) byZone.set(n.zone, [...(byZone.get(n.zone) ?? []), n.name]);
+    return [...byZone].map(([name, nodes]) => ({ name, nodes, failed: false }));
+  }
+
+  async killPod(): Promise<void> {
+    throw new NotImplementedOnTarget(this.kind, 'killPod', 'signals need an exec into the container; use deletePod or a PodChaos container-kill');
+  }
+
+  async deletePod(name: string, options: DeletePodOptions = {}): Promise<void> {
+    await this.core.deleteNamespacedPod({ name, namespace: this.ns, ...(options.gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds: options.gracePeriodSeconds }) });
+  }
+
+  async getPodLogs(name: string): Promise<string> {
+    return this.core.readNamespacedPodLog({ name, namespace: this.ns });
+  }
+
+  // ---- nodes (eviction API) -------------------------------------------------------------
+
+  async drainNode(node: string, options: WaitOptions = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs ?? 300_000;
+    const deadline = Date.now() + timeoutMs;
+    await this.core.patchNode({ name: node, body: { spec: { unschedulable: true } } }, MERGE);
+    for (;;) {
+      const pods = (await this.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items
+        .filter((p) => !p.metadata?.ownerReferences?.some((o) => o.kind === 'DaemonSet') && !p.metadata?.deletionTimestamp);
+      if (!pods.length) return;
+      for (const p of pods) {
+        try {
+          await this.core.createNamespacedPodEviction({
+            name: p.metadata!.name!, namespace: p.metadata!.namespace!,
+            body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: p.metadata!.name!, namespace: p.metadata!.namespace! } },
+          });
+        } catch (err) {
+          // 429: a PodDisruptionBudget holds this pod for now; the next round asks again.
+          if ((err as { code?: number }).code !== 429) throw new Error(`evicting ${p.metadata?.namespace}/${p.metadata?.name}: ${errorText(err)}`);
+        }
+      }
+      if (Date.now() >= deadline) throw new Error(`drain of ${node}: ${pods.length} pods still on it after ${timeoutMs} ms (${pods.map((p) => p.metadata?.name).join(', ')})`);
+      await sleep(Math.min(2_000, deadline - Date.now()));
+    }
+  }
+
+  async uncordonNode(node: string): Promise<void> {
+    await this.core.patchNode({ name: node, body: { spec: { unschedulable: false } } }, MERGE);
+  }
+
+  async failZone(zone: string): Promise<void> {
+    throw new NotImplementedOnTarget(this.kind, `failZone(${zone})`, 'no zone-outage primitive on a real cluster; use a NetworkChaos partition of the zone\'s pods');
+  }
+
+  async restoreZone(zone: string): Promise<void> {
+    throw new NotImplementedOnTarget(this.kind, `restoreZone(${zone})`);
+  }
+
+  // ---- tokens: the same issuer as the services (their secret in the cluster) ----------
+
+  private async loadClusterSecrets(): Promise<Secrets> {
+    if (this.secrets) return this.secrets;
+    const secret = await this.core.readNamespacedSecret({ name: 'percolate-secrets', namespace: this.ns });
+    const raw = secret.data?.['secrets.json'];
+    if (!raw) throw new Error(`secret ${this.ns}/percolate-secrets has no secrets.json`);
+    const file = JSON.parse(Buffer.from(raw, 'base64').toString('utf8')) as { tokenRoot: string; adminSecret: string; masterKeys: Record<string, string>; currentMasterKeyVersion: number };
+    this.secrets = loadSecrets({
+      PERCOLATE_TOKEN_ROOT: file.tokenRoot, PERCOLATE_ADMIN_SECRET: file.adminSecret,
+      PERCOLATE_MASTER_KEY: file.masterKeys[String(file.currentMasterKeyVersion)],
+    });
+    return this.secrets;
+  }
+
+  async mintToken(tenant: string, tier: Tier = 'small'): Promise<string> { return mintTenantToken(await this.loadClusterSecrets(), tenant, tier); }
+  async mintAdminToken(): Promise<string> { return mintAdminToken(await this.loadClusterSecrets()); }
+
+  // ---- chaos through Chaos Mesh ------------------------------------------------------
+
+  async applyExperiment(file: string): Promise<void> { await this.applyExperimentFile(file); }
+
+  async applyExperimentFile(file: string): Promise<ExperimentRecord> {
+    const text = await readFile(file, 'utf8');
+    return this.applyParsed(parseChaosYaml(text, file) as unknown as Record<string, any>, resolve(file));
+  }
+
+  async applyExperimentResource(resource: unknown): Promise<ExperimentRecord> {
+    return this.applyParsed(resource as Record<string, any>);
+  }
+
+  private async applyParsed(resource: Record<string, any>, source?: string): Promise<ExperimentRecord> {
+    if (!CHAOS_MESH_KINDS.has(resource.kind)) {
+      throw new NotImplementedOnTarget(this.kind, `chaos ${resource.kind}`, 'Chaos Mesh has no such kind (NodeChaos and ZoneChaos are the local executor\'s); use drainNode or a NetworkChaos');
+    }
+    const namespace = resource.metadata?.namespace ?? this.ns;
+    const object = { ...resource, metadata: { ...resource.metadata, namespace } };
+    await applyObjects(this.kc, [object as any]);
+    const record = {
+      id: `${namespace}/${resource.metadata.name}`, name: resource.metadata.name, namespace, kind: resource.kind, action: resource.spec?.action,
+      ...(source ? { source } : {}), phase: 'injected', appliedAt: Date.now(), selected: [], steps: [], errors: [], resource,
+    } as unknown as ExperimentRecord;
+    this.experiments.set(record.id, record);
+    return record;
+  }
+
+  async recover(name?: string): Promise<void> { await this.recoverExperiments(name); }
+
+  /** Deletes the experiments (Chaos Mesh undoes what they did as it removes them). */
+  async recoverExperiments(name?: string): Promise<ExperimentRecord[]> {
+    const chosen = [...this.experiments.values()].filter((r) => r.phase === 'injected' && (!name || r.id === name || r.name === name));
+    for (const r of chosen) {
+      try {
+        await this.objects.delete({ apiVersion: (r.resource as { apiVersion: string }).apiVersion, kind: r.kind, metadata: { name: r.name, namespace: r.namespace } });
+      } catch (err) {
+        if ((err as { code?: number }).code !== 404) r.errors.push(errorText(err));
+      }
+      Object.assign(r, { phase: 'recovered', recoveredAt: Date.now(), recoveredBy: 'request' });
+    }
+    return chosen;
+  }
+
+  // ---- KEDA ----------------------------------------------------------------------------
+
+  async pauseAutoscaling(scaledObject: string, replicas?: number): Promise<void> {
+    const annotations: Record<string, string> = replicas === undefined ? { [PAUSED]: 'true' } : { [PAUSED_REPLICAS]: String(replicas) };
+    await this.patchScaledObject(scaledObject, annotations);
+  }
+
+  async resumeAutoscaling(scaledObject: string): Promise<void> {
+    await this.patchScaledObject(scaledObject, { [PAUSED]: null, [PAUSED_REPLICAS]: null });
+  }
+
+  private async patchScaledObject(name: string, annotations: Record<string, string | null>): Promise<void> {
+    await this.objects.patch({ apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name, namespace: this.ns, annotations: annotations as Record<string, string> } },
+      undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
+  }
+
+  async listScaledObjects(): Promise<ScaledObjectInfo[]> {
+    const list = await this.objects.list<any>('keda.sh/v1alpha1', 'ScaledObject', this.ns);
+    const workloads = await this.listWorkloads();
+    return list.items.map((so) => {
+      const a = so.metadata?.annotations ?? {};
+      const target = { kind: so.spec.scaleTargetRef.kind ?? 'Deployment', name: so.spec.scaleTargetRef.name };
+      return {
+        name: so.metadata.name, target, minReplicaCount: so.spec.minReplicaCount ?? 0, maxReplicaCount: so.spec.maxReplicaCount ?? 100,
+        paused: a[PAUSED] === 'true' || a[PAUSED_REPLICAS] !== undefined,
+        ...(a[PAUSED_REPLICAS] !== undefined ? { pausedReplicas: Number(a[PAUSED_REPLICAS]) } : {}),
+        replicas: workloads.find((w) => w.name === target.name)?.replicas ?? 0,
+      };
+    });
+  }
+
+  /**
+   * Scale changes as the cluster reports them: the HPA's SuccessfulRescale (KEDA names its
+   * HPA `keda-hpa-<scaledobject>`) and KEDA's activation events. Kubernetes keeps events
+   * for about an hour, and records decisions that changed nothing not at all.
+   */
+  async getScalingEvents(filter: EventFilter = {}): Promise<ScalingEvent[]> {
+    const events = (await this.core.listNamespacedEvent({ namespace: this.ns })).items;
+    const objects = await this.listScaledObjects();
+    const out = events.flatMap((e) => scalingEventOf(e, objects)).filter((e) =>
+      (filter.since === undefined || e.at >= filter.since) && (!filter.scaledObject || e.scaledObject === filter.scaledObject)
+      && (!filter.scaleOnly || e.replicasBefore !== e.replicasAfter));
+    out.sort((a, b) => a.at - b.at);
+    // An HPA event gives the new size only: the count before is the previous event's after.
+    const last = new Map<string, number>();
+    for (const e of out) {
+      const before = last.get(e.scaledObject);
+      if (before !== undefined && e.actor === 'hpa') e.replicasBefore = before;
+      last.set(e.scaledObject, e.replicasAfter);
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try { await this.recoverExperiments(); } catch { /* the cluster may be gone already */ }
+    await this.options.onClose?.();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> { await this.close(); }
+}
+
+function toPodInfo(p: V1Pod, zoneOf: Map<string, string>): PodInfo {
+  const labels = p.metadata?.labels ?? {};
+  const owner = p.metadata?.ownerReferences?.[0];
+  // A Deployment's pods belong to a ReplicaSet `<deployment>-<pod-template-hash>`.
+  const hash = labels['pod-template-hash'];
+  const workload = owner?.kind === 'ReplicaSet' && hash && owner.name.endsWith(`-${hash}`) ? owner.name.slice(0, -hash.length - 1) : owner?.name ?? '';
+  const port = p.spec?.containers.find((c) => c.ports?.length)?.ports?.[0]?.containerPort;
+  const node = p.spec?.nodeName ?? '';
+  return {
+    name: p.metadata?.name ?? '',
+    workload,
+    labels,
+    address: p.status?.podIP && port ? `${p.status.podIP}:${port}` : '',
+    zone: zoneOf.get(node) ?? labels[ZONE_LABEL] ?? '',
+    node,
+    ready: p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+    phase: (p.status?.phase ?? 'Unknown') as PodInfo['phase'],
+    terminating: !!p.metadata?.deletionTimestamp,
+    restarts: (p.status?.containerStatuses ?? []).reduce((n, c) => n + c.restartCount, 0),
+    createdAt: p.metadata?.creationTimestamp ? new Date(p.metadata.creationTimestamp).getTime() : 0,
+  };
+}
+
+/** One Kubernetes event as a ScalingEvent, when it is one (HPA rescale, KEDA activation). */
+export function scalingEventOf(e: CoreV1Event, objects: Pick<ScaledObjectInfo, 'name' | 'target'>[]): ScalingEvent[] {
+  const at = new Date(e.lastTimestamp ?? e.eventTime ?? e.metadata?.creationTimestamp ?? 0).getTime();
+  const base = { at, time: new Date(at).toISOString(), trigger: null, metricValue: null, metrics: [] };
+  const involved = e.involvedObject?.name ?? '';
+  if (e.involvedObject?.kind === 'HorizontalPodAutoscaler' && e.reason === 'SuccessfulRescale') {
+    const so = objects.find((o) => `keda-hpa-${o.name}` === involved);
+    const size = /New size: (\d+)/.exec(e.message ?? '');
+    if (!so || !size) return [];
+    const after = Number(size[1]);
+    // The event carries the new size only; the HPA's reason says the direction, and
+    // getScalingEvents replaces this first guess of the count before with the previous event's.
+    const up = /above target/.test(e.message ?? '');
+    return [{ ...base, scaledObject: so.name, workload: so.target.name, actor: 'hpa', reason: up ? 'scale-up' : 'scale-down', replicasBefore: up ? after - 1 : after + 1, replicasAfter: after }];
+  }
+  if (e.involvedObject?.kind === 'ScaledObject' && (e.reason === 'KEDAScaleTargetActivated' || e.reason === 'KEDAScaleTargetDeactivated')) {
+    const so = objects.find((o) => o.name === involved);
+    if (!so) return [];
+    const activated = e.reason === 'KEDAScaleTargetActivated';
+    return [{ ...base, scaledObject: so.name, workload: so.target.name, actor: 'keda', reason: activated ? 'activated' : 'deactivated', replicasBefore: activated ? 0 : 1, replicasAfter: activated ? 1 : 0 }];
+  }
+  return [];
+}
