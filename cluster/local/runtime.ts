@@ -14,6 +14,7 @@ import { Activator } from './activator.ts';
 import { ChildRegistry } from './child-registry.ts';
 import { type PodOps, WorkloadController } from './controller.ts';
 import { LocalHaproxy } from './haproxy.ts';
+import { edgeAuthFromSecrets } from './edge-auth.ts';
 import { LbPool } from './lb-pool.ts';
 import { MAX_WEIGHT } from './locality.ts';
 import { DB_FRONTEND, type DbTier, meshPlan, zonalFrontend } from './mesh-plan.ts';
@@ -222,7 +223,8 @@ export class LocalRuntime implements PodOps {
       const plan = meshPlan(tiers, gateways, this.topology.zones);
       this.haproxy = await LocalHaproxy.start(this.config.runDir, plan.frontends, plan.backends, {
         intervalMs: this.settings.healthCheckIntervalMs, fall: this.settings.healthCheckFall, rise: this.settings.healthCheckRise,
-      }, this.settings.activationTimeoutMs + 5_000, this.markerEnv, this.registry);
+      }, this.settings.activationTimeoutMs + 5_000, this.markerEnv, this.registry,
+      edgeAuthFromSecrets(this.secretsFile, join(this.config.runDir, 'edge-keys')));
       const log = (message: string, err?: unknown) => this.log(message, err);
       for (const t of tiers) this.backends.set(t.workload, new LbPool(this.haproxy, t.workload, plan.zonal.get(t.workload), MAX_WEIGHT, log));
       for (const g of gateways) this.backends.set(g.workload, new LbPool(this.haproxy, g.workload, [], undefined, log));
