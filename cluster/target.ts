@@ -218,6 +218,12 @@ export interface ClusterTarget extends AsyncDisposable {
   mintToken(tenant: string, tier?: 'small' | 'medium' | 'large'): Promise<string>;
   /** A bearer token with the admin role (key rotation and other operator endpoints). */
   mintAdminToken(): Promise<string>;
+  /**
+   * Signs any claims with the cluster's issuer key (expired, another issuer…), so that edge
+   * tests can present tokens the issuer did sign but the edge must still refuse. Absent
+   * where the tests do not hold the issuer's private key.
+   */
+  signToken?(claims: Record<string, unknown>, options: { subject: string; issuedAt?: number; expiresAt?: number; issuer?: string }): Promise<string>;
 
   /** Applies a chaos experiment from `chaos/` (one resource per file). */
   applyExperiment(file: string): Promise<void>;

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { mintAdminToken, mintTenantToken } from '../../reference-services/shared/auth.ts';
+import { type SignOptions, mintAdminToken, mintTenantToken, signToken } from '../../reference-services/shared/auth.ts';
 import { loadSecrets } from '../../reference-services/shared/secrets.ts';
 import type { Tier } from '../../reference-services/shared/tenant-id.ts';
 import {
@@ -185,6 +185,10 @@ export class LocalClusterTarget implements ClusterTarget {
 
   async mintToken(tenant: string, tier: Tier = 'small'): Promise<string> {
     return mintTenantToken(loadSecrets({ PERCOLATE_SECRETS_FILE: this.state.secretsFile }), tenant, tier);
+  }
+
+  async signToken(claims: Record<string, unknown>, options: SignOptions): Promise<string> {
+    return signToken(loadSecrets({ PERCOLATE_SECRETS_FILE: this.state.secretsFile }), claims, options);
   }
 
   async mintAdminToken(): Promise<string> {

@@ -4,6 +4,8 @@
  * a frontend picks the tier from the bearer token's claim, every backend health-checks
  * `/ready`, and pods are added at run time through the stats socket.
  */
+import { type EdgeAuth, edgeAuthLines } from './edge-auth.ts';
+
 export interface HaproxyBackend {
   /** Named after the workload (and the DestinationRule for the database), plus `.<zone>` for a zone's view of it. */
   name: string;
@@ -35,6 +37,8 @@ export interface HaproxyConfigInput {
   /** `timeout server`: must outlast the activator's hold, which answers as a server does. */
   serverTimeoutMs: number;
   checkTimeoutMs: number;
+  /** Token verification at the edge, on every frontend that routes on a token claim. */
+  edge?: EdgeAuth;
 }
 
 /** Kept under the open-file limit (20000) with room for the other side of every connection. */
@@ -58,8 +62,7 @@ function claimRouteLines(f: HaproxyFrontend): string[] {
   }
   const variable = `txn.claim_${claim.replace(/[^A-Za-z0-9_]/g, '_')}`;
   return [
-    // Read, not verified: HAProxy has no key here. The db-node verifies the token and
-    // refuses one of another tier (421), so a forged claim only picks which pods say no.
+    // With `edge` set, the token was verified above, so the claim can be trusted to route.
     `  http-request set-var(${variable}) http_auth_bearer,jwt_payload_query('$.${claim}')`,
     ...Object.entries(backends).map(([value, backend]) => `  use_backend ${backend} if { var(${variable}) -m str ${value} }`),
   ];
@@ -96,6 +99,7 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
       '',
       `frontend ${f.name}`,
       `  bind 127.0.0.1:${f.port}`,
+      ...(f.claimRoute && input.edge ? edgeAuthLines(input.edge) : []),
       ...claimRouteLines(f),
       `  default_backend ${f.defaultBackend}`,
     );

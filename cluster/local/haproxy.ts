@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { type Child, binary, describeExit, spawnChild } from './child.ts';
 import type { ChildRegistry } from './child-registry.ts';
 import { type HaproxyBackend, type HaproxyFrontend, renderHaproxyConfig } from './haproxy-config.ts';
+import type { EdgeAuth } from './edge-auth.ts';
 import { Fatal, freePort, isListening, pollUntil } from './net-util.ts';
 import { logFile } from './paths.ts';
 
@@ -86,13 +87,13 @@ export class LocalHaproxy {
     return `http://127.0.0.1:${f.port}`;
   }
 
-  static async start(runDir: string, frontends: (Omit<HaproxyFrontend, 'port'>)[], backends: HaproxyBackend[], checks: HealthCheckSettings, serverTimeoutMs: number, env: NodeJS.ProcessEnv, registry: ChildRegistry): Promise<LocalHaproxy> {
+  static async start(runDir: string, frontends: (Omit<HaproxyFrontend, 'port'>)[], backends: HaproxyBackend[], checks: HealthCheckSettings, serverTimeoutMs: number, env: NodeJS.ProcessEnv, registry: ChildRegistry, edge?: EdgeAuth): Promise<LocalHaproxy> {
     const withPorts: HaproxyFrontend[] = [];
     for (const f of frontends) withPorts.push({ ...f, port: await freePort() });
     const haproxy = new LocalHaproxy(runDir, await freePort(), withPorts, checks);
     writeFileSync(haproxy.configFile, renderHaproxyConfig({
       socketPath: haproxy.api.socketPath, statsPort: haproxy.statsPort, frontends: withPorts, backends,
-      serverTimeoutMs, checkTimeoutMs: Math.max(checks.intervalMs, 500),
+      serverTimeoutMs, checkTimeoutMs: Math.max(checks.intervalMs, 500), edge,
     }));
     haproxy.child = await haproxy.launch(env, registry);
     return haproxy;

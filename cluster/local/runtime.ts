@@ -15,6 +15,7 @@ import type { Child } from './child.ts';
 import { ChildRegistry } from './child-registry.ts';
 import { type PodOps, WorkloadController } from './controller.ts';
 import { LocalHaproxy } from './haproxy.ts';
+import { edgeAuthFromSecrets } from './edge-auth.ts';
 import { LbPool } from './lb-pool.ts';
 import { MAX_WEIGHT } from './locality.ts';
 import { DB_FRONTEND, type DbTier, meshPlan, zonalFrontend } from './mesh-plan.ts';
@@ -238,7 +239,8 @@ export class LocalRuntime implements PodOps {
       const plan = meshPlan(tiers, gateways, this.topology.zones);
       const haproxy = await LocalHaproxy.start(this.config.runDir, plan.frontends, plan.backends, {
         intervalMs: this.settings.healthCheckIntervalMs, fall: this.settings.healthCheckFall, rise: this.settings.healthCheckRise,
-      }, this.settings.activationTimeoutMs + 5_000, this.markerEnv, this.registry);
+      }, this.settings.activationTimeoutMs + 5_000, this.markerEnv, this.registry,
+      edgeAuthFromSecrets(this.secretsFile, join(this.config.runDir, 'edge-keys')));
       this.haproxy = haproxy;
       // A restarted HAProxy knows only its config: the pods go back in through its runtime API.
       this.supervise('haproxy', haproxy.child, () => haproxy.launch(this.markerEnv, this.registry),

@@ -1,6 +1,8 @@
 import { KvWatchInclude, type KV } from '@nats-io/kv';
+import { Counter, type Registry } from 'prom-client';
 import type { Logger } from '../shared/logger.ts';
 import type { Secrets } from '../shared/secrets.ts';
+import { currentAudit } from './audit-context.ts';
 import { newDataKey, open, seal } from './envelope.ts';
 
 /** What the KV bucket holds for a tenant: every data key version, wrapped by a master key. */
@@ -26,11 +28,28 @@ const wrapAad = (tenantId: string, version: number) => `percolate-dek:${tenantId
  * leave the process. Each unwrap is an audit line.
  */
 export class KeyRing {
+  /** Counted where the audit line is written: the T4.3 check holds lines against this. */
+  private readonly unwraps?: Counter<'tenant_id' | 'outcome'>;
+  private readonly denials?: Counter<'tenant_id' | 'action'>;
+
   constructor(
     private readonly kv: KV,
     private readonly secrets: Secrets,
     private readonly audit: Logger,
-  ) {}
+    registry?: Registry,
+  ) {
+    if (registry) {
+      this.unwraps = new Counter({ name: 'percolate_key_unwraps_total', help: 'Tenant data key unwraps (each has one audit line)', labelNames: ['tenant_id', 'outcome'], registers: [registry] });
+      this.denials = new Counter({ name: 'percolate_key_denials_total', help: 'Refused key accesses (each has one audit line)', labelNames: ['tenant_id', 'action'], registers: [registry] });
+    }
+  }
+
+  /** A refused key access: one audit line naming who asked for whose keys, and why not. */
+  denied(tenantId: string, action: string, principal: string, reason: string, status: number): void {
+    const ctx = currentAudit();
+    this.denials?.inc({ tenant_id: tenantId, action });
+    this.audit.warn({ audit: 'key.denied', tenant: tenantId, action, principal, reason, status, requestId: ctx?.requestId ?? 'none' }, 'tenant key access refused');
+  }
 
   /** Loads (creating on first use) and unwraps every key version of a tenant. */
   async unwrapAll(tenantId: string, caller: string): Promise<TenantKeys> {
@@ -108,7 +127,12 @@ export class KeyRing {
   private unwrap(tenantId: string, version: number, entry: { wrapped: string; masterKeyVersion: number }, caller: string): Buffer {
     const master = this.secrets.masterKeys.get(entry.masterKeyVersion);
     const outcome = master ? 'granted' : 'denied';
-    this.audit.info({ audit: 'key.unwrap', tenant: tenantId, keyVersion: version, masterKeyVersion: entry.masterKeyVersion, caller, outcome }, 'tenant data key accessed');
+    const ctx = currentAudit();
+    this.unwraps?.inc({ tenant_id: tenantId, outcome });
+    this.audit.info({
+      audit: 'key.unwrap', tenant: tenantId, keyVersion: version, masterKeyVersion: entry.masterKeyVersion, caller,
+      requestId: ctx?.requestId ?? `internal:${caller}`, principal: ctx?.principal ?? 'db-node', outcome,
+    }, 'tenant data key accessed');
     if (!master) throw new Error(`master key version ${entry.masterKeyVersion} is not available`);
     return open(master, Buffer.from(entry.wrapped, 'base64'), wrapAad(tenantId, version));
   }

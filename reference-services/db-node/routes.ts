@@ -1,14 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
-import { requireAdmin, requireTenant, tenantOf } from '../shared/auth.ts';
+import { requireTenant, tenantOf } from '../shared/auth.ts';
 import type { Contract } from '../shared/contract.ts';
 import { HttpError, badRequest, notFound } from '../shared/errors.ts';
 import { type PodIdentity, routeOf } from '../shared/http-app.ts';
 import type { Secrets } from '../shared/secrets.ts';
-import { assertObjectId, assertTenantId, type Tier } from '../shared/tenant-id.ts';
+import { assertObjectId, type Tier } from '../shared/tenant-id.ts';
 import type { ActiveTenants } from './active-tenants.ts';
 import type { KeyRing } from './key-ring.ts';
+import { keyRouters } from './key-routes.ts';
+import { principalIs, withRequestId } from './audit-context.ts';
 import { type TenantLimitOptions, tenantLimits } from './limits.ts';
 import type { DbMetrics } from './metrics.ts';
 import { type HybridClock, type SyncMessage, type SyncOp, type SyncEntry, keys } from './records.ts';
@@ -66,7 +68,9 @@ export function dbNodeRouters(deps: DbNodeDeps): Router[] {
     await replicator.write(message);
   }
 
+  tenantApi.use(withRequestId());
   tenantApi.use(requireTenant(deps.secrets));
+  tenantApi.use(principalIs((ctx) => `tenant:${tenantOf(ctx).tenantId}`));
   tenantApi.use(async (ctx, next) => {
     const { tenantId, tier } = tenantOf(ctx);
     // The mesh routes by tier; a request of another tier here means routing is wrong.
@@ -195,24 +199,5 @@ export function dbNodeRouters(deps: DbNodeDeps): Router[] {
     ctx.body = { pod: identity.pod, ...(await replicator.barrier(timeoutMs)) };
   });
 
-  const admin = new Router({ prefix: '/admin' });
-  admin.use(requireAdmin(deps.secrets));
-  admin.get('/tenants/:tenant/keys', async (ctx) => {
-    const tenantId = assertTenantId(ctx.params.tenant);
-    const versions = await deps.keyRing.versions(tenantId);
-    if (!versions) throw notFound(`tenant ${tenantId} has no keys yet`);
-    ctx.body = { tenant: tenantId, ...versions };
-  });
-  admin.post('/tenants/:tenant/keys/rotate', async (ctx) => {
-    const tenantId = assertTenantId(ctx.params.tenant);
-    const rotated = await deps.keyRing.rotate(tenantId, 'admin:rotate');
-    stores.refreshKeys(tenantId, rotated.revision, 'admin:rotate');
-    ctx.body = { tenant: tenantId, keyVersion: rotated.keyVersion, versions: rotated.versions };
-  });
-  admin.get('/tenants/:tenant/raw', async (ctx) => {
-    const tenantId = assertTenantId(ctx.params.tenant);
-    ctx.body = { tenant: tenantId, records: (await stores.raw(tenantId)).map(({ key, value }) => ({ key, ...value })) };
-  });
-
-  return [tenantApi, admin];
+  return [tenantApi, ...keyRouters(deps)];
 }

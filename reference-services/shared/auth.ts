@@ -1,30 +1,76 @@
-import { SignJWT, decodeJwt, errors as joseErrors, jwtVerify } from 'jose';
+import { type JWTPayload, SignJWT, createLocalJWKSet, decodeJwt, errors as joseErrors, importJWK, jwtVerify } from 'jose';
 import type { Context, Next } from 'koa';
 import { LRUCache } from 'lru-cache';
 import { HttpError } from './errors.ts';
 import type { Secrets } from './secrets.ts';
-import { tenantSigningKey } from './secrets.ts';
+import { publicJwks } from './secrets.ts';
 import { TENANT_ID_PATTERN, type Tier, assertTenantId, isTier } from './tenant-id.ts';
 
-const ISSUER = 'percolate';
-const ALG = 'HS256';
+/** The `iss` every token carries; the edge (HAProxy, Istio) checks it as the services do. */
+export const ISSUER = 'percolate';
+/**
+ * One issuer key pair signs every token (ES256, `kid` in the header), so that anyone with
+ * the public JWKS — the load balancer, the ingress, each service — can verify a token
+ * without a secret, and a forged claim is refused before it is routed.
+ */
+export const TOKEN_ALG = 'ES256';
+const ALG = TOKEN_ALG;
+
+type SigningKey = Awaited<ReturnType<typeof importJWK>>;
+const signingKeys = new WeakMap<Secrets, { kid: string; key: Promise<SigningKey> }>();
+const verifyKeys = new WeakMap<Secrets, ReturnType<typeof createLocalJWKSet>>();
+
+function signingKey(secrets: Secrets): { kid: string; key: Promise<SigningKey> } {
+  let cached = signingKeys.get(secrets);
+  if (!cached) {
+    const current = secrets.issuerKeys.find((k) => k.kid === secrets.currentIssuerKid);
+    if (!current?.privateJwk) throw new Error(`the secrets hold no private key for issuer key ${secrets.currentIssuerKid}: this process can verify tokens, not mint them`);
+    cached = { kid: current.kid, key: importJWK(current.privateJwk as never, ALG) };
+    signingKeys.set(secrets, cached);
+  }
+  return cached;
+}
+
+function verifyKey(secrets: Secrets): ReturnType<typeof createLocalJWKSet> {
+  let jwks = verifyKeys.get(secrets);
+  if (!jwks) {
+    jwks = createLocalJWKSet(publicJwks(secrets) as never);
+    verifyKeys.set(secrets, jwks);
+  }
+  return jwks;
+}
+
+export interface SignOptions {
+  subject: string;
+  /** Lifetime from now; ignored when `expiresAt` is given. */
+  ttlSeconds?: number;
+  /** Seconds since the epoch (tests make expired tokens with it). */
+  issuedAt?: number;
+  expiresAt?: number;
+  issuer?: string;
+}
+
+/** Signs any claims with the issuer's current key: the one place tokens are made. */
+export async function signToken(secrets: Secrets, claims: JWTPayload, options: SignOptions): Promise<string> {
+  const { kid, key } = signingKey(secrets);
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: ALG, typ: 'JWT', kid })
+    .setIssuer(options.issuer ?? ISSUER).setSubject(options.subject)
+    .setIssuedAt(options.issuedAt)
+    .setExpirationTime(options.expiresAt ?? `${options.ttlSeconds ?? 3600}s`)
+    .sign(await key);
+}
 
 export interface TenantIdentity { kind: 'tenant'; tenantId: string; tier: Tier }
 export interface AdminIdentity { kind: 'admin' }
 
 export async function mintTenantToken(secrets: Secrets, tenantId: string, tier: Tier, ttlSeconds = 3600): Promise<string> {
   if (!TENANT_ID_PATTERN.test(tenantId)) throw new Error(`invalid tenant id "${tenantId}"`);
-  return new SignJWT({ tenant: tenantId, tier })
-    .setProtectedHeader({ alg: ALG, typ: 'JWT' })
-    .setIssuer(ISSUER).setSubject(tenantId).setIssuedAt().setExpirationTime(`${ttlSeconds}s`)
-    .sign(tenantSigningKey(secrets, tenantId));
+  return signToken(secrets, { tenant: tenantId, tier }, { subject: tenantId, ttlSeconds });
 }
 
 export async function mintAdminToken(secrets: Secrets, ttlSeconds = 3600): Promise<string> {
-  return new SignJWT({ role: 'admin' })
-    .setProtectedHeader({ alg: ALG, typ: 'JWT' })
-    .setIssuer(ISSUER).setSubject('admin').setIssuedAt().setExpirationTime(`${ttlSeconds}s`)
-    .sign(new Uint8Array(secrets.adminSecret));
+  return signToken(secrets, { role: 'admin' }, { subject: 'admin', ttlSeconds });
 }
 
 const unauthorized = (reason: string, cause?: unknown) =>
@@ -45,7 +91,7 @@ function verifyFailure(err: unknown): HttpError {
 
 /**
  * Tokens already verified, until they expire. A client sends the same token with every
- * request; checking its HMAC once instead of each time keeps auth off the hot path of a
+ * request; checking its signature once instead of each time keeps auth off the hot path of a
  * cached read. The cache is per secrets object, so a test's second cluster never shares it.
  */
 const verified = new WeakMap<Secrets, LRUCache<string, TenantIdentity>>();
@@ -59,7 +105,7 @@ function verifiedCache(secrets: Secrets): LRUCache<string, TenantIdentity> {
   return cache;
 }
 
-/** Verifies a tenant token: the signing key is derived from the tenant the token claims. */
+/** Verifies a tenant token against the issuer's JWKS (the key its `kid` names). */
 export async function verifyTenantToken(secrets: Secrets, token: string): Promise<TenantIdentity> {
   const cache = verifiedCache(secrets);
   const hit = cache.get(token);
@@ -80,7 +126,7 @@ async function verifyTenantTokenUncached(secrets: Secrets, token: string): Promi
   }
   if (typeof claimed !== 'string' || !TENANT_ID_PATTERN.test(claimed)) throw unauthorized('token has no valid tenant claim');
   try {
-    const { payload } = await jwtVerify(token, tenantSigningKey(secrets, claimed), { issuer: ISSUER, algorithms: [ALG] });
+    const { payload } = await jwtVerify(token, verifyKey(secrets), { issuer: ISSUER, algorithms: [ALG] });
     if (payload.sub !== claimed || !isTier(payload.tier)) throw unauthorized('token claims are inconsistent');
     return { kind: 'tenant', tenantId: claimed, tier: payload.tier };
   } catch (err) {
@@ -118,7 +164,7 @@ export function requireTenantToken(secrets: Secrets) {
 export function requireAdmin(secrets: Secrets) {
   return async (ctx: Context, next: Next) => {
     try {
-      const { payload } = await jwtVerify(bearer(ctx), new Uint8Array(secrets.adminSecret), { issuer: ISSUER, algorithms: [ALG] });
+      const { payload } = await jwtVerify(bearer(ctx), verifyKey(secrets), { issuer: ISSUER, algorithms: [ALG] });
       if (payload.role !== 'admin') throw new HttpError(403, 'forbidden', 'admin role required');
     } catch (err) {
       throw err instanceof HttpError ? err : verifyFailure(err);

@@ -1,7 +1,7 @@
-import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Contract } from '../../reference-services/shared/contract.ts';
-import { tenantSigningKey } from '../../reference-services/shared/secrets.ts';
+import { mintTenantToken, signToken } from '../../reference-services/shared/auth.ts';
+import { newIssuerKey } from '../../reference-services/shared/secrets.ts';
 import { DbTestCluster, dbContract } from '../helpers/db-cluster.ts';
 import { type HttpResult, TenantClient, expectContract, http } from '../helpers/http.ts';
 
@@ -76,13 +76,13 @@ describe('endpoints keep the contract', () => {
 });
 
 describe('auth', () => {
-  it('refuses a request without a token (401), with another tenant token (403), and an admin route for a tenant (401)', async () => {
+  it('refuses a request without a token (401), with another tenant token (403), and an admin route for a tenant (403: a valid token without the admin role)', async () => {
     const b = await cluster.client('tenant-b', 'db-api-0');
     expect((await http(`${node}/api/v1/resources`, { headers: { 'x-tenant-id': 'tenant-b' } })).status).toBe(401);
     const bTokenAsA = await b.request('GET', '/api/v1/resources', undefined, { 'x-tenant-id': 'tenant-a' });
     expect(bTokenAsA.status).toBe(403);
     expect(bTokenAsA.body).toMatchObject({ error: 'tenant_mismatch' });
-    expect((await http(`${node}/admin/tenants/tenant-b/raw`, { headers: { authorization: `Bearer ${await cluster.token('tenant-b')}` } })).status).toBe(401);
+    expect((await http(`${node}/admin/tenants/tenant-b/raw`, { headers: { authorization: `Bearer ${await cluster.token('tenant-b')}` } })).status).toBe(403);
   });
 });
 
@@ -117,10 +117,10 @@ describe('bad input gets a 4xx with a reason, and nothing is half-written', () =
   beforeAll(async () => {
     good = await cluster.client(tenant, 'db-api-0');
     const now = Math.floor(Date.now() / 1000);
-    expiredToken = await new SignJWT({ tenant, tier: 'small' }).setProtectedHeader({ alg: 'HS256' }).setIssuer('percolate')
-      .setSubject(tenant).setIssuedAt(now - 7200).setExpirationTime(now - 3600).sign(tenantSigningKey(cluster.secrets, tenant));
-    foreignToken = await new SignJWT({ tenant, tier: 'small' }).setProtectedHeader({ alg: 'HS256' }).setIssuer('percolate')
-      .setSubject(tenant).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode('a-secret-that-is-not-ours-000000'));
+    expiredToken = await signToken(cluster.secrets, { tenant, tier: 'small' }, { subject: tenant, issuedAt: now - 7200, expiresAt: now - 3600 });
+    // Right claims and kid scheme, signed by a key pair that is not the issuer's.
+    const other = newIssuerKey();
+    foreignToken = await mintTenantToken({ ...cluster.secrets, issuerKeys: [other], currentIssuerKid: other.kid }, tenant, 'small');
   });
 
   type Case = { name: string; method: string; path: string; body?: string; contentType?: string; auth?: 'good' | 'none' | 'garbage' | 'expired' | 'foreign'; tenantHeader?: string | null; status: number; error: string };

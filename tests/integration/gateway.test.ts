@@ -3,13 +3,12 @@ import { request as httpRequest } from 'node:http';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mintTenantToken } from '../../reference-services/shared/auth.ts';
+import { mintTenantToken, signToken } from '../../reference-services/shared/auth.ts';
 import { Contract } from '../../reference-services/shared/contract.ts';
 import type { JobState } from '../../reference-services/shared/jobs.ts';
 import { UPLOADS_BUCKET } from '../../reference-services/shared/nats.ts';
-import { ensureSecretsFile, loadSecrets, type Secrets, tenantSigningKey } from '../../reference-services/shared/secrets.ts';
+import { ensureSecretsFile, loadSecrets, newIssuerKey, type Secrets } from '../../reference-services/shared/secrets.ts';
 import type { Tier } from '../../reference-services/shared/tenant-id.ts';
 import { type HttpResult, expectContract, http } from '../helpers/http.ts';
 import { JobQueue } from '../helpers/job-queue.ts';
@@ -241,11 +240,13 @@ describe.each(['object-store', 'directory'] as const)('gateway on the %s', (kind
   describe('refuses bad input with a 4xx and a JSON reason, unharmed, leaving nothing behind', () => {
     type Case = { name: string; status: number; error: string; operation?: [string, string]; send: (gw: Gateway) => Promise<HttpResult> };
     const auth = async () => ({ authorization: `Bearer ${await token('tenant-bad')}` });
-    const expiredToken = () => new SignJWT({ tenant: 'tenant-bad', tier: 'small' })
-      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuer('percolate').setSubject('tenant-bad')
-      .setIssuedAt(Math.floor(Date.now() / 1000) - 7200).setExpirationTime(Math.floor(Date.now() / 1000) - 3600)
-      .sign(tenantSigningKey(secrets, 'tenant-bad'));
-    const foreignToken = () => mintTenantToken({ ...secrets, tokenRoot: randomBytes(32) }, 'tenant-bad', 'small');
+    const expiredToken = () => signToken(secrets, { tenant: 'tenant-bad', tier: 'small' }, {
+      subject: 'tenant-bad', issuedAt: Math.floor(Date.now() / 1000) - 7200, expiresAt: Math.floor(Date.now() / 1000) - 3600,
+    });
+    const foreignToken = () => {
+      const other = newIssuerKey();
+      return mintTenantToken({ ...secrets, issuerKeys: [other], currentIssuerKid: other.kid }, 'tenant-bad', 'small');
+    };
     const oversized = () => fileUpload('big.bin', Buffer.alloc(MAX_UPLOAD_BYTES + 1, 1));
     const cases: Case[] = [
       { name: 'no token', status: 401, error: 'unauthorized', send: (g) => upload(g, fileUpload('a.txt', 'x'), {}) },

@@ -1,0 +1,86 @@
+import { type Flow, type NetworkPeer, flowAllowed } from '../../cluster/manifests/network-policy.ts';
+import { findObject, renderOverlay } from '../../cluster/manifests/render.ts';
+import type { RenderedManifests } from '../../cluster/manifests/types.ts';
+import { skipUnless } from '../../cluster/target.ts';
+import { measure } from '../lib/measure.ts';
+import { expect, test } from '../fixtures/index.ts';
+
+type Peer = 'dbSmall' | 'dbLarge' | 'worker' | 'gateway' | 'nats' | 'prometheus' | 'ingress' | 'keda' | 'outsider' | 'kubeDns' | 'internet';
+
+/** The peers of the table, with the labels the rendered manifests give their pods. */
+function peers(m: RenderedManifests): Record<Peer, NetworkPeer> {
+  const template = (kind: string, name: string) => ({ namespace: 'percolate', labels: findObject(m, kind, name).spec.template.metadata.labels as Record<string, string> });
+  return {
+    dbSmall: template('StatefulSet', 'percolate-db-small'),
+    dbLarge: template('StatefulSet', 'percolate-db-large'),
+    worker: template('Deployment', 'percolate-worker'),
+    gateway: template('Deployment', 'percolate-gateway'),
+    nats: template('StatefulSet', 'nats'),
+    prometheus: template('Deployment', 'prometheus'),
+    ingress: { namespace: 'istio-system', labels: { istio: 'ingressgateway', app: 'istio-ingressgateway' } },
+    keda: { namespace: 'keda', labels: { app: 'keda-operator' } },
+    outsider: { namespace: 'default', labels: { app: 'curl' } },
+    kubeDns: { namespace: 'kube-system', labels: { 'k8s-app': 'kube-dns' } },
+    internet: { ip: '203.0.113.7' },
+  };
+}
+
+/** Flows the architecture needs (must be allowed) and flows it must never permit. */
+const MUST_ALLOW: Array<[Peer, Peer, number, string]> = [
+  ['ingress', 'dbSmall', 8080, 'clients reach the database through the ingress'],
+  ['worker', 'dbSmall', 8080, 'workers write results through the mesh'],
+  ['worker', 'dbLarge', 8080, 'a tier’s workers write to their tier'],
+  ['prometheus', 'dbSmall', 8080, 'scrapes'],
+  ['dbSmall', 'nats', 4222, 'sync stream'],
+  ['worker', 'nats', 4222, 'job queue'],
+  ['gateway', 'nats', 4222, 'uploads and jobs'],
+  ['keda', 'nats', 8222, 'KEDA reads JetStream lag from monitoring'],
+  ['keda', 'prometheus', 9090, 'KEDA reads the active-tenant metric'],
+  ['ingress', 'gateway', 8082, 'uploads'],
+];
+const MUST_REFUSE: Array<[Peer, Peer, number, string]> = [
+  ['worker', 'dbSmall', 9229, 'worker → db admin (any port but the API: debug, admin)'],
+  ['worker', 'dbSmall', 9090, 'worker → db admin port'],
+  ['gateway', 'dbSmall', 8080, 'the gateway is never in the path of database reads'],
+  ['dbSmall', 'dbLarge', 8080, 'a tier’s pods → another tier’s'],
+  ['dbLarge', 'dbSmall', 8080, 'a tier’s pods → another tier’s'],
+  ['dbSmall', 'dbSmall', 8080, 'db → db (replication goes through NATS)'],
+  ['worker', 'nats', 8222, 'NATS monitoring: only KEDA and Prometheus'],
+  ['dbSmall', 'nats', 8222, 'NATS monitoring: only KEDA and Prometheus'],
+  ['gateway', 'nats', 8222, 'NATS monitoring: only KEDA and Prometheus'],
+  ['outsider', 'nats', 8222, 'NATS monitoring: only KEDA and Prometheus'],
+  ['outsider', 'dbSmall', 8080, 'a pod of another namespace'],
+  ['outsider', 'nats', 4222, 'a pod of another namespace'],
+  ['keda', 'dbSmall', 8080, 'KEDA reads metrics, not data'],
+  ['ingress', 'nats', 4222, 'the edge reaches only the APIs'],
+  ['dbSmall', 'internet', 443, 'no egress to the internet'],
+  ['worker', 'internet', 443, 'no egress to the internet'],
+  ['dbSmall', 'kubeDns', 8080, 'DNS only on 53'],
+];
+
+/**
+ * T4.5: the rendered NetworkPolicies, evaluated as a CNI applies them (default deny, a flow
+ * needs the source's egress and the destination's ingress), against the table above. On
+ * a cluster with a CNI a probe pod would try each flow; that needs the `networkPolicies`
+ * capability and skips elsewhere with the reason.
+ */
+test.describe('T4.5 network policies', () => {
+  test('T4.5 the rendered policies allow each needed flow and refuse each forbidden one @pr', async ({ cluster, profile }) => {
+    const m = await test.step('setup: render the manifests of the profile', async () => renderOverlay(profile.name));
+    const p = peers(m);
+    const flow = (from: Peer, to: Peer, port: number): Flow => ({ from: p[from], to: p[to], port, protocol: to === 'kubeDns' ? 'UDP' : 'TCP' });
+
+    await test.step('assess: the table', async () => {
+      const wrong: string[] = [];
+      for (const [from, to, port, why] of MUST_ALLOW) if (!flowAllowed(m, flow(from, to, port))) wrong.push(`refused but needed: ${from} → ${to}:${port} (${why})`);
+      for (const [from, to, port, why] of MUST_REFUSE) if (flowAllowed(m, flow(from, to, port))) wrong.push(`allowed but forbidden: ${from} → ${to}:${port} (${why})`);
+      measure(test.info(), 'flows decided against the table', wrong.length, 'flows', { op: '==', value: 0, source: `T4.5: ${MUST_ALLOW.length} must-allow, ${MUST_REFUSE.length} must-refuse` });
+      expect(wrong).toEqual([]);
+    });
+
+    await test.step('assess: on a cluster with a CNI, a probe pod tries each flow', async () => {
+      const s = skipUnless(cluster, 'networkPolicies');
+      test.info().annotations.push({ type: 'live probe', description: s.skip ? `not run: ${s.reason}` : 'run by the target' });
+    });
+  });
+});
