@@ -19,7 +19,7 @@ export interface LoadRequest {
 
 /**
  * Words titles and contents are drawn from; a search or chat asks for one or two of them,
- * so each matches a bounded share of a tenant's records however many it holds.
+ * so each matches a small share of a tenant's records.
  */
 const WORDS = (
   'alpha amber anchor arctic aspen atlas bamboo basalt beacon birch bison cactus canyon cedar cobalt comet coral ' +
@@ -57,7 +57,8 @@ export function opFor(r: number): Op {
   return OPS[OPS.length - 1]!;
 }
 
-const words = (rnd: () => number, n: number) => Array.from({ length: n }, () => WORDS[Math.floor(rnd() * WORDS.length)]!).join(' ');
+/** A word with a number (`amber17`): 5,000 distinct tokens, so a term matches about 0.5 % of a tenant's records. */
+const words = (rnd: () => number, n: number) => Array.from({ length: n }, () => `${WORDS[Math.floor(rnd() * WORDS.length)]!}${Math.floor(rnd() * 50)}`).join(' ');
 
 /** The seeded resource of a tenant: what `read` requests ask for. */
 export function seedRequest(tenant: Tenant): LoadRequest {
