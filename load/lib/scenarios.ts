@@ -30,6 +30,8 @@ export interface LoadPlan {
   phases: Phase[];
   /** k6 metric (with tag filter) → threshold expressions. */
   thresholds: Record<string, Threshold[]>;
+  /** The latency and error bounds a second of the run must meet to count as healthy (spike recovery). */
+  slo: { p95Ms: number; errorRate: number };
   /** cold-start: first requests per tier. */
   coldStart?: { tiers: Tier[]; iterationsPerTier: number; boundSeconds: number };
 }
@@ -77,6 +79,7 @@ export function loadPlan(script: ScriptName, profile: ProfileName): LoadPlan {
         script, profile, tenants, startRate: p.rate, stages: [{ target: p.rate, durationS: p.durationSeconds }],
         phases: [{ name: 'steady', fromS: 0, toS: p.durationSeconds }],
         thresholds: sloThresholds(tenants, T.p95Ms, T.p99Ms, T.errorRate, false),
+        slo: { p95Ms: T.p95Ms, errorRate: T.errorRate },
       };
     }
     case 'sustained': {
@@ -87,6 +90,7 @@ export function loadPlan(script: ScriptName, profile: ProfileName): LoadPlan {
         phases: [{ name: 'steady', fromS: 0, toS: p.durationSeconds }],
         // A day-long run that has broken its SLOs stops instead of running on.
         thresholds: sloThresholds(tenants, T.p95Ms, T.p99Ms, T.errorRate, true),
+        slo: { p95Ms: T.p95Ms, errorRate: T.errorRate },
       };
     }
     case 'concurrent-tenants': {
@@ -97,6 +101,7 @@ export function loadPlan(script: ScriptName, profile: ProfileName): LoadPlan {
         script, profile, tenants, startRate: rate, stages: [{ target: rate, durationS: p.durationSeconds }],
         phases: [{ name: 'steady', fromS: 0, toS: p.durationSeconds }],
         thresholds: sloThresholds(tenants, T.concurrentTenants.p95Ms, undefined, T.concurrentTenants.errorRate, false),
+        slo: { p95Ms: T.concurrentTenants.p95Ms, errorRate: T.concurrentTenants.errorRate },
       };
     }
     case 'spike': {
@@ -126,6 +131,7 @@ export function loadPlan(script: ScriptName, profile: ProfileName): LoadPlan {
           { name: 'recovery', fromS: spikeTo, toS: spikeTo + p.recoverySeconds },
         ],
         thresholds,
+        slo: { p95Ms: T.p95Ms, errorRate: T.errorRate },
       };
     }
     case 'cold-start': {
@@ -135,6 +141,7 @@ export function loadPlan(script: ScriptName, profile: ProfileName): LoadPlan {
         script, profile, tenants: tiers.map((tier) => { const list = ALL_TENANTS.filter((t) => t.tier === tier); return list[list.length - 1]!; }),
         startRate: 0, stages: [], phases: [],
         thresholds: { ttfr: [`p(95)<${T.coldStartP95Seconds * 1000}`], checks: ['rate==1'] },
+        slo: { p95Ms: T.coldStartP95Seconds * 1000, errorRate: 0 },
         coldStart: { tiers, iterationsPerTier: p.iterationsPerTier, boundSeconds: T.coldStartP95Seconds },
       };
     }
