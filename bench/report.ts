@@ -20,6 +20,7 @@ export const TARGETS: Target[] = [
   { figure: 'replication_lag_p99_ms', op: '<', limit: 10, label: 'replication lag p99 < 10 ms' },
   { figure: 'job_delivery_p99_ms', op: '<', limit: 50, label: 'job delivery p99 < 50 ms' },
   { figure: 'db_cold_open_p50_ms', op: '<', limit: 200, label: 'cold read p50 < 200 ms (seed 000)' },
+  { figure: 'search_p99_ratio_100k_vs_1k', op: '<=', limit: 2, label: 'search p99 at 100k records <= 2x at 1k (search costs what it returns)' },
 ];
 
 export function targetLine(target: Target, value: number | undefined): string {

@@ -11,7 +11,8 @@
  * Knobs (environment): BENCH_RATE, BENCH_SECONDS, BENCH_WARMUP_SECONDS, BENCH_ROUNDS
  * (cached reads); BENCH_COLD_TENANTS, BENCH_COLD_RATE, BENCH_COLD_OPEN_MS; BENCH_WRITE_RATE,
  * BENCH_WRITE_SECONDS (replication and its raw baseline); BENCH_JOB_RATE, BENCH_JOB_SECONDS,
- * BENCH_JOB_WARMUP; BENCH_PHASES=cached,cold,replication,raw,jobs to run a subset;
+ * BENCH_JOB_WARMUP; BENCH_SEARCH_QUERIES (search at 1k/10k/100k records per tenant);
+ * BENCH_PHASES=cached,cold,replication,raw,jobs,search to run a subset;
  * BENCH_KEEP=1 to keep the scratch dir with every process's log.
  */
 import { availableParallelism, loadavg } from 'node:os';
@@ -23,6 +24,7 @@ import { coldOpen } from './phases/cold-open.ts';
 import { jobDelivery } from './phases/job-delivery.ts';
 import { rawJetStreamLag } from './phases/raw-jetstream-lag.ts';
 import { replication } from './phases/replication.ts';
+import { searchScaling } from './phases/search-index.ts';
 import { teardown, teardownOnSignals } from './teardown.ts';
 
 const num = (name: string, fallback: number) => {
@@ -45,8 +47,9 @@ const config = {
   jobRate: num('BENCH_JOB_RATE', 50),
   jobSeconds: num('BENCH_JOB_SECONDS', 20),
   jobWarmup: num('BENCH_JOB_WARMUP', 20),
+  searchQueries: num('BENCH_SEARCH_QUERIES', 2000),
 };
-const ALL_PHASES = ['cached', 'cold', 'replication', 'raw', 'jobs'] as const;
+const ALL_PHASES = ['cached', 'cold', 'replication', 'raw', 'jobs', 'search'] as const;
 type Phase = (typeof ALL_PHASES)[number];
 const phases = new Set((process.env.BENCH_PHASES ?? ALL_PHASES.join(',')).split(',').map((p) => p.trim()) as Phase[]);
 for (const p of phases) if (!ALL_PHASES.includes(p)) throw new Error(`BENCH_PHASES: unknown phase "${p}" (known: ${ALL_PHASES.join(', ')})`);
@@ -55,6 +58,7 @@ const figures: Figures = new Map([
   'db_read_cached_p50_ms', 'db_read_cached_p99_ms', 'db_read_rps', 'bare_http_rps', 'db_read_cached_p99_ratio_vs_bare',
   'db_cold_open_p50_ms', 'replication_lag_p50_ms', 'replication_lag_p99_ms', 'replication_lag_p99_ratio_vs_raw',
   'job_delivery_p99_ms',
+  'search_1k_p99_ms', 'search_10k_p99_ms', 'search_100k_p99_ms', 'search_cached_read_p99_ms', 'search_p99_ratio_100k_vs_1k',
 ].map((name) => [name, undefined]));
 
 const ms = (v: number | undefined) => (v === undefined ? 'n/a' : `${v.toFixed(3)} ms`);
@@ -131,6 +135,12 @@ async function main(): Promise<void> {
   if (phases.has('jobs') && nodeA) {
     const r = await jobDelivery(env, nodeA, { rate: config.jobRate, seconds: config.jobSeconds, warmupJobs: config.jobWarmup });
     figures.set('job_delivery_p99_ms', r.p99Ms);
+  }
+  if (phases.has('search')) {
+    const { sizes } = await searchScaling([1_000, 10_000, 100_000], config.searchQueries, progress);
+    for (const s of sizes) figures.set(`search_${s.records / 1000}k_p99_ms`, s.searchP99Ms);
+    figures.set('search_cached_read_p99_ms', sizes.at(-1)!.readP99Ms);
+    figures.set('search_p99_ratio_100k_vs_1k', sizes.at(-1)!.searchP99Ms / sizes[0]!.searchP99Ms);
   }
   progress(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }

@@ -15,7 +15,7 @@ import { type TenantLimitOptions, tenantLimits } from './limits.ts';
 import type { DbMetrics } from './metrics.ts';
 import { type HybridClock, type SyncMessage, type SyncOp, type SyncEntry, keys } from './records.ts';
 import type { Replicator } from './replication.ts';
-import { score, tokenize } from './search.ts';
+import { tokenize } from './search.ts';
 import type { OpenTenant, TenantStores } from './tenant-stores.ts';
 
 export interface DbNodeDeps {
@@ -86,18 +86,9 @@ export function dbNodeRouters(deps: DbNodeDeps): Router[] {
     const query = queryParam(ctx);
     const limit = limitParam(ctx);
     const tenant = await openTenant(ctx);
-    const terms = query ? tokenize(query) : [];
-    const items: Array<Resource & { keyVersion: number; score?: number; ts: number }> = [];
-    for await (const { value, stored } of tenant.range<Resource>(keys.resourcePrefix)) {
-      const item = { ...value, keyVersion: stored.kv, ts: stored.ts };
-      if (query === null) items.push(item);
-      else {
-        const s = score(terms, value);
-        if (s > 0) items.push({ ...item, score: s });
-      }
-    }
-    items.sort((a, b) => (query === null ? b.ts - a.ts : (b.score ?? 0) - (a.score ?? 0) || b.ts - a.ts));
-    ctx.body = { query, items: items.slice(0, limit).map(({ ts: _ts, ...rest }) => rest) };
+    // Through the tenant's index: a list or a search decrypts only what it returns.
+    const found = query === null ? await tenant.recentResources<Resource>(limit) : await tenant.searchResources<Resource>(tokenize(query), limit);
+    ctx.body = { query, items: found.map((f) => ({ ...f.value, keyVersion: f.stored.kv, ...('score' in f ? { score: f.score } : {}) })) };
   });
 
   tenantApi.post('/resources', contract.body('ResourceInput'), async (ctx) => {
@@ -177,13 +168,7 @@ export function dbNodeRouters(deps: DbNodeDeps): Router[] {
     const { message } = ctx.request.body as { message: string };
     const tenant = await openTenant(ctx);
     const terms = tokenize(message);
-    const ranked: Array<{ id: string; title: string; s: number }> = [];
-    for await (const { value } of tenant.range<Resource>(keys.resourcePrefix)) {
-      const s = score(terms, value);
-      if (s > 0) ranked.push({ id: value.id, title: value.title, s });
-    }
-    ranked.sort((a, b) => b.s - a.s);
-    const top = ranked.slice(0, 3);
+    const top = (await tenant.searchResources<Resource>(terms, 3)).map((f) => ({ id: f.value.id, title: f.value.title }));
     ctx.body = {
       reply: top.length ? `From your resources: ${top.map((r) => r.title).join('; ')}` : 'None of your resources mention that yet.',
       sources: top.map((r) => r.id),

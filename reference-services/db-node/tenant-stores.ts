@@ -5,21 +5,93 @@ import type { Counter } from 'prom-client';
 import { HttpError } from '../shared/errors.ts';
 import { open as openSealed, seal } from './envelope.ts';
 import type { KeyRing, TenantKeys } from './key-ring.ts';
-import { type StoredValue, type SyncEntry, newerThan } from './records.ts';
+import { type StoredValue, type SyncEntry, keys, newerThan } from './records.ts';
+import { indexKeyOf, scoreOfHits, termId, termWeights } from './search.ts';
 
 type Store = MemoryLevel<string, StoredValue>;
+
+/**
+ * A resource's search terms as the sync stream carries them: term id (a keyed HMAC, never
+ * the term) → weighted hit count. The writer computes them, since only it holds the
+ * plaintext; every node, the writer too, indexes from them without decrypting anything.
+ */
+export type IndexTerms = Record<string, number>;
+export type IndexedEntry = SyncEntry & { ix?: IndexTerms };
+
+/**
+ * The per-tenant index, a sublevel of the tenant's store:
+ *   p!<term id>!<resource id> → { w, ts }   postings: what a search reads
+ *   t!<reverse ts>!<resource id> → {}       newest first: what a list reads
+ *   d!<resource id> → { ts, terms }         what the resource is indexed under, to unindex it
+ * A search reads the postings of its terms and decrypts only the results it returns.
+ */
+type IndexValue = { w: number; ts: number } | { ts: number; terms: IndexTerms } | Record<string, never>;
+type Index = ReturnType<Store['sublevel']> & { put(key: string, value: IndexValue): Promise<void> };
+// Microsecond timestamps stay far below it, and the difference stays exact.
+const MAX_TS = Number.MAX_SAFE_INTEGER;
+const ix = {
+  posting: (term: string, id: string) => `p!${term}!${id}`,
+  postingPrefix: (term: string) => `p!${term}!`,
+  recent: (ts: number, id: string) => `t!${String(MAX_TS - ts).padStart(16, '0')}!${id}`,
+  recentPrefix: 't!',
+  doc: (id: string) => `d!${id}`,
+};
 
 const recordAad = (tenantId: string, key: string, version: number) => `percolate-record:${tenantId}:${key}:v${version}`;
 
 /** A tenant that is open: its store and its unwrapped data keys. */
 export class OpenTenant {
-  constructor(readonly tenantId: string, private readonly store: Store, private keys: TenantKeys, private readonly reloadKeys: () => Promise<TenantKeys>) {}
+  private readonly indexKey: Buffer;
 
-  async sealValue(key: string, value: unknown, ts: number, node: string): Promise<SyncEntry> {
+  constructor(readonly tenantId: string, private readonly store: Store, private readonly index: Index, private keys: TenantKeys, private readonly reloadKeys: () => Promise<TenantKeys>) {
+    this.indexKey = indexKeyOf(keys.keys.get(Math.min(...keys.keys.keys()))!, tenantId);
+  }
+
+  /** Seals a value for the store; a resource also carries its index terms (blinded). */
+  async sealValue(key: string, value: unknown, ts: number, node: string): Promise<IndexedEntry> {
     const version = this.keys.current;
     const dataKey = this.keys.keys.get(version)!;
     const ct = seal(dataKey, Buffer.from(JSON.stringify(value)), recordAad(this.tenantId, key, version)).toString('base64');
-    return { key, ts, node, kv: version, ct };
+    if (!key.startsWith(keys.resourcePrefix)) return { key, ts, node, kv: version, ct };
+    const terms: IndexTerms = {};
+    for (const [term, w] of termWeights(value as { title: string; content: string; tags?: string[] })) terms[termId(this.indexKey, term)] = w;
+    return { key, ts, node, kv: version, ct, ix: terms };
+  }
+
+  /**
+   * Resources matching any query term, best score first (then newest), at most `limit`:
+   * reads the postings of the query's terms and decrypts only what it returns.
+   */
+  async searchResources<T>(queryTerms: string[], limit: number): Promise<Array<{ value: T; stored: StoredValue; score: number }>> {
+    const hits = new Map<string, { hits: number[]; ts: number }>();
+    const unique = [...new Set(queryTerms)];
+    for (const [i, term] of unique.entries()) {
+      const prefix = ix.postingPrefix(termId(this.indexKey, term));
+      for await (const [key, value] of this.index.iterator({ gte: prefix, lt: `${prefix}\xff` })) {
+        const id = (key as string).slice(prefix.length);
+        let h = hits.get(id);
+        if (!h) hits.set(id, (h = { hits: new Array<number>(unique.length).fill(0), ts: (value as { ts: number }).ts }));
+        h.hits[i] = (value as { w: number }).w;
+      }
+    }
+    const ranked = [...hits.entries()].map(([id, h]) => ({ id, ts: h.ts, score: scoreOfHits(h.hits) }))
+      .sort((a, b) => b.score - a.score || b.ts - a.ts).slice(0, limit);
+    const out: Array<{ value: T; stored: StoredValue; score: number }> = [];
+    for (const r of ranked) {
+      const found = await this.get<T>(keys.resource(r.id));
+      if (found) out.push({ ...found, score: r.score });
+    }
+    return out;
+  }
+
+  /** The newest resources, at most `limit`, decrypting only those. */
+  async recentResources<T>(limit: number): Promise<Array<{ value: T; stored: StoredValue }>> {
+    const out: Array<{ value: T; stored: StoredValue }> = [];
+    for await (const key of this.index.keys({ gte: ix.recentPrefix, lt: `${ix.recentPrefix}\xff`, limit })) {
+      const found = await this.get<T>(keys.resource((key as string).slice((key as string).lastIndexOf('!') + 1)));
+      if (found) out.push(found);
+    }
+    return out;
   }
 
   async openValue<T>(key: string, stored: StoredValue): Promise<T> {
@@ -66,6 +138,7 @@ export interface TenantStoresOptions {
  */
 export class TenantStores {
   private readonly stores = new Map<string, Store>();
+  private readonly indexes = new Map<string, Index>();
   private readonly open: LRUCache<string, Promise<OpenTenant>>;
   private readonly applying = new Map<string, Promise<number>>();
 
@@ -86,7 +159,7 @@ export class TenantStores {
       const keys = await this.options.keyRing.unwrapAll(tenantId, caller).catch((err: unknown) => {
         throw new HttpError(503, 'tenant_unavailable', `the keys of tenant ${tenantId} could not be loaded; try again`, { 'Retry-After': '1' }, { cause: err });
       });
-      return new OpenTenant(tenantId, this.storeOf(tenantId), keys, () => this.options.keyRing.unwrapAll(tenantId, `${caller}:key-reload`));
+      return new OpenTenant(tenantId, this.storeOf(tenantId), this.indexOf(tenantId), keys, () => this.options.keyRing.unwrapAll(tenantId, `${caller}:key-reload`));
     })();
     this.open.set(tenantId, opening);
     opening.catch(() => this.open.delete(tenantId));
@@ -117,7 +190,7 @@ export class TenantStores {
    * applied. Applies of one tenant run one at a time: the local apply after an ack and
    * the stream's apply of the same write may race, and compare-then-put must not interleave.
    */
-  apply(tenantId: string, entries: SyncEntry[]): Promise<number> {
+  apply(tenantId: string, entries: IndexedEntry[]): Promise<number> {
     const previous = this.applying.get(tenantId) ?? Promise.resolve(0);
     const next = previous.catch(() => 0).then(() => this.applyNow(tenantId, entries));
     this.applying.set(tenantId, next);
@@ -125,12 +198,13 @@ export class TenantStores {
     return next;
   }
 
-  private async applyNow(tenantId: string, entries: SyncEntry[]): Promise<number> {
+  private async applyNow(tenantId: string, entries: IndexedEntry[]): Promise<number> {
     const store = this.storeOf(tenantId);
     let applied = 0;
-    for (const { key, ...value } of entries) {
+    for (const { key, ix: terms, ...value } of entries) {
       const existing = await store.get(key);
       if (newerThan(value, existing)) {
+        if (key.startsWith(keys.resourcePrefix)) await this.reindex(tenantId, key.slice(keys.resourcePrefix.length), value.ts, terms ?? {});
         await store.put(key, value);
         applied += 1;
       }
@@ -138,13 +212,45 @@ export class TenantStores {
     return applied;
   }
 
+  /** Replaces what a resource is indexed under (its previous version's postings go). */
+  private async reindex(tenantId: string, id: string, ts: number, terms: IndexTerms): Promise<void> {
+    const index = this.indexOf(tenantId);
+    const previous = await index.get(ix.doc(id)) as { ts: number; terms: IndexTerms } | undefined;
+    const ops: Array<{ type: 'del'; key: string } | { type: 'put'; key: string; value: IndexValue }> = [];
+    if (previous) {
+      for (const term of Object.keys(previous.terms)) ops.push({ type: 'del', key: ix.posting(term, id) });
+      ops.push({ type: 'del', key: ix.recent(previous.ts, id) });
+    }
+    for (const [term, w] of Object.entries(terms)) ops.push({ type: 'put', key: ix.posting(term, id), value: { w, ts } });
+    ops.push({ type: 'put', key: ix.recent(ts, id), value: {} }, { type: 'put', key: ix.doc(id), value: { ts, terms } });
+    await index.batch(ops as never);
+  }
+
   /** The raw stored values of a tenant, exactly as held: for audits of encryption at rest. */
   async raw(tenantId: string): Promise<Array<{ key: string; value: StoredValue }>> {
     const store = this.stores.get(tenantId);
     if (!store) return [];
     const out: Array<{ key: string; value: StoredValue }> = [];
-    for await (const [key, value] of store.iterator()) out.push({ key, value });
+    // Sublevel keys (the index) start with '!' and sort first: records only.
+    for await (const [key, value] of store.iterator({ gt: '!\xff' })) out.push({ key, value });
     return out;
+  }
+
+  /** The tenant's index entries exactly as held: for audits that no term is stored in plaintext. */
+  async rawIndex(tenantId: string): Promise<Array<{ key: string; value: unknown }>> {
+    if (!this.stores.has(tenantId)) return [];
+    const out: Array<{ key: string; value: unknown }> = [];
+    for await (const [key, value] of this.indexOf(tenantId).iterator()) out.push({ key: key as string, value });
+    return out;
+  }
+
+  private indexOf(tenantId: string): Index {
+    let index = this.indexes.get(tenantId);
+    if (!index) {
+      index = this.storeOf(tenantId).sublevel<string, IndexValue>('ix', { keyEncoding: 'utf8', valueEncoding: 'json' }) as unknown as Index;
+      this.indexes.set(tenantId, index);
+    }
+    return index;
   }
 
   private storeOf(tenantId: string): Store {

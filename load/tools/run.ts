@@ -1,0 +1,62 @@
+/**
+ * `npm run load -- <script> [--target local|k3s|kube] [--profile fast|realistic] [-- <k6 args>]`
+ *
+ * Mints a token for every tenant of the script's plan (with the target's secrets), writes
+ * them to a file only this user can read, points BASE_URL at the target's database load
+ * balancer and runs `k6 run load/<script>.ts` — with the k6 on PATH or in K6_BINARY. The
+ * summary lands in reports/load/<script>.{json,txt}. Without k6 it says how to get it, and
+ * that `npx playwright test --project=t5-performance` runs the same scenarios without it.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { openTarget } from '../../cluster/targets.ts';
+import { SCRIPTS, type ScriptName, isProfile, loadPlan } from '../lib/scenarios.ts';
+import { LOAD_DIR } from './bundle.ts';
+import { bringTiersToZero, findK6, mintTokens } from './k6-runner.ts';
+
+const K6_INSTALL = `k6 is not installed (looked for K6_BINARY, then k6 on PATH). Install it from Grafana's packages:
+  https://grafana.com/docs/k6/latest/set-up/install-k6/   (Debian/Ubuntu: the dl.k6.io apt repository; or a release binary)
+then run this again, or set K6_BINARY=/path/to/k6. Without k6, the same scenarios and thresholds run in the suite:
+  npx playwright test --project=t5-performance`;
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { target: { type: 'string', default: process.env.PERCOLATE_TARGET ?? 'local' }, profile: { type: 'string', default: process.env.PERCOLATE_PROFILE ?? 'fast' } },
+});
+const fail = (message: string): never => { process.stderr.write(`load: ${message}\n`); process.exit(2); };
+const script = (positionals[0] ?? fail(`usage: npm run load -- <${SCRIPTS.join('|')}> [--target local|k3s|kube] [--profile fast|realistic] [-- k6 args]`)).replace(/^load\//, '').replace(/\.(ts|js)$/, '');
+if (!(SCRIPTS as readonly string[]).includes(script)) fail(`unknown script "${script}"; known: ${SCRIPTS.join(', ')}`);
+if (!['local', 'k3s', 'kube'].includes(values.target!)) fail(`--target must be local, k3s or kube, got "${values.target}"`);
+if (!isProfile(values.profile)) fail(`--profile must be fast or realistic, got "${values.profile}"`);
+
+const k6 = findK6();
+if (!k6) { process.stderr.write(`${K6_INSTALL}\n`); process.exit(3); }
+
+const plan = loadPlan(script as ScriptName, values.profile as 'fast' | 'realistic');
+const target = await openTarget({ ...process.env, PERCOLATE_TARGET: values.target, PERCOLATE_PROFILE: values.profile });
+let code = 1;
+try {
+  const { loadBalancerUrl } = await target.getEndpoints();
+  const summaryDir = join(LOAD_DIR, '..', 'reports', 'load');
+  mkdirSync(summaryDir, { recursive: true });
+  const tokensFile = join(summaryDir, `tokens-${script}.json`);
+  writeFileSync(tokensFile, JSON.stringify(await mintTokens(target, plan.tenants)), { mode: 0o600 });
+  const iterations = plan.coldStart ? plan.coldStart.iterationsPerTier : 1;
+  for (let i = 0; i < iterations; i += 1) {
+    if (plan.coldStart) {
+      process.stderr.write(`load: bringing ${plan.coldStart.tiers.join(', ')} to zero pods (cold start ${i + 1} of ${iterations})\n`);
+      await bringTiersToZero(target, plan.coldStart.tiers, 5 * 60_000);
+    }
+    const child = spawn(k6, ['run', ...positionals.slice(1), join(LOAD_DIR, `${script}.ts`)], {
+      stdio: 'inherit',
+      env: { ...process.env, BASE_URL: loadBalancerUrl, TOKENS_FILE: tokensFile, PERCOLATE_PROFILE: values.profile, SUMMARY_DIR: summaryDir },
+    });
+    code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
+    if (code !== 0) break;
+  }
+} finally {
+  await target.close();
+}
+process.exit(code);

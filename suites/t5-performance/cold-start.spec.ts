@@ -1,0 +1,51 @@
+import { loadPlan } from '../../load/lib/scenarios.ts';
+import { summarize } from '../../load/lib/summary.ts';
+import { findK6, runK6 } from '../../load/tools/k6-runner.ts';
+import { measure } from '../lib/measure.ts';
+import { eventually } from '../lib/polling.ts';
+import { dbOfTier, expect, test } from '../fixtures/index.ts';
+
+test.describe('T5.4 cold start latency', () => {
+  test('T5.4 every tier from zero pods: p95 of the time to first response < 30 s @nightly', async ({ cluster, tenants, endpoints, profile, deadlines, plan: targets, testId }) => {
+    const plan = loadPlan('cold-start', profile.name);
+    const cold = plan.coldStart!;
+    test.setTimeout(test.info().timeout + cold.iterationsPerTier * (deadlines.scaleToZeroMs + cold.boundSeconds * 1000));
+    const samples: Array<{ tier: string; seconds: number; status: number; servedBy: string | null }> = [];
+    const k6 = findK6();
+    for (let round = 1; round <= cold.iterationsPerTier; round += 1) {
+      await test.step(`setup ${round}/${cold.iterationsPerTier}: every tier idle down to zero pods (autoscaling owns them)`, async () => {
+        for (const tier of cold.tiers) await cluster.resumeAutoscaling(dbOfTier(tier));
+        await eventually('every database tier at 0 pods', async () => Promise.all(cold.tiers.map((t) => cluster.listPods({ workload: dbOfTier(t) }))),
+          (lists) => lists.every((pods) => pods.length === 0), { timeoutMs: deadlines.scaleToZeroMs });
+      });
+      await test.step(`assess ${round}/${cold.iterationsPerTier}: the first request of each tier, all tiers at once`, async () => {
+        if (k6) {
+          const run = await runK6(k6, plan, { baseUrl: endpoints.loadBalancerUrl, tokens: Object.fromEntries(await Promise.all(plan.tenants.map(async (t) => [t.id, await tenants.token(t.id, t.tier)] as const))), dir: test.info().outputPath(`k6-${round}`), runTag: testId });
+          samples.push({ tier: 'all (k6)', seconds: run.summary.ttfr?.maxSeconds ?? Number.NaN, status: run.exitCode === 0 ? 200 : 0, servedBy: null });
+        }
+        // The suite's own measure, from its side of the load balancer.
+        await Promise.all(plan.tenants.map(async (t) => {
+          const client = await tenants.client(t.id);
+          const started = performance.now();
+          const res = await client.request('GET', '/api/v1/resources?limit=1');
+          samples.push({ tier: t.tier, seconds: (performance.now() - started) / 1000, status: res.status, servedBy: res.servedBy });
+        }));
+      });
+    }
+    await test.step('assess: every first request answered by its tier, p95 TTFR within the bound', async () => {
+      const info = test.info();
+      for (const s of samples.filter((x) => !x.tier.includes('k6'))) {
+        expect(s.status, `first ${s.tier} request`).toBe(200);
+        expect(s.servedBy ?? '', `first ${s.tier} request served by its tier`).toMatch(new RegExp(`^percolate-db-${s.tier}-\\d+$`));
+      }
+      const own = samples.filter((x) => !x.tier.includes('k6')).map((x) => x.seconds * 1000);
+      const sorted = [...own].sort((a, b) => a - b);
+      const p95 = sorted[Math.min(sorted.length - 1, Math.ceil(0.95 * sorted.length) - 1)]!;
+      const summary = summarize(plan, { ttfr: { values: { count: own.length, 'p(95)': p95, max: sorted.at(-1)! } }, checks: { values: { rate: 1 } } }, { executor: k6 ? 'k6' : 'open-model', baseUrl: endpoints.loadBalancerUrl, durationSeconds: 0 });
+      await info.attach('cold-start-summary.json', { body: JSON.stringify({ ...summary, samples }, null, 2), contentType: 'application/json' });
+      info.annotations.push({ type: 'executor', description: k6 ? `k6 (${k6}) and the suite's own first requests` : 'the suite\'s own first requests: k6 is not installed' });
+      for (const tier of cold.tiers) measure(info, `TTFR, ${tier} tier (slowest)`, Math.max(...samples.filter((s) => s.tier === tier).map((s) => s.seconds)), 's', { op: '<', value: targets.performance.coldStartP95Seconds, source: 'targets.yaml performance.coldStartP95Seconds' });
+      measure(info, 'TTFR p95 over every tier', p95 / 1000, 's', { op: '<', value: targets.performance.coldStartP95Seconds, source: 'targets.yaml performance.coldStartP95Seconds' });
+    });
+  });
+});

@@ -1,0 +1,96 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { promisify } from 'node:util';
+import { type Plugin, build } from 'esbuild';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { GENERATED, renderFixtures } from '../../load/tools/fixtures.ts';
+import { bundleAll, bundleOptions, foreignImports, scriptFiles } from '../../load/tools/bundle.ts';
+
+const run = promisify(execFile);
+const root = new URL('../../', import.meta.url);
+const yaml = (rel: string) => parse(readFileSync(new URL(rel, root), 'utf8'));
+const targets = yaml('fixtures/targets.yaml').performance;
+const scenarios = yaml('fixtures/load-scenarios.yaml').performance;
+
+// What the k6 runtime provides, reduced to what the scripts touch at init time.
+const k6Stubs: Plugin = {
+  name: 'k6-stubs',
+  setup(b) {
+    b.onResolve({ filter: /^k6(\/.*)?$/ }, (args) => ({ path: args.path, namespace: 'k6' }));
+    b.onLoad({ filter: /.*/, namespace: 'k6' }, () => ({
+      contents: 'export function check() { return true } export class Trend { add() {} } export default { scenario: {} }', loader: 'js',
+    }));
+  },
+};
+
+/** A script's exported `options`, as k6 would read them in its init context. */
+async function optionsOf(file: string, profile = 'fast'): Promise<{ scenarios: Record<string, any>; thresholds: Record<string, unknown[]> }> {
+  const out = await build({ ...bundleOptions, entryPoints: [file], write: false, external: [], plugins: [k6Stubs] });
+  const g = globalThis as Record<string, unknown>;
+  g.__ENV = { BASE_URL: 'http://lb.test', TOKENS: '{}', PERCOLATE_PROFILE: profile };
+  g.open = () => '{}';
+  const mod = await import(`data:text/javascript;base64,${Buffer.from(`${out.outputFiles[0]!.text}\n//${Math.random()}`).toString('base64')}`);
+  return mod.options;
+}
+const exprs = (list: unknown[] | undefined) => (list ?? []).map((t) => (typeof t === 'string' ? t : (t as { threshold: string }).threshold));
+
+describe('load/ k6 scripts', () => {
+  const scripts = scriptFiles().map((f) => basename(f, '.ts'));
+
+  it('has one script per T5 test', () => {
+    expect(scripts).toEqual(expect.arrayContaining(['baseline', 'spike', 'sustained', 'cold-start', 'concurrent-tenants']));
+  });
+
+  it('type-check against @types/k6 (k6 runtime, no Node APIs)', async () => {
+    await expect(run('npx', ['tsc', '-p', 'load/tsconfig.json'], { cwd: root })).resolves.toBeDefined();
+  }, 120_000);
+
+  it('read fixtures that match the YAML (load/lib/fixtures.generated.ts is current)', () => {
+    expect(readFileSync(GENERATED, 'utf8'), 'run npm run load:fixtures').toBe(renderFixtures());
+  });
+
+  it.each(['fast', 'realistic'])('carry the fixture thresholds and rates in their options (%s profile)', async (profile) => {
+    const p = scenarios;
+    const t = targets;
+    const base = await optionsOf(new URL('load/baseline.ts', root).pathname, profile);
+    expect(exprs(base.thresholds.http_req_duration)).toEqual([`p(95)<${t.p95Ms}`, `p(99)<${t.p99Ms}`]);
+    expect(exprs(base.thresholds.http_req_failed)).toEqual([`rate<${t.errorRate}`]);
+    expect(base.scenarios.baseline).toMatchObject({ executor: 'constant-arrival-rate', rate: p.baseline[profile].rate, duration: `${p.baseline[profile].durationSeconds}s` });
+
+    const sustained = await optionsOf(new URL('load/sustained.ts', root).pathname, profile);
+    expect(exprs(sustained.thresholds.http_req_duration)).toEqual([`p(95)<${t.p95Ms}`, `p(99)<${t.p99Ms}`]);
+    expect(sustained.thresholds.http_req_failed).toEqual([expect.objectContaining({ threshold: `rate<${t.errorRate}`, abortOnFail: true })]);
+    expect(sustained.scenarios.sustained).toMatchObject({ executor: 'constant-arrival-rate', rate: p.sustained[profile].rate, duration: `${p.sustained[profile].durationSeconds}s` });
+
+    const spike = await optionsOf(new URL('load/spike.ts', root).pathname, profile);
+    expect(spike.thresholds['http_req_failed{phase:spike}']).toEqual([expect.objectContaining({ threshold: `rate<=${t.spikeErrorRate}`, abortOnFail: true })]);
+    expect(exprs(spike.thresholds['http_req_duration{phase:recovery}'])).toEqual([`p(95)<${t.p95Ms}`]);
+    const s = spike.scenarios.spike;
+    expect(s.executor).toBe('ramping-arrival-rate');
+    expect(Math.max(...s.stages.map((x: { target: number }) => x.target))).toBe(p.spike[profile].baseRate * p.spike.factor);
+    expect(s.startRate).toBe(p.spike[profile].baseRate);
+
+    const concurrent = await optionsOf(new URL('load/concurrent-tenants.ts', root).pathname, profile);
+    expect(exprs(concurrent.thresholds.http_req_duration)).toEqual([`p(95)<${t.concurrentTenants.p95Ms}`]);
+    expect(exprs(concurrent.thresholds.http_req_failed)).toEqual([`rate<${t.concurrentTenants.errorRate}`]);
+    expect(concurrent.scenarios['concurrent-tenants']).toMatchObject({ executor: 'constant-arrival-rate', rate: p.concurrentTenants[profile].ratePerTenant * p.concurrentTenants.tenants });
+    for (const tier of ['small', 'medium', 'large']) expect(exprs(concurrent.thresholds[`http_req_duration{tier:${tier}}`])).toEqual([`p(95)<${t.concurrentTenants.p95Ms}`]);
+
+    const cold = await optionsOf(new URL('load/cold-start.ts', root).pathname, profile);
+    expect(exprs(cold.thresholds.ttfr)).toEqual([`p(95)<${t.coldStartP95Seconds * 1000}`]);
+    expect(Object.keys(cold.scenarios).sort()).toEqual(scenarios.coldStart.tiers.map((x: string) => `cold-${x}`).sort());
+  }, 60_000);
+
+  it('bundle to ES2019 JavaScript that imports only k6 modules (npm run load:bundle)', async () => {
+    const outputs = await bundleAll();
+    expect(outputs.map((o) => basename(o, '.js')).sort()).toEqual([...scripts].sort());
+    for (const out of outputs) {
+      const js = readFileSync(out, 'utf8');
+      expect(foreignImports(js)).toEqual([]);
+      // ES2019: optional chaining and nullish coalescing lowered, no type syntax left.
+      expect(js).not.toMatch(/\?\.|\?\?|\bimport type\b|\binterface\s+\w+\s*\{|: (string|number|boolean)\b[,)=;]/);
+    }
+  }, 60_000);
+});
