@@ -1,6 +1,7 @@
 import type { Traffic } from '../lib/traffic.ts';
 import { startTraffic } from '../lib/traffic.ts';
-import { eventually } from '../lib/polling.ts';
+import { eventually, expectSteady } from '../lib/polling.ts';
+import { perPodThreshold, scaledObjectSpec } from '../lib/scaled-objects.ts';
 import { measure, recordFigure } from '../lib/measure.ts';
 import { DB_SMALL, expect, test } from '../fixtures/index.ts';
 
@@ -9,19 +10,26 @@ test.describe.serial('T2.2–T2.4 database pods follow the active tenants', () =
   let traffic: Traffic | undefined;
   test.afterAll(async () => { await traffic?.stop(); });
 
-  test('T2.2 six active tenants scale the database 1 → 3 @pr', async ({ cluster, tenants, deadlines, plan }) => {
-    const clients = await Promise.all(tenants.ofTier('small', 6).map((t) => tenants.client(t.id)));
+  // Five tenants at two per pod: ceil(2.5) = 3, where truncating or rounding down gives 2
+  // and scaling on the current count (5 / 2 × pods) keeps climbing.
+  test('T2.2 five active tenants scale the database 1 → ceil(5 / 2) = 3 @pr', async ({ cluster, tenants, deadlines, plan, profile }) => {
+    const active = 5;
+    const so = await scaledObjectSpec(profile.name, DB_SMALL);
+    const expected = Math.ceil(active / perPodThreshold(so));
+    const clients = await Promise.all(tenants.ofTier('small', active).map((t) => tenants.client(t.id)));
     await test.step('setup: autoscaling owns the pool; at most one pod to start from', async () => {
       await eventually(`${DB_SMALL} at ≤ 1 replica`, () => cluster.getReplicas(DB_SMALL), (n) => n <= 1, { timeoutMs: deadlines.scaleDownMs });
     });
     const started = Date.now();
-    await test.step('assess: sustained load from 6 tenants (threshold 2 per pod) reaches 3 ready pods', async () => {
+    await test.step(`assess: sustained load from ${active} tenants (threshold ${perPodThreshold(so)} per pod) reaches ${expected} ready pods`, async () => {
       traffic = startTraffic(clients, 2);
-      await cluster.waitForReplicasReady(DB_SMALL, 3, { timeoutMs: deadlines.scaleUpMs });
+      await cluster.waitForReplicasReady(DB_SMALL, expected, { timeoutMs: deadlines.scaleUpMs });
     });
-    const seconds = (Date.now() - started) / 1000;
-    test.info().annotations.push({ type: 'measured', description: `scale up to 3 in ${seconds.toFixed(1)} s (target < ${plan.scaling.scaleUpSeconds} s)` });
-    expect(seconds).toBeLessThan(plan.scaling.scaleUpSeconds);
+    measure(test.info(), `T2.2 scale up 1 → ${expected}`, (Date.now() - started) / 1000, 's', { op: '<', value: plan.scaling.scaleUpSeconds, source: 'targets.yaml scaling.scaleUpSeconds' });
+    await test.step(`assess: and stays at ${expected} (AverageValue = ceil(metric / threshold), not more)`, async () => {
+      await expectSteady(`${DB_SMALL} replicas`, () => cluster.getReplicas(DB_SMALL), { forMs: deadlines.metricSeenMs * 2 });
+      expect(await cluster.getReplicas(DB_SMALL)).toBe(expected);
+    });
   });
 
   /**
