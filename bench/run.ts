@@ -49,7 +49,7 @@ const config = {
   jobRate: num('BENCH_JOB_RATE', 50),
   jobSeconds: num('BENCH_JOB_SECONDS', 20),
   jobWarmup: num('BENCH_JOB_WARMUP', 20),
-  clusterRate: num('BENCH_CLUSTER_RATE', 200),
+  clusterRate: num('BENCH_CLUSTER_RATE', 50),
   clusterSeconds: num('BENCH_CLUSTER_SECONDS', 10),
 };
 const ALL_PHASES = ['cached', 'cold', 'replication', 'raw', 'jobs', 'seed000'] as const;

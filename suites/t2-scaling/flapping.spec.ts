@@ -35,7 +35,7 @@ test.describe('T2.6 scale flapping prevention', () => {
       // From zero, held requests can time out on a slow machine: that is T2.1's subject, not this one's.
       const warm = startTraffic(high, oscillating.ratePerTenant);
       try {
-        await cluster.waitForReplicasReady(DB_SMALL, highPods, { timeoutMs: deadlines.scaleUpMs + deadlines.scaleDownMs });
+        await cluster.waitForReplicasReady(DB_SMALL, highPods, { timeoutMs: Math.max(deadlines.scaleUpMs, plan.scaling.scaleUpSeconds * 1000) + deadlines.scaleDownMs });
       } finally {
         const failed = failures(await warm.stop());
         if (Object.keys(failed).length) test.info().annotations.push({ type: 'setup', description: `failed requests while warming up from zero: ${JSON.stringify(failed)}` });
