@@ -12,7 +12,9 @@
  * (cached reads); BENCH_COLD_TENANTS, BENCH_COLD_RATE, BENCH_COLD_OPEN_MS; BENCH_WRITE_RATE,
  * BENCH_WRITE_SECONDS (replication and its raw baseline); BENCH_JOB_RATE, BENCH_JOB_SECONDS,
  * BENCH_JOB_WARMUP; BENCH_SEARCH_QUERIES (search at 1k/10k/100k records per tenant);
- * BENCH_PHASES=cached,cold,replication,raw,jobs,search to run a subset;
+ * BENCH_CLUSTER_RATE, BENCH_CLUSTER_SECONDS (seed000: a local cluster's load
+ * balancer beside its pod, cold reads, worker cold start, scaling decision);
+ * BENCH_PHASES=cached,cold,replication,raw,jobs,search,seed000 to run a subset;
  * BENCH_KEEP=1 to keep the scratch dir with every process's log.
  */
 import { availableParallelism, loadavg } from 'node:os';
@@ -25,6 +27,8 @@ import { jobDelivery } from './phases/job-delivery.ts';
 import { rawJetStreamLag } from './phases/raw-jetstream-lag.ts';
 import { replication } from './phases/replication.ts';
 import { searchScaling } from './phases/search-index.ts';
+import { loadProfile } from '../reference-services/shared/profile.ts';
+import { SEED000_TARGETS, seed000Cluster } from './phases/seed-000-cluster.ts';
 import { teardown, teardownOnSignals } from './teardown.ts';
 
 const num = (name: string, fallback: number) => {
@@ -48,8 +52,10 @@ const config = {
   jobSeconds: num('BENCH_JOB_SECONDS', 20),
   jobWarmup: num('BENCH_JOB_WARMUP', 20),
   searchQueries: num('BENCH_SEARCH_QUERIES', 2000),
+  clusterRate: num('BENCH_CLUSTER_RATE', 50),
+  clusterSeconds: num('BENCH_CLUSTER_SECONDS', 10),
 };
-const ALL_PHASES = ['cached', 'cold', 'replication', 'raw', 'jobs', 'search'] as const;
+const ALL_PHASES = ['cached', 'cold', 'replication', 'raw', 'jobs', 'search', 'seed000'] as const;
 type Phase = (typeof ALL_PHASES)[number];
 const phases = new Set((process.env.BENCH_PHASES ?? ALL_PHASES.join(',')).split(',').map((p) => p.trim()) as Phase[]);
 for (const p of phases) if (!ALL_PHASES.includes(p)) throw new Error(`BENCH_PHASES: unknown phase "${p}" (known: ${ALL_PHASES.join(', ')})`);
@@ -59,6 +65,8 @@ const figures: Figures = new Map([
   'db_cold_open_p50_ms', 'replication_lag_p50_ms', 'replication_lag_p99_ms', 'replication_lag_p99_ratio_vs_raw',
   'job_delivery_p99_ms',
   'search_1k_p99_ms', 'search_10k_p99_ms', 'search_100k_p99_ms', 'search_cached_read_p99_ms', 'search_p99_ratio_100k_vs_1k',
+  'lb_read_cached_p99_ms', 'direct_read_cached_p99_ms', 'lb_read_cached_p99_ratio_vs_direct',
+  'lb_cold_read_p50_ms', 'lb_cold_read_p99_ms', 'lb_cold_read_p99_ratio_vs_cold_open', 'worker_cold_start_ms', 'scaling_decision_ms',
 ].map((name) => [name, undefined]));
 
 const ms = (v: number | undefined) => (v === undefined ? 'n/a' : `${v.toFixed(3)} ms`);
@@ -142,6 +150,21 @@ async function main(): Promise<void> {
     figures.set('search_cached_read_p99_ms', sizes.at(-1)!.readP99Ms);
     figures.set('search_p99_ratio_100k_vs_1k', sizes.at(-1)!.searchP99Ms / sizes[0]!.searchP99Ms);
   }
+  if (phases.has('seed000')) {
+    const r = await seed000Cluster({ rate: config.clusterRate, seconds: config.clusterSeconds, coldTenants: config.coldTenants, coldRate: config.coldRate });
+    for (const [name, x] of [['load balancer', r.lb], ['direct', r.direct], ['cold via load balancer', r.cold]] as const) {
+      progress(`seed 000 ${name}: ${x.ok}/${x.sent} ok, p50 ${ms(x.p50Ms)}, p99 ${ms(x.p99Ms)}, max ${ms(x.maxMs)}` + (x.errors ? `; errors ${JSON.stringify(x.errorReasons)}` : ''));
+    }
+    figures.set('lb_read_cached_p99_ms', r.lb.p99Ms);
+    figures.set('direct_read_cached_p99_ms', r.direct.p99Ms);
+    figures.set('lb_read_cached_p99_ratio_vs_direct', r.lb.p99Ms / r.direct.p99Ms);
+    figures.set('lb_cold_read_p50_ms', r.cold.p50Ms);
+    figures.set('lb_cold_read_p99_ms', r.cold.p99Ms);
+    // Beside the fast profile's stand-in for opening a tenant's store, the floor of a cold read.
+    figures.set('lb_cold_read_p99_ratio_vs_cold_open', r.cold.p99Ms / loadProfile('fast').coldOpenMs);
+    figures.set('worker_cold_start_ms', r.workerColdStartMs);
+    figures.set('scaling_decision_ms', r.scalingDecisionMs);
+  }
   progress(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
 
@@ -158,5 +181,5 @@ try {
 }
 for (const [name, value] of figures) process.stdout.write(`${formatFigure(name, value)}\n`);
 process.stdout.write('\n');
-for (const target of TARGETS) process.stdout.write(`${targetLine(target, figures.get(target.figure))}\n`);
+for (const target of [...TARGETS, ...SEED000_TARGETS]) process.stdout.write(`${targetLine(target, figures.get(target.figure))}\n`);
 process.exitCode = failed ? 1 : 0;

@@ -20,6 +20,14 @@ export interface Deadlines {
   jobDoneMs: number;
   /** A long enough "nothing changes" window to catch a scaler that would act: two polls past stabilization. */
   steadyMs: number;
+  /**
+   * T2.6's oscillating load: `highMs` of the high tenant set, then `lowMs` of the low one.
+   * A tenant stays in the metric for the active window after its last request, so the
+   * autoscaler sees the metric low for about `lowMs − window` = half the stabilization
+   * window: long enough that an HPA without the window scales down, short enough that one
+   * with it never does.
+   */
+  oscillation: { highMs: number; lowMs: number; seenLowMs: number };
 }
 
 export function deadlinesFor(profile: TimeProfile): Deadlines {
@@ -37,5 +45,10 @@ export function deadlinesFor(profile: TimeProfile): Deadlines {
     scaleToZeroMs: window + metric + profile.cooldownSeconds * s + poll + drain,
     jobDoneMs: podReady + profile.parseMs[1] + metric,
     steadyMs: profile.scaleDownStabilizationSeconds * s + 2 * poll + metric,
+    oscillation: {
+      highMs: (profile.oscillationPeriodSeconds / 2) * s,
+      lowMs: window + (profile.scaleDownStabilizationSeconds / 2) * s,
+      seenLowMs: (profile.scaleDownStabilizationSeconds / 2) * s,
+    },
   };
 }

@@ -28,3 +28,10 @@ export function idealSkewBound(tenants: number, pods: number, confidence = 0.99)
   const z = normalQuantile(1 - (1 - confidence) / (2 * pods));
   return (z * sd) / mean;
 }
+
+/** The q-quantile (0–1) of samples, nearest-rank: the smallest sample with at least q of them at or below it. */
+export function quantile(samples: readonly number[], q: number): number {
+  if (samples.length === 0) return Number.NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}

@@ -4,10 +4,11 @@ import { parse } from 'yaml';
 
 /** The plan's pass criteria (fixtures/targets.yaml). */
 export interface PlanTargets {
-  isolation: { routingAccuracy: number; noisyNeighbourLatencyIncrease: number };
-  scaling: { ttfrSeconds: number; scaleUpSeconds: number; scaleDownSeconds: number; scaleToZeroSeconds: number; maxScaleEventsPer20Min: number };
+  isolation: { routingAccuracy: number; noisyNeighbourLatencyIncrease: number; concurrentRequests: number };
+  scaling: { ttfrSeconds: number; scaleUpSeconds: number; scaleDownSeconds: number; scaleToZeroSeconds: number; maxScaleEventsPer20Min: number; flappingMinDipsSeen: number };
   performance: { p95Ms: number; p99Ms: number; errorRate: number; spikeErrorRate: number; concurrentTenants: { p95Ms: number; errorRate: number }; coldStartP95Seconds: number };
-  routing: { affinity: number; affinityTopology: number; maxSkew: number; skewProbeTenants: number; maxMovedShareSlack: number; zoneLocalShare: number; failoverSuccess: number; errorsDuringTermination: number; headerInjection: number };
+  seed000: { workerColdStartSeconds: number; scalingDecisionSeconds: number; cachedReadP99Ms: number; coldReadP99Ms: number; readSamples: number };
+  routing: { affinity: number; affinityTopology: number; maxSkew: number; skewProbeTenants: number; maxMovedShareSlack: number; zoneLocalShare: number; zoneLocalSlack: number; failoverSuccess: number; errorsDuringTermination: number; headerInjection: number; gatewayUploads: number; gatewayTenants: number };
 }
 
 export function loadPlanTargets(): PlanTargets {

@@ -61,21 +61,30 @@ export function failures(stats: TrafficStats): Record<string, number> {
 }
 
 /**
- * Alternates between `high` and `low` tenants every half period, for as long as it runs:
- * the oscillating load of T2.6.
+ * Alternates between `high` and `low` tenants, `highMs` of the one then `lowMs` of the other,
+ * for as long as it runs: the oscillating load of T2.6. `onFlip` hears each change, so a spec
+ * can line the phases up with what the autoscaler read.
  */
-export function startOscillatingTraffic(high: TenantClient[], low: TenantClient[], periodMs: number, ratePerTenant: number): Traffic {
+export function startOscillatingTraffic(
+  high: TenantClient[], low: TenantClient[], phases: { highMs: number; lowMs: number }, ratePerTenant: number,
+  onFlip: (phase: 'high' | 'low', at: number) => void = () => {},
+): Traffic {
   const traffic = startTraffic(high, ratePerTenant);
-  let phaseHigh = true;
-  const flip = setInterval(() => {
-    phaseHigh = !phaseHigh;
-    traffic.setClients(phaseHigh ? high : low);
-  }, periodMs / 2);
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const enter = (phase: 'high' | 'low') => {
+    if (stopped) return;
+    traffic.setClients(phase === 'high' ? high : low);
+    onFlip(phase, Date.now());
+    timer = setTimeout(() => enter(phase === 'high' ? 'low' : 'high'), phase === 'high' ? phases.highMs : phases.lowMs);
+  };
+  enter('high');
   return {
     stats: traffic.stats,
     setClients: (clients) => traffic.setClients(clients),
     async stop() {
-      clearInterval(flip);
+      stopped = true;
+      clearTimeout(timer);
       return traffic.stop();
     },
   };

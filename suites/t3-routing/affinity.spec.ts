@@ -2,7 +2,7 @@ import { placement } from '../lib/routing.ts';
 import { DB_SMALL, expect, test } from '../fixtures/index.ts';
 
 test.describe('T3.1 tenant affinity', () => {
-  test('T3.1 same tenant, same pod, until a scale event @pr', async ({ tenants, pools, plan }) => {
+  test('T3.1 same tenant, same pod, until a scale event @nightly @pr', async ({ tenants, pools, plan }) => {
     const tenantIds = tenants.ofTier('small', 5).map((t) => t.id);
     const clients = await Promise.all(tenantIds.map((t) => tenants.client(t)));
 

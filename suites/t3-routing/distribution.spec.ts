@@ -12,7 +12,7 @@ import { DB_SMALL, expect, test } from '../fixtures/index.ts';
  * and reported, and held to what an ideal hash meets at 99 %.
  */
 test.describe('T3.2 consistent hashing', () => {
-  test('T3.2 tenants spread evenly over the pods, and about 1/N of them move when a pod is added @pr', async ({ tenants, pools, plan, endpoints }) => {
+  test('T3.2 tenants spread evenly over the pods, and about 1/N of them move when a pod is added @nightly @pr', async ({ tenants, pools, plan, endpoints }) => {
     const fixtureClients = await Promise.all(tenants.ofTier('small', 50).map((t) => tenants.client(t.id)));
     const probeIds = Array.from({ length: plan.routing.skewProbeTenants }, (_, i) => `probe-${String(i + 1).padStart(4, '0')}`);
     const route = async (ids: string[]) => new Map(await mapConcurrent(ids, 32, async (id) => {

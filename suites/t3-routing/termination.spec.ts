@@ -1,7 +1,7 @@
 import { DB_SMALL, expect, test } from '../fixtures/index.ts';
 
 test.describe('T3.4 health-aware routing', () => {
-  test('T3.4 zero 5xx while a pod terminates under concurrent load @pr', async ({ cluster, tenants, pools, plan, deadlines }) => {
+  test('T3.4 zero 5xx while a pod terminates under concurrent load @nightly @pr', async ({ cluster, tenants, pools, plan, deadlines }) => {
     const clients = await Promise.all(tenants.ofTier('small', 20).map((t) => tenants.client(t.id)));
     let victim = '';
     const statuses = new Map<number | string, number>();

@@ -1,0 +1,97 @@
+import { LocalClusterBuilder } from '../../cluster/local/builder.ts';
+import type { LocalClusterTarget } from '../../cluster/local/client.ts';
+import { progress } from '../cluster.ts';
+import { OpenModelGenerator, type OpenModelResult } from '../open-model.ts';
+import { onTeardown } from '../teardown.ts';
+
+/**
+ * Seed 000's rows that only a whole cluster shows: reads through the load balancer (HAProxy
+ * and the pod's sidecar) beside the same reads sent to the pod, a tenant's cold read through
+ * it, a worker's cold start (job published at zero workers → worker ready) and the
+ * autoscaler's decision latency (publish → scale-up event). One local cluster, fast profile,
+ * one database pod held by its ScaledObject, workers left to the autoscaler.
+ */
+export interface Seed000Options { rate: number; seconds: number; coldTenants: number; coldRate: number }
+
+export interface Seed000Result {
+  lb: OpenModelResult;
+  direct: OpenModelResult;
+  cold: OpenModelResult;
+  workerColdStartMs: number | undefined;
+  scalingDecisionMs: number | undefined;
+}
+
+const WORKER = 'percolate-worker';
+const DB = 'percolate-db-small';
+
+export async function seed000Cluster(opts: Seed000Options): Promise<Seed000Result> {
+  progress('seed 000: starting a local cluster (fast profile, 1 database pod, workers autoscaled)');
+  const starting = new LocalClusterBuilder().withProfile('fast').withDbReplicas(1).start();
+  onTeardown('seed 000 local cluster', async () => { await (await starting.catch(() => undefined))?.close(); });
+  const cluster = await starting;
+  const [pod] = await cluster.waitForReplicasReady(DB, 1, { timeoutMs: 60_000 });
+  const tenant = 'tenant-001';
+  const headers = { authorization: `Bearer ${await cluster.mintToken(tenant)}`, 'x-tenant-id': tenant };
+
+  const reads = async (origin: string): Promise<OpenModelResult> => {
+    const gen = new OpenModelGenerator(origin, { timeoutMs: 10_000 });
+    try {
+      await gen.run({ rate: opts.rate, durationMs: 2_000, request: () => ({ path: '/api/v1/resources?limit=1', headers }) });
+      return await gen.run({ rate: opts.rate, durationMs: opts.seconds * 1000, request: () => ({ path: '/api/v1/resources?limit=1', headers }) });
+    } finally {
+      await gen.close();
+    }
+  };
+  progress(`seed 000: cached reads of one tenant at ${opts.rate} req/s for ${opts.seconds} s, through the load balancer, then directly on ${pod!.name}`);
+  const lb = await reads(cluster.getLoadBalancerUrl());
+  const direct = await reads(`http://${pod!.address}`);
+
+  progress(`seed 000: cold reads, the first request of ${opts.coldTenants} fresh tenants at ${opts.coldRate} req/s through the load balancer`);
+  const run = Date.now().toString(36);
+  const coldHeaders = await Promise.all(Array.from({ length: opts.coldTenants }, async (_, i) => {
+    const id = `bench-cold-${run}-${i}`;
+    return { authorization: `Bearer ${await cluster.mintToken(id)}`, 'x-tenant-id': id };
+  }));
+  const coldGen = new OpenModelGenerator(cluster.getLoadBalancerUrl(), { timeoutMs: 10_000 });
+  let cold: OpenModelResult;
+  try {
+    cold = await coldGen.run({
+      rate: opts.coldRate, durationMs: (opts.coldTenants / opts.coldRate) * 1000, maxRequests: opts.coldTenants,
+      request: (i) => ({ path: '/api/v1/resources?limit=1', headers: coldHeaders[i]! }),
+    });
+  } finally {
+    await coldGen.close();
+  }
+
+  const { workerColdStartMs, scalingDecisionMs } = await workerColdStart(cluster, tenant);
+  return { lb, direct, cold, workerColdStartMs, scalingDecisionMs };
+}
+
+async function workerColdStart(cluster: LocalClusterTarget, tenant: string): Promise<{ workerColdStartMs: number | undefined; scalingDecisionMs: number | undefined }> {
+  progress('seed 000: one upload at zero workers; publish → scale-up decision → worker ready');
+  const deadline = Date.now() + 60_000;
+  while ((await cluster.listPods({ workload: WORKER })).length > 0) {
+    if (Date.now() > deadline) { progress('seed 000: workers never came to zero'); return { workerColdStartMs: undefined, scalingDecisionMs: undefined }; }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const form = new FormData();
+  form.append('file', new Blob(['bench cold worker']), 'bench.txt');
+  const published = Date.now();
+  const res = await fetch(`${cluster.getGatewayUrl()}/upload`, { method: 'POST', body: form, headers: { authorization: `Bearer ${await cluster.mintToken(tenant)}` } });
+  if (res.status !== 202) { progress(`seed 000: upload answered ${res.status}: ${await res.text()}`); return { workerColdStartMs: undefined, scalingDecisionMs: undefined }; }
+  let readyAt: number | undefined;
+  while (readyAt === undefined && Date.now() < published + 60_000) {
+    if ((await cluster.listPods({ workload: WORKER })).some((p) => p.ready)) readyAt = Date.now();
+    else await new Promise((r) => setTimeout(r, 50));
+  }
+  const scaled = (await cluster.getScalingEvents({ since: published })).find((e) => e.scaledObject === WORKER && e.replicasAfter > e.replicasBefore);
+  return { workerColdStartMs: readyAt === undefined ? undefined : readyAt - published, scalingDecisionMs: scaled ? scaled.at - published : undefined };
+}
+
+/** Seed 000's bounds on the figures of this phase. */
+export const SEED000_TARGETS = [
+  { figure: 'lb_read_cached_p99_ms', op: '<', limit: 10, label: 'cached read p99 through the load balancer < 10 ms (seed 000)' },
+  { figure: 'lb_cold_read_p99_ms', op: '<', limit: 200, label: 'cold read p99 through the load balancer < 200 ms (seed 000)' },
+  { figure: 'worker_cold_start_ms', op: '<', limit: 30_000, label: 'worker cold start < 30 s (seed 000)' },
+  { figure: 'scaling_decision_ms', op: '<', limit: 10_000, label: 'scaling decision < 10 s (seed 000)' },
+] as const;

@@ -1,0 +1,57 @@
+import { mapConcurrent } from '../lib/concurrency.ts';
+import { measure, recordFigure } from '../lib/measure.ts';
+import { quantile } from '../lib/stats.ts';
+import { DB_SMALL, expect, test } from '../fixtures/index.ts';
+
+/**
+ * Seed 000's read rows: a read of a cached tenant < 10 ms and of a tenant not cached
+ * < 200 ms, held at p99 through the load balancer (the path every client takes), with the
+ * same reads sent to the pod directly beside them so the balancer's share is visible.
+ * Requests go one at a time per lane, at low concurrency: this is latency, not load (T5).
+ */
+test.describe('seed 000 read latency', () => {
+  test('seed 000: cached reads p99 and cold reads p99 through the load balancer, beside the pod directly @nightly @pr', async ({ tenants, pools, plan, testId }) => {
+    const samples = plan.seed000.readSamples;
+    let podUrl = '';
+    await test.step('setup: one pod', async () => {
+      const [pod] = await pools.hold(DB_SMALL, 1);
+      podUrl = `http://${pod!.address}`;
+    });
+
+    await test.step(`assess: ${samples} cold reads (fresh tenants, each read once) p99 < ${plan.seed000.coldReadP99Ms} ms`, async () => {
+      const ids = Array.from({ length: samples }, (_, i) => `cold-${testId.toLowerCase().replace(/[^a-z0-9]/g, '').slice(-12)}-${i}`);
+      const clients = await Promise.all(ids.map((id) => tenants.client(id)));
+      const ms = await mapConcurrent(clients, 4, async (c) => {
+        const t0 = performance.now();
+        const res = await c.request('GET', '/api/v1/resources?limit=1');
+        expect(res.status, res.text).toBe(200);
+        return performance.now() - t0;
+      });
+      recordFigure(test.info(), { name: 'seed 000 cold read p50 through the load balancer', value: quantile(ms, 0.5), unit: 'ms' });
+      measure(test.info(), 'seed 000 cold read p99 through the load balancer', quantile(ms, 0.99), 'ms', { op: '<', value: plan.seed000.coldReadP99Ms, source: 'targets.yaml seed000.coldReadP99Ms' });
+    });
+
+    await test.step(`assess: ${samples} cached reads p99 < ${plan.seed000.cachedReadP99Ms} ms through the load balancer, beside the pod directly`, async () => {
+      const tenant = tenants.ofTier('small', 1)[0]!.id;
+      const viaLb = await tenants.client(tenant);
+      const direct = await tenants.client(tenant, podUrl);
+      expect((await viaLb.request('GET', '/api/v1/resources?limit=1')).status).toBe(200);
+      const lb: number[] = [];
+      const pod: number[] = [];
+      // Alternate the two paths so both see the same moments of a busy machine.
+      for (let i = 0; i < samples; i += 1) {
+        for (const [client, into] of [[viaLb, lb], [direct, pod]] as const) {
+          const t0 = performance.now();
+          const res = await client.request('GET', '/api/v1/resources?limit=1');
+          into.push(performance.now() - t0);
+          expect(res.status).toBe(200);
+        }
+      }
+      const [lbP99, podP99] = [quantile(lb, 0.99), quantile(pod, 0.99)];
+      recordFigure(test.info(), { name: 'seed 000 cached read p99 directly on the pod', value: podP99, unit: 'ms' });
+      recordFigure(test.info(), { name: 'seed 000 cached read p50 through the load balancer', value: quantile(lb, 0.5), unit: 'ms' });
+      recordFigure(test.info(), { name: 'seed 000 cached read p99 ratio, load balancer / direct', value: lbP99 / podP99, unit: '×' });
+      measure(test.info(), 'seed 000 cached read p99 through the load balancer', lbP99, 'ms', { op: '<', value: plan.seed000.cachedReadP99Ms, source: 'targets.yaml seed000.cachedReadP99Ms' });
+    });
+  });
+});
