@@ -6,6 +6,7 @@ import { parse } from 'yaml';
 export interface PlanTargets {
   isolation: { routingAccuracy: number; noisyNeighbourLatencyIncrease: number };
   scaling: { ttfrSeconds: number; scaleUpSeconds: number; scaleDownSeconds: number; scaleToZeroSeconds: number; maxScaleEventsPer20Min: number };
+  chaos: { lostWrites: number; staleValues: number; phantomValues: number; podKillRecoverySeconds: number; nodeDrainRecoverySeconds: number; zoneFailoverSeconds: number; gatewayRecoverySeconds: number; duplicateJobs: number; natsNodeLossFailures: number; exhaustionP95Increase: number; floodReadP95Ms: number; floodReadErrorRate: number; soakRssSlopeMBPerMin: number };
   routing: { affinity: number; affinityTopology: number; maxSkew: number; skewProbeTenants: number; maxMovedShareSlack: number; zoneLocalShare: number; failoverSuccess: number; errorsDuringTermination: number; headerInjection: number };
 }
 
