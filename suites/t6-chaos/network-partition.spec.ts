@@ -22,7 +22,7 @@ test.describe('T6.6 network partition', () => {
 
     await test.step('setup: three database pods, clients writing through the load balancer', async () => {
       await pools.hold(DB_SMALL, 3);
-      await run.startAndWarm(150, deadlines.podReadyMs);
+      await run.startAndWarm(60, deadlines.podReadyMs + 30_000);
     });
 
     await test.step('fault: chaos/db-nats-network-partition.yaml (NetworkChaos partition, database pods ↔ NATS, both ways)', async () => {
@@ -33,7 +33,7 @@ test.describe('T6.6 network partition', () => {
         (n) => n >= 16, { timeoutMs: 30_000 });
       await cluster.recover();
       healAt = run.mark('chaos-stop', 'partition healed');
-      await run.afterRecovery(150, Date.now(), deadlines.podReadyMs + 30_000);
+      await run.afterRecovery(60, Date.now(), deadlines.podReadyMs + 30_000);
     });
 
     await test.step('assess: nothing acknowledged across the cut, the time to take writes again, the checker\'s verdict', async () => {
