@@ -1,6 +1,6 @@
 import type { ClusterTarget } from '../../../cluster/target.ts';
 import { eventually } from '../polling.ts';
-import { type CheckResult, type ReplicaState, checkRegisters, divergentTenants } from './check.ts';
+import { type CheckResult, type ReplicaState, checkRegisters, describe, divergentTenants } from './check.ts';
 import type { Ledger } from './ledger.ts';
 import { type TenantEndpoint, keysOf, readReplica } from './registers.ts';
 
@@ -33,10 +33,16 @@ export async function judge(opts: {
   const keys = keysOf(ledger);
   const started = Date.now();
   let replicas: ReplicaState[] = [];
-  await eventually(`every tenant's data equal on ${pods.map((p) => p.name).join(', ')}`, async () => {
-    replicas = await Promise.all(pods.map((p) => readReplica({ name: p.name, address: p.address }, byTenant, keys)));
-    return divergentTenants(replicas);
-  }, (divergent) => divergent.length === 0, { timeoutMs: opts.convergeWithinMs, intervalMs: 500 });
+  try {
+    await eventually(`every tenant's data equal on ${pods.map((p) => p.name).join(', ')}`, async () => {
+      replicas = await Promise.all(pods.map((p) => readReplica({ name: p.name, address: p.address }, byTenant, keys)));
+      return divergentTenants(replicas);
+    }, (divergent) => divergent.length === 0, { timeoutMs: opts.convergeWithinMs, intervalMs: 500 });
+  } catch (err) {
+    // Replicas that never agree: say what the checker finds on them, not only that they differ.
+    if (!replicas.length) throw err;
+    throw new Error(`replicas did not converge within ${(opts.convergeWithinMs / 1000).toFixed(1)} s; the checker on the last read:\n${describe(checkRegisters(ledger.ops, replicas))}`, { cause: err });
+  }
   const convergenceMs = Date.now() - started;
   return { check: checkRegisters(ledger.ops, replicas), convergenceMs, replicas };
 }
