@@ -137,6 +137,15 @@ export class NotImplementedOnTarget extends Error {
   }
 }
 
+/** One server of the NATS cluster, as the target runs it. */
+export interface NatsNodeInfo {
+  /** Position in the cluster (0-based), the argument of `killNatsNode` / `restoreNatsNode`. */
+  index: number;
+  name: string;
+  /** Answering its health check (`/healthz`). */
+  up: boolean;
+}
+
 export interface ClusterTarget extends AsyncDisposable {
   /** `local`, `k3s` or `kube`: reports say where a run happened. */
   readonly kind: string;
@@ -254,6 +263,16 @@ export interface ClusterTarget extends AsyncDisposable {
   getScalingEvents(options?: { since?: number }): Promise<ScalingEvent[]>;
   /** Every ScaledObject: its target, whether it is paused (and at what count), and the target's replicas. */
   listScaledObjects(): Promise<ScaledObjectInfo[]>;
+
+  /**
+   * Optional: the NATS servers of the cluster. A target without it (or with fewer than three
+   * servers) cannot run T6.4, which needs a JetStream R3 cluster to lose one node and then quorum.
+   */
+  natsNodes?(): Promise<NatsNodeInfo[]>;
+  /** Optional: stops one NATS server (SIGKILL; on a cluster, its pod deleted and kept from restarting). */
+  killNatsNode?(index: number): Promise<void>;
+  /** Optional: starts a stopped NATS server again on its own store; it rejoins the cluster. */
+  restoreNatsNode?(index: number): Promise<void>;
 
   /**
    * Releases the target. A target that started its cluster (a builder's `start()`) stops it

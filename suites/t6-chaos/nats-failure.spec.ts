@@ -1,0 +1,97 @@
+import type { ClusterTarget } from '../../cluster/target.ts';
+import { http } from '../lib/http.ts';
+import { mapConcurrent } from '../lib/concurrency.ts';
+import { measure } from '../lib/measure.ts';
+import { eventually } from '../lib/polling.ts';
+import { DB_SMALL, WORKER, expect, test } from '../fixtures/index.ts';
+import { ChaosRun } from './chaos-run.ts';
+
+type NatsChaos = Required<Pick<ClusterTarget, 'natsNodes' | 'killNatsNode' | 'restoreNatsNode'>>;
+
+/** Why T6.4 cannot run on a target, or undefined when it can: it needs a NATS cluster of at least three servers it can stop. */
+async function natsChaosOf(cluster: ClusterTarget): Promise<{ nats?: NatsChaos; reason: string }> {
+  if (!cluster.natsNodes || !cluster.killNatsNode || !cluster.restoreNatsNode) return { reason: `the ${cluster.kind} target cannot list or stop NATS servers (natsNodes / killNatsNode / restoreNatsNode)` };
+  const nodes = await cluster.natsNodes();
+  if (nodes.length < 3) return { reason: `the ${cluster.kind} target runs ${nodes.length} NATS server(s); T6.4 needs a 3-node JetStream R3 cluster` };
+  return { nats: cluster as unknown as NatsChaos, reason: '' };
+}
+
+test.describe('T6.4 NATS failure', () => {
+  test('T6.4 one NATS node lost: nothing interrupted @pr', async ({ cluster, endpoints, tenants, pools, plan, deadlines, testId }) => {
+    const { nats, reason } = await natsChaosOf(cluster);
+    test.skip(!nats, reason);
+    const run = await ChaosRun.create({ tenants, baseUrl: endpoints.loadBalancerUrl, count: 20, runTag: `t64a${testId}` });
+    await test.step('setup: three database pods, clients writing', async () => {
+      await pools.hold(DB_SMALL, 3);
+      await run.startAndWarm(60, deadlines.podReadyMs + 30_000);
+    });
+    await test.step('fault: one NATS server of three stopped, then restored', async () => {
+      run.mark('chaos-start', 'nats-0 down');
+      await nats!.killNatsNode(0);
+      try {
+        await run.afterRecovery(60, Date.now(), deadlines.podReadyMs + 30_000);
+      } finally {
+        await nats!.restoreNatsNode(0);
+        run.mark('chaos-stop', 'nats-0 restored');
+      }
+      await eventually('all NATS servers up again', async () => (await nats!.natsNodes()).every((n) => n.up), (up) => up, { timeoutMs: deadlines.podReadyMs });
+    });
+    await test.step('assess: no failed operation, the checker\'s verdict', async () => {
+      const d = await run.stop();
+      measure(test.info(), 'failed operations with one NATS node down', d.failed, 'ops', { op: '<=', value: plan.chaos.natsNodeLossFailures, source: 'targets.yaml chaos.natsNodeLossFailures' });
+      await run.verdict(test.info(), { cluster, workload: DB_SMALL, replicas: 3, deadlines, plan, disruption: d });
+    });
+  });
+
+  test('T6.4 NATS quorum lost: writes refused (never acknowledged), jobs held, then delivered once @pr', async ({ cluster, endpoints, tenants, pools, plan, deadlines, testId }) => {
+    const { nats, reason } = await natsChaosOf(cluster);
+    test.skip(!nats, reason);
+    const run = await ChaosRun.create({ tenants, baseUrl: endpoints.loadBalancerUrl, count: 20, runTag: `t64b${testId}` });
+    const owner = tenants.ofTier('small', 1)[0]!.id;
+    const token = await tenants.token(owner);
+    const jobIds: string[] = [];
+    let lostAt = 0;
+    let healedAt = 0;
+
+    await test.step('setup: three database pods, no worker (jobs wait in the queue), ten jobs queued, clients writing', async () => {
+      await pools.hold(DB_SMALL, 3);
+      await pools.hold(WORKER, 0);
+      for (let i = 0; i < 10; i += 1) {
+        const form = new FormData();
+        form.append('file', new Blob([`${testId} job ${i}`]), `job-${i}.txt`);
+        const res = await http(`${endpoints.gatewayUrl}/upload`, { method: 'POST', body: form, headers: { authorization: `Bearer ${token}`, 'idempotency-key': `t64${testId}-${i}`.replace(/[^A-Za-z0-9_.:-]/g, '') } });
+        expect(res.status, res.text).toBe(202);
+        jobIds.push(String(res.body.job_id));
+      }
+      await run.startAndWarm(60, deadlines.podReadyMs + 30_000);
+    });
+
+    await test.step('fault: two NATS servers of three stopped (quorum lost), then restored', async () => {
+      run.mark('chaos-start', 'nats quorum lost');
+      await nats!.killNatsNode(0);
+      await nats!.killNatsNode(1);
+      lostAt = Date.now();
+      try {
+        await eventually('writes refused without quorum', async () => run.workload.ledger.ops.filter((o) => o.start >= lostAt && o.outcome !== 'ok' && Number.isFinite(o.end)).length, (n) => n >= 16, { timeoutMs: 30_000 });
+      } finally {
+        await nats!.restoreNatsNode(0);
+        await nats!.restoreNatsNode(1);
+        healedAt = run.mark('chaos-stop', 'quorum back');
+      }
+      await run.afterRecovery(60, Date.now(), deadlines.podReadyMs + 30_000);
+    });
+
+    await test.step('assess: nothing acknowledged without quorum; the held jobs delivered and done once; the checker\'s verdict', async () => {
+      const d = await run.stop();
+      const acked = run.workload.ledger.ops.filter((o) => o.start >= lostAt && o.end <= healedAt && o.outcome === 'ok').length;
+      measure(test.info(), 'writes acknowledged without quorum', acked, 'ops', { op: '==', value: 0, source: 'DESIGN §4: losing quorum refuses writes' });
+      await pools.hold(WORKER, 1);
+      await eventually(`the ${jobIds.length} held jobs done`, async () => mapConcurrent(jobIds, 4, async (id) =>
+        (await http(`${endpoints.gatewayUrl}/jobs/${id}`, { headers: { authorization: `Bearer ${token}` } })).body.state as string), (st) => st.every((x) => x === 'done'), { timeoutMs: deadlines.jobDoneMs + 30_000, intervalMs: 1000 });
+      const logs = (await Promise.all((await cluster.listPods({ workload: WORKER })).map((p) => cluster.getPodLogs(p.name)))).join('\n');
+      const twice = jobIds.filter((id) => logs.split('\n').filter((l) => l.includes('"job completed"') && l.includes(`"jobId":"${id}"`)).length > 1).length;
+      measure(test.info(), 'jobs completed more than once', twice, 'jobs', { op: '<=', value: plan.chaos.duplicateJobs, source: 'targets.yaml chaos.duplicateJobs' });
+      await run.verdict(test.info(), { cluster, workload: DB_SMALL, replicas: 3, deadlines, plan, disruption: d });
+    });
+  });
+});
