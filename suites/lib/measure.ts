@@ -26,6 +26,8 @@ export interface Figure {
   pass?: boolean;
   /** What lies behind the number (e.g. which statuses the failed requests had). */
   detail?: string;
+  /** The test asserted it (`measure`) rather than only recording it (`recordFigure`). */
+  asserted?: boolean;
 }
 
 export interface SeriesPoint {
@@ -74,7 +76,7 @@ export function recordFigure(testInfo: TestInfo, figure: Omit<Figure, 'pass'>): 
  * never disagree: `measure(test.info(), 'TTFR', 0.8, 's', { op: '<', value: 30 })`.
  */
 export function measure(testInfo: TestInfo, name: string, value: number, unit: string, target: FigureTarget, detail?: string): Figure {
-  const figure = recordFigure(testInfo, { name, value, unit, target, ...(detail !== undefined ? { detail } : {}) });
+  const figure = recordFigure(testInfo, { name, value, unit, target, asserted: true, ...(detail !== undefined ? { detail } : {}) });
   const bound = `${target.op} ${target.value} ${unit}${target.source ? ` (${target.source})` : ''}`;
   expect(Number.isFinite(value), `${name} was not measured (got ${value})`).toBe(true);
   expect(figure.pass, `${name} = ${value} ${unit}, target ${bound}${detail ? `: ${detail}` : ''}`).toBe(true);
