@@ -12,6 +12,8 @@ const { values } = parseArgs({
   options: {
     results: { type: 'string', default: 'reports/results.json' },
     out: { type: 'string', default: 'reports/run.html' },
+    /** Where runs leave their entries; default history/ beside the page. */
+    history: { type: 'string' },
     'no-check': { type: 'boolean', default: false },
   },
 });
@@ -21,7 +23,7 @@ if (!existsSync(resultsFile)) {
   console.error(`[report] ${values.results} does not exist: run the suite first (npm run suite)`);
   process.exit(1);
 }
-const built = await buildReport({ resultsFile, outFile: resolve(values.out!) });
+const built = await buildReport({ resultsFile, outFile: resolve(values.out!), ...(values.history ? { historyDir: resolve(values.history) } : {}) });
 console.log(`[report] ${values.out}: ${built.run.tests.length} tests, ${built.plots} plots, ${built.trends} trends over ${built.history.length} runs`);
 if (values['no-check']) process.exit(0);
 if (!existsSync(CHROMIUM_PATH)) {

@@ -10,16 +10,19 @@ test.describe('T2.1 scale from zero', () => {
     await test.step('setup: autoscaling owns the pool, and it is at zero', async () => {
       await eventually(`${DB_SMALL} at 0 pods`, () => cluster.listPods({ workload: DB_SMALL }), (pods) => pods.length === 0, { timeoutMs: deadlines.scaleToZeroMs });
     });
-    await test.step('assess: one request, held until a pod is ready, then answered', async () => {
-      const client = await tenants.client(cold);
-      const started = performance.now();
-      const res = await client.request('GET', '/api/v1/resources?limit=1');
-      const ttfr = (performance.now() - started) / 1000;
-      expect(res.status, res.text).toBe(200);
-      expect(res.servedBy).toMatch(/^percolate-db-small-\d+$/);
-      measure(test.info(), 'time to first response from zero pods', ttfr, 's', planBound('<', 'scaling.ttfrSeconds'));
-      expect(await cluster.getReplicas(DB_SMALL)).toBeGreaterThanOrEqual(1);
-    });
-    await recordSeries(test.info(), await scalingTimeline(cluster, DB_SMALL, since));
+    try {
+      await test.step('assess: one request, held until a pod is ready, then answered', async () => {
+        const client = await tenants.client(cold);
+        const started = performance.now();
+        const res = await client.request('GET', '/api/v1/resources?limit=1');
+        const ttfr = (performance.now() - started) / 1000;
+        expect(res.status, res.text).toBe(200);
+        expect(res.servedBy).toMatch(/^percolate-db-small-\d+$/);
+        measure(test.info(), 'time to first response from zero pods', ttfr, 's', planBound('<', 'scaling.ttfrSeconds'));
+        expect(await cluster.getReplicas(DB_SMALL)).toBeGreaterThanOrEqual(1);
+      });
+    } finally {
+      await recordSeries(test.info(), await scalingTimeline(cluster, DB_SMALL, since));
+    }
   });
 });

@@ -26,24 +26,28 @@ test.describe('T3.4 health-aware routing', () => {
           statuses.set(status, (statuses.get(status) ?? 0) + 1);
         }
       }));
-      const before = (await cluster.listPods({ workload: DB_SMALL })).find((p) => p.name === victim)!.createdAt;
-      window.push({ t: Date.now(), kind: 'chaos-start', label: `${victim} deleted` });
-      await cluster.deletePod(victim);
-      await expect.poll(async () => {
-        const pod = (await cluster.listPods({ workload: DB_SMALL })).find((p) => p.name === victim);
-        return Boolean(pod && pod.createdAt > before && pod.ready && !pod.terminating);
-      }, { timeout: deadlines.podReadyMs + 30_000, message: `${victim} replaced and ready within ${(deadlines.podReadyMs + 30_000) / 1000} s` }).toBe(true);
-      await cluster.waitForReplicasReady(DB_SMALL, 3, { timeoutMs: deadlines.podReadyMs });
-      window.push({ t: Date.now(), kind: 'chaos-stop', label: `${victim} replaced and ready` });
-      running = false;
-      await load;
+      try {
+        const before = (await cluster.listPods({ workload: DB_SMALL })).find((p) => p.name === victim)!.createdAt;
+        window.push({ t: Date.now(), kind: 'chaos-start', label: `${victim} deleted` });
+        await cluster.deletePod(victim);
+        await expect.poll(async () => {
+          const pod = (await cluster.listPods({ workload: DB_SMALL })).find((p) => p.name === victim);
+          return Boolean(pod && pod.createdAt > before && pod.ready && !pod.terminating);
+        }, { timeout: deadlines.podReadyMs + 30_000, message: `${victim} replaced and ready within ${(deadlines.podReadyMs + 30_000) / 1000} s` }).toBe(true);
+        await cluster.waitForReplicasReady(DB_SMALL, 3, { timeoutMs: deadlines.podReadyMs });
+        window.push({ t: Date.now(), kind: 'chaos-stop', label: `${victim} replaced and ready` });
+      } finally {
+        // Stopped and plotted on failure too: the plot shows where availability dropped.
+        running = false;
+        await load;
+        await recordSeries(test.info(), successRatioSeries('requests answered per second while a pod terminates', outcomes, window));
+        await recordSeries(test.info(), latencySeries('request latency while a pod terminates', outcomes));
+      }
     });
 
     await test.step('assess: no request failed', async () => {
       const failures = [...statuses].filter(([status]) => typeof status !== 'number' || status >= 500);
       const total = [...statuses.values()].reduce((a, b) => a + b, 0);
-      await recordSeries(test.info(), successRatioSeries('requests answered per second while a pod terminates', outcomes, window));
-      await recordSeries(test.info(), latencySeries('request latency while a pod terminates', outcomes));
       expect(total).toBeGreaterThan(500);
       measure(test.info(), '5xx or connection errors while a pod terminates', failures.reduce((n, [, count]) => n + count, 0), 'requests', planBound('<=', 'routing.errorsDuringTermination'),
         `${total} requests, outcomes ${JSON.stringify([...statuses])}`);
