@@ -79,7 +79,7 @@ export async function buildReport(options: BuildOptions): Promise<BuildResult> {
     const key = figureKey(f.test, f.name);
     const points = history.flatMap((h) => h.figures.filter((g) => figureKey(g.test, g.name) === key && g.unit === f.unit)
       .map((g) => ({ run: `${h.startTime} ${h.commit}`, startTime: h.startTime, value: g.value, ...(g.pass !== undefined ? { pass: g.pass } : {}) })));
-    trends.push({ series: `trend: ${key}`, caption: `<b>${key}</b> — ${points.length} run${points.length === 1 ? '' : 's'}`, svg: await toSvg(trendSpec(key, f.unit, points, f.target)) });
+    trends.push({ series: `trend: ${key}`, caption: `<b>${key}</b> — ${points.length} run${points.length === 1 ? '' : 's'}`, svg: await toSvg(trendSpec(f.unit, points, f.target)) });
   }
 
   const htmlReportHref = relative(outDir, options.htmlReportDir ?? join(outDir, 'html')).split('\\').join('/') + '/index.html';

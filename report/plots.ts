@@ -103,14 +103,13 @@ export function distributionSpec(series: Series): TopLevelSpec {
 export interface TrendPoint { run: string; startTime: string; value: number; pass?: boolean }
 
 /** One key figure across runs, its target as a dashed rule. */
-export function trendSpec(name: string, unit: string, points: TrendPoint[], target?: number): TopLevelSpec {
+export function trendSpec(unit: string, points: TrendPoint[], target?: number): TopLevelSpec {
   const values = points.map((p) => ({ ...p, at: Date.parse(p.startTime), verdict: p.pass === false ? 'missed' : 'met' }));
   const x = { field: 'at', type: 'temporal' as const, title: 'run start (UTC)', axis: { format: '%m-%d %H:%M' } };
-  const y = { field: 'value', type: 'quantitative' as const, title: unit, scale: { zero: false } };
+  const y = { field: 'value', type: 'quantitative' as const, title: unit === 'ratio' ? 'share' : unit, scale: { zero: false }, axis: { format: unit === 'ratio' ? '.1%' : '~g' } };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     width: 360, height: 140,
-    title: { text: name, fontSize: 11 },
     layer: [
       ...(target !== undefined ? [{ data: { values: [{ target }] }, mark: { type: 'rule' as const, color: '#e45756', strokeDash: [4, 3] }, encoding: { y: { field: 'target', type: 'quantitative' as const } } }] : []),
       { data: { values }, mark: { type: 'line' as const, color: '#4c78a8' }, encoding: { x, y } },
