@@ -30,6 +30,8 @@ export default defineConfig<TargetOptions>({
     ['html', { outputFolder: 'reports/html', open: 'never' }],
     ['junit', { outputFile: 'reports/junit.xml' }],
     ['json', { outputFile: 'reports/results.json' }],
+    // After json: builds reports/run.html from its file, and checks the page in Chromium.
+    ['./report/reporter.ts', { resultsFile: 'reports/results.json', outputFile: 'reports/run.html' }],
   ],
   use: {
     targetKind: (process.env.PERCOLATE_TARGET ?? 'local') as TargetOptions['targetKind'],

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // Installs what the suite and the tests need on a fresh machine: npm packages when
-// node_modules is missing or older than the lockfile, and nats-server, prometheus and
-// haproxy through apt when they are not on PATH. Where it can't, it says what to do.
+// node_modules is missing or older than the lockfile, and nats-server, prometheus,
+// haproxy and chromium through apt when they are not on PATH. Where it can't, it says what to do.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 
-const REQUIRED_BINARIES = { 'nats-server': 'nats-server', prometheus: 'prometheus', haproxy: 'haproxy' };
+// chromium: the run report is checked in a real browser (Debian's build; Playwright's own
+// browser download is not reachable everywhere the suite runs).
+const REQUIRED_BINARIES = { 'nats-server': 'nats-server', prometheus: 'prometheus', haproxy: 'haproxy', chromium: 'chromium' };
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(REQUIRED_BINARIES);
 
 const onPath = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;

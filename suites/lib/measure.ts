@@ -1,4 +1,5 @@
 import { expect, type TestInfo } from '@playwright/test';
+import { loadPlanTargets } from './targets.ts';
 
 /**
  * Figures and time series a test measured, recorded as structured data so that the run
@@ -23,6 +24,10 @@ export interface Figure {
   target?: FigureTarget;
   /** Set when a target was given: whether the value met it. */
   pass?: boolean;
+  /** What lies behind the number (e.g. which statuses the failed requests had). */
+  detail?: string;
+  /** The test asserted it (`measure`) rather than only recording it (`recordFigure`). */
+  asserted?: boolean;
 }
 
 export interface SeriesPoint {
@@ -36,7 +41,7 @@ export interface SeriesPoint {
 /** Marks on a time axis: chaos start/stop, scale events. */
 export interface SeriesEvent {
   t: number;
-  /** `chaos-start`, `chaos-stop`, `scale`, … */
+  /** `chaos-start` / `chaos-stop` (a window), `scale-up` / `scale-down`, `paused` / `resumed`, … */
   kind: string;
   label: string;
 }
@@ -46,6 +51,11 @@ export interface Series {
   unit: string;
   points: SeriesPoint[];
   events?: SeriesEvent[];
+  /**
+   * How the report draws it: `timeline` (default) plots value against time; `distribution`
+   * plots how the values spread (a histogram of latencies), time being only when each was taken.
+   */
+  kind?: 'timeline' | 'distribution';
 }
 
 export const FIGURE_ANNOTATION = 'figure';
@@ -65,12 +75,23 @@ export function recordFigure(testInfo: TestInfo, figure: Omit<Figure, 'pass'>): 
  * Records a figure and asserts it against its target, so the report and the verdict can
  * never disagree: `measure(test.info(), 'TTFR', 0.8, 's', { op: '<', value: 30 })`.
  */
-export function measure(testInfo: TestInfo, name: string, value: number, unit: string, target: FigureTarget): Figure {
-  const figure = recordFigure(testInfo, { name, value, unit, target });
+export function measure(testInfo: TestInfo, name: string, value: number, unit: string, target: FigureTarget, detail?: string): Figure {
+  const figure = recordFigure(testInfo, { name, value, unit, target, asserted: true, ...(detail !== undefined ? { detail } : {}) });
   const bound = `${target.op} ${target.value} ${unit}${target.source ? ` (${target.source})` : ''}`;
   expect(Number.isFinite(value), `${name} was not measured (got ${value})`).toBe(true);
-  expect(figure.pass, `${name} = ${value} ${unit}, target ${bound}`).toBe(true);
+  expect(figure.pass, `${name} = ${value} ${unit}, target ${bound}${detail ? `: ${detail}` : ''}`).toBe(true);
   return figure;
+}
+
+/**
+ * A target from fixtures/targets.yaml by its path (`scaling.ttfrSeconds`), with that path as
+ * its source, so the report can put the figure on the seed's row for it.
+ */
+export function planBound(op: Comparison, key: string): FigureTarget {
+  let node: unknown = loadPlanTargets();
+  for (const part of key.split('.')) node = (node as Record<string, unknown> | undefined)?.[part];
+  if (typeof node !== 'number') throw new Error(`fixtures/targets.yaml has no number at ${key}`);
+  return { op, value: node, source: `targets.yaml ${key}` };
 }
 
 /** Attaches a time series for the report's plots. */

@@ -1,10 +1,13 @@
 import type { TenantClient } from './http.ts';
+import type { Outcome } from './timeline.ts';
 
 /** What a background traffic driver saw, by HTTP status (or `error` for a failed connection). */
 export interface TrafficStats {
   sent: number;
   byStatus: Record<string, number>;
   podsByTenant: Map<string, Set<string>>;
+  /** Every request's outcome in sending order, for the report's per-second plots. */
+  outcomes: Outcome[];
 }
 
 export interface Traffic {
@@ -23,9 +26,10 @@ export function startTraffic(clients: TenantClient[], ratePerTenant: number): Tr
   let current = clients;
   let stopped = false;
   const inFlight = new Set<Promise<void>>();
-  const stats: TrafficStats = { sent: 0, byStatus: {}, podsByTenant: new Map() };
-  const record = (c: TenantClient, key: string, pod: string | null) => {
+  const stats: TrafficStats = { sent: 0, byStatus: {}, podsByTenant: new Map(), outcomes: [] };
+  const record = (c: TenantClient, key: string, pod: string | null, at: number, started: number) => {
     stats.byStatus[key] = (stats.byStatus[key] ?? 0) + 1;
+    stats.outcomes.push({ at, ok: key.startsWith('2'), ms: performance.now() - started });
     if (pod) {
       let pods = stats.podsByTenant.get(c.tenantId);
       if (!pods) stats.podsByTenant.set(c.tenantId, (pods = new Set()));
@@ -37,9 +41,11 @@ export function startTraffic(clients: TenantClient[], ratePerTenant: number): Tr
     if (stopped) return;
     for (const c of current) {
       stats.sent += 1;
+      const at = Date.now();
+      const started = performance.now();
       const p = c.request('GET', '/api/v1/resources?limit=1').then(
-        (res) => record(c, String(res.status), res.servedBy),
-        () => record(c, 'error', null),
+        (res) => record(c, String(res.status), res.servedBy, at, started),
+        () => record(c, 'error', null, at, started),
       ).finally(() => inFlight.delete(p));
       inFlight.add(p);
     }

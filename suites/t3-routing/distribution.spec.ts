@@ -2,6 +2,7 @@ import { mapConcurrent } from '../lib/concurrency.ts';
 import { http } from '../lib/http.ts';
 import { homePods, placement, skew } from '../lib/routing.ts';
 import { idealSkewBound } from '../lib/stats.ts';
+import { measure, planBound } from '../lib/measure.ts';
 import { DB_SMALL, expect, test } from '../fixtures/index.ts';
 
 /**
@@ -29,15 +30,13 @@ test.describe('T3.2 consistent hashing', () => {
       const homes = homePods(await placement(fixtureClients, 20));
       const measured = skew(homes, pods);
       const bound = idealSkewBound(homes.size, pods.length);
-      test.info().annotations.push({ type: 'measured', description: `50 fixture tenants: skew ${(measured * 100).toFixed(1)} % (seed target < ${plan.routing.maxSkew * 100} %; an ideal hash stays under ${(bound * 100).toFixed(0)} % at 99 % with 50 tenants)` });
-      expect(measured, 'skew of the 50 fixture tenants, beyond what sampling explains').toBeLessThan(bound);
+      measure(test.info(), 'skew of the 50 fixture tenants', measured, 'ratio', { op: '<', value: bound, source: `what an ideal hash meets at 99 % with 50 tenants (seed: < ${plan.routing.maxSkew * 100} %)` });
     });
 
     await test.step(`assess: the ring’s evenness over ${probeIds.length} tenant ids (target < ${plan.routing.maxSkew * 100} %)`, async () => {
       before = await route(probeIds);
       const measured = skew(before, pods);
-      test.info().annotations.push({ type: 'measured', description: `${probeIds.length} tenant ids: skew ${(measured * 100).toFixed(1)} %` });
-      expect(measured).toBeLessThan(plan.routing.maxSkew);
+      measure(test.info(), 'skew of the hash ring over the probe tenant ids', measured, 'ratio', planBound('<', 'routing.maxSkew'), `${probeIds.length} tenant ids`);
     });
 
     await test.step('assess: a 4th pod takes about 1/4 of the tenants, all from the others, none moved between old pods', async () => {
@@ -47,9 +46,10 @@ test.describe('T3.2 consistent hashing', () => {
       expect(moved.filter((id) => after.get(id) !== added), 'tenants moved between old pods').toEqual([]);
       const share = moved.length / probeIds.length;
       const ideal = 1 / 4;
-      test.info().annotations.push({ type: 'measured', description: `moved ${moved.length}/${probeIds.length} = ${(share * 100).toFixed(1)} % (ideal ${ideal * 100} %)` });
-      expect(share).toBeGreaterThanOrEqual(ideal * (1 - plan.routing.maxMovedShareSlack));
-      expect(share).toBeLessThanOrEqual(ideal * (1 + plan.routing.maxMovedShareSlack));
+      const detail = `moved ${moved.length}/${probeIds.length} (ideal ${ideal * 100} %)`;
+      const source = `1/4 × (1 ± targets.yaml routing.maxMovedShareSlack)`;
+      measure(test.info(), 'share of tenants moved by a 4th pod (floor)', share, 'ratio', { op: '>=', value: ideal * (1 - plan.routing.maxMovedShareSlack), source }, detail);
+      measure(test.info(), 'share of tenants moved by a 4th pod (ceiling)', share, 'ratio', { op: '<=', value: ideal * (1 + plan.routing.maxMovedShareSlack), source }, detail);
     });
   });
 });
