@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Contract } from '../../reference-services/shared/contract.ts';
 import { DbTestCluster, dbContract } from '../helpers/db-cluster.ts';
 import { http } from '../helpers/http.ts';
-import { fuzzService, fuzzSettings } from './fuzz-run.ts';
+import { fuzzService, fuzzSettings, fuzzTimeout } from './fuzz-run.ts';
 import { FUZZ_TENANT as TENANT, dbFuzzTarget, seedTenant, storedRecords } from './targets.ts';
 
 // The db-node's whole contract under hostile input, straight to the process: every
@@ -28,7 +28,7 @@ beforeAll(async () => {
 afterAll(async () => { await cluster?.stop(); }, STARTUP_MS);
 
 describe('db-node under hostile input', () => {
-  const { seed, runs } = fuzzSettings(700);
+  const { seed, runs } = fuzzSettings(300);
   it(`refuses every contract-breaking request with a 4xx and a reason, stays up, changes nothing (${runs} runs)`, async () => {
     const target = await dbFuzzTarget(contract, {
       token: await cluster.token(TENANT), otherToken: await cluster.token('tenant-other'), adminToken,
@@ -49,5 +49,5 @@ describe('db-node under hostile input', () => {
     expect(figures.crashes).toBe(0);
     expect(await storedRecords(url, adminToken)).toEqual(before);
     expect(node.process.logs).not.toMatch(/Maximum call stack|"level":50/);
-  }, 600_000);
+  }, fuzzTimeout(runs));
 });

@@ -19,6 +19,9 @@ export function fuzzSettings(defaultRuns: number): { seed: number; runs: number 
   return { seed, runs };
 }
 
+/** A test's time budget: ten minutes, or more for a long run on demand. */
+export const fuzzTimeout = (runs: number) => Math.max(600_000, runs * 100);
+
 /** What one fuzz run produced: the figures of the closing note. */
 export class FuzzFigures {
   requests = 0;

@@ -9,7 +9,7 @@ import { http } from '../helpers/http.ts';
 import { JobQueue } from '../helpers/job-queue.ts';
 import { fileUpload } from '../helpers/multipart.ts';
 import { NatsServer, REPO_ROOT, ServiceProcess, scratchDir } from '../helpers/processes.ts';
-import { fuzzService, fuzzSettings } from './fuzz-run.ts';
+import { fuzzService, fuzzSettings, fuzzTimeout } from './fuzz-run.ts';
 import { operationsOf } from './hostile-requests.ts';
 import { FUZZ_TENANT as TENANT } from './targets.ts';
 
@@ -62,7 +62,7 @@ afterAll(async () => {
 });
 
 describe('gateway under hostile input', () => {
-  const { seed, runs } = fuzzSettings(400);
+  const { seed, runs } = fuzzSettings(200);
   it(`refuses every contract-breaking request and upload with a 4xx and a reason, stays up, leaves nothing behind (${runs} runs)`, async () => {
     const secrets = loadSecrets({ PERCOLATE_SECRETS_FILE: join(scratch.dir, 'secrets.json') });
     const token = await mintTenantToken(secrets, TENANT, 'small');
@@ -95,5 +95,5 @@ describe('gateway under hostile input', () => {
     expect(figures.crashes).toBe(0);
     expect(await leftBehind(jobUrl, token)).toEqual(before);
     expect(gateway.process.logs).not.toMatch(/"level":50/);
-  }, 600_000);
+  }, fuzzTimeout(runs));
 });
