@@ -86,7 +86,7 @@ export function jsonBody(opts: { maxBytes?: number } = {}) {
     try {
       value = JSON.parse(text);
     } catch {
-      throw new HttpError(400, 'invalid_json', 'request body is not valid JSON');
+      throw new HttpError(400, 'bad_request', 'request body is not valid JSON');
     }
     const problem = jsonShapeProblem(text);
     if (problem) throw new HttpError(400, problem.code, problem.reason);

@@ -91,7 +91,7 @@ describe('limits', () => {
 
   it('400 for bytes that are not UTF-8 and text that is not JSON', async () => {
     await expectRefused(post(Buffer.concat([Buffer.from('{"a":"'), Buffer.from([0xff]), Buffer.from('"}')])), 400, 'invalid_encoding');
-    await expectRefused(post('{"a":'), 400, 'invalid_json');
+    await expectRefused(post('{"a":'), 400, 'bad_request');
   });
 
   it('400 for JSON beyond the depth, string, array and object limits, repeated names and huge numbers', async () => {
