@@ -1,3 +1,5 @@
+import { LIMITS } from '../../reference-services/shared/limits.ts';
+
 /**
  * The HAProxy configuration of the local mesh, generated from what the manifests say:
  * each database tier's backend hashes the DestinationRule's header on a consistent ring,
@@ -68,12 +70,37 @@ function claimRouteLines(f: HaproxyFrontend): string[] {
   ];
 }
 
+// ---- Edge limits for hostile input (kept in this one block) --------------------------
+// The load balancer refuses what the services would refuse, with the same limits
+// (reference-services/shared/limits.ts) and the contracts' error body, so a client sees
+// one kind of 4xx whichever hop said no. The buffer holds a request up to the services'
+// own header limit, so they (not HAProxy) answer 414 and 431; HAProxy's own answers
+// (408, 413, 5xx) carry the contracts' JSON error shape.
+const EDGE_BUFSIZE = 4 * LIMITS.maxHeaderBytes;
+const edgeError = (error: string, reason: string) => `content-type application/json string '${JSON.stringify({ error, reason })}'`;
+const EDGE_GLOBAL = [`  tune.bufsize ${EDGE_BUFSIZE}`];
+const EDGE_DEFAULTS = [
+  ...([
+    [400, 'bad_request', 'the load balancer could not parse the request'],
+    [405, 'method_not_allowed', 'the load balancer does not take this method'],
+    [408, 'request_timeout', 'the request did not arrive in time'],
+    [413, 'payload_too_large', 'the request body is too large'],
+    [500, 'internal', 'internal error at the load balancer'],
+    [501, 'not_implemented', 'the load balancer does not implement this'],
+    [502, 'bad_gateway', 'the pod did not answer properly'],
+    [503, 'unavailable', 'no pod can take the request now'],
+    [504, 'gateway_timeout', 'the pod did not answer in time'],
+  ] as const).map(([status, error, reason]) => `  http-error status ${status} ${edgeError(error, reason)}`),
+];
+// ---- end of edge limits ------------------------------------------------------------------
+
 export function renderHaproxyConfig(input: HaproxyConfigInput): string {
   const lines = [
     'global',
     `  maxconn ${HAPROXY_MAXCONN}`,
     `  stats socket ${input.socketPath} mode 600 level admin`,
     '  hard-stop-after 5s',
+    ...EDGE_GLOBAL,
     '',
     'defaults',
     '  mode http',
@@ -86,6 +113,7 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
     // A refused connection (a pod that just died) is retried once on another server: no 5xx.
     '  retries 2',
     '  option redispatch 1',
+    ...EDGE_DEFAULTS,
     '',
     'frontend stats',
     `  bind 127.0.0.1:${input.statsPort}`,

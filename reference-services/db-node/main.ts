@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
-import { bodyParser } from '@koa/bodyparser';
 import { Contract } from '../shared/contract.ts';
 import { createHttpApp, listen, onTermination, podIdentityFromEnv } from '../shared/http-app.ts';
+import { jsonBody } from '../shared/limits.ts';
 import { createLogger } from '../shared/logger.ts';
 import { KEYS_BUCKET, SYNC_STREAM, connectNats, ensureStreams, openKv } from '../shared/nats.ts';
 import { loadProfile } from '../shared/profile.ts';
@@ -41,7 +41,7 @@ const replicator = new Replicator(js, jsm, stores, clock, identity.pod, metrics,
 
 const routers = dbNodeRouters({
   identity, tier: config.tier, secrets, contract, stores, keyRing, replicator, clock, active, metrics,
-  parseBody: bodyParser({ enableTypes: ['json'], jsonLimit: config.maxBodyBytes, encoding: 'utf-8' }),
+  parseBody: jsonBody({ maxBytes: config.maxBodyBytes }),
   limits: { ratePerSecond: config.rateLimit, burst: config.rateBurst, maxConcurrency: config.maxConcurrency },
 });
 /** Bound on a read's wait for this node to catch up; past it the read is served as it stands and says so. */

@@ -116,13 +116,15 @@ export function dbNodeRouters(deps: DbNodeDeps): Router[] {
   });
 
   async function readEntity(tenant: OpenTenant, id: string) {
-    const properties: Record<string, unknown> = {};
+    // Entries, not assignment: a property named "__proto__" is data, not the object's prototype.
+    const entries: Array<[string, unknown]> = [];
     let latest = 0;
     const prefix = keys.entityPrefix(id);
     for await (const { key, value, stored } of tenant.range<{ value: unknown }>(prefix)) {
-      properties[key.slice(prefix.length)] = value.value;
+      entries.push([key.slice(prefix.length), value.value]);
       latest = Math.max(latest, stored.ts);
     }
+    const properties = Object.fromEntries(entries);
     if (latest === 0) return undefined;
     return { id, tenant: tenant.tenantId, properties, updatedAt: isoOf(latest) };
   }
@@ -176,10 +178,10 @@ export function dbNodeRouters(deps: DbNodeDeps): Router[] {
   });
 
   tenantApi.post('/sync', async (ctx) => {
+    // The body is optional; when there is one (by length or chunked) it must keep the schema.
     const body = (ctx.request.body ?? {}) as unknown;
-    if (ctx.request.length && !ctx.is('application/json')) throw new HttpError(415, 'unsupported_media_type', 'request body must be application/json');
     const validate = contract.schema('SyncInput');
-    if (ctx.request.length && !validate(body)) throw badRequest(`body ${validate.errors?.[0]?.message ?? 'is invalid'}`);
+    if (!validate(body)) throw new HttpError(400, 'invalid_body', `body ${validate.errors?.[0]?.message ?? 'is invalid'}`);
     const timeoutMs = (body as { timeoutMs?: number }).timeoutMs ?? 5000;
     ctx.body = { pod: identity.pod, ...(await replicator.barrier(timeoutMs)) };
   });

@@ -1,6 +1,7 @@
 import { HttpError } from '../shared/errors.ts';
+import { LIMITS } from '../shared/limits.ts';
 
-const MAX_FILE_NAME_BYTES = 255;
+const MAX_FILE_NAME_BYTES = LIMITS.maxFileNameBytes;
 
 /**
  * The client's file name is kept for display only (storage keys are ours), but a name

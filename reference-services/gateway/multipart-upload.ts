@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { Transform } from 'node:stream';
 import busboy from 'busboy';
 import { HttpError } from '../shared/errors.ts';
+import { LIMITS, assertIdentityEncoding } from '../shared/limits.ts';
 import type { UploadStore } from '../shared/upload-store.ts';
 import { checkFileName } from './file-name.ts';
 
@@ -28,6 +29,7 @@ export async function receiveUpload(
   if (!/^multipart\/form-data\b/i.test(req.headers['content-type'] ?? '')) {
     throw new HttpError(415, 'unsupported_media_type', `upload must be multipart/form-data with a "${FILE_FIELD}" part`);
   }
+  assertIdentityEncoding({ get: (name: string) => String(req.headers[name.toLowerCase()] ?? '') });
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > opts.maxBytes + MULTIPART_OVERHEAD_BYTES) throw tooLarge(opts.maxBytes);
 
@@ -38,7 +40,7 @@ export async function receiveUpload(
       // preservePath: we want to see "../x" to refuse it, not have it silently trimmed.
       preservePath: true,
       // One byte over the limit marks the file as too large; a file of exactly the limit passes.
-      limits: { fileSize: opts.maxBytes + 1, files: 1, fields: 16, fieldSize: 4096, parts: 20, headerPairs: 32 },
+      limits: { fileSize: opts.maxBytes + 1, files: 1, fields: 16, fieldSize: 4096, parts: LIMITS.maxUploadParts, headerPairs: 32 },
     });
   } catch (err) {
     throw malformed((err as Error).message);

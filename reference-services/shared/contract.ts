@@ -48,10 +48,11 @@ export class Contract {
   body(name: string) {
     const validate = this.schema(name);
     return async (ctx: Context, next: Next) => {
+      const body = (ctx.request as { body?: unknown }).body;
+      if (body === undefined) throw new HttpError(400, 'missing_body', 'a JSON request body is required');
       if (!ctx.is('application/json')) {
         throw new HttpError(415, 'unsupported_media_type', 'request body must be application/json');
       }
-      const body = (ctx.request as { body?: unknown }).body;
       if (!validate(body)) throw new HttpError(400, 'invalid_body', describe(validate.errors));
       await next();
     };

@@ -1,11 +1,13 @@
 import { once } from 'node:events';
 import { renameSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { type Server, STATUS_CODES, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import Koa, { type Context, type Middleware, type Next } from 'koa';
 import compose from 'koa-compose';
 import { Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { errorMiddleware } from './errors.ts';
+import { HttpError, errorMiddleware } from './errors.ts';
+import { LIMITS, urlLimits } from './limits.ts';
 import type { Logger } from './logger.ts';
 
 /** Who is answering: the pod's name and where the scheduler placed it. */
@@ -110,6 +112,23 @@ export function createHttpApp(identity: PodIdentity, logger: Logger): HttpAppPar
   });
   app.use(errorMiddleware(logger));
   app.use(lifecycle.track());
+  app.use(urlLimits());
+  let routers: RouterLike[] = [];
+  // 405 with Allow (and OPTIONS with Allow) for every path the service knows, before any
+  // route runs: a method a path does not take is a client error, never a 500 or 501.
+  app.use(async (ctx, next) => {
+    const allowed = served.get(app)!.allow(ctx.path);
+    if (allowed.length > 0 && !allowed.includes(ctx.method)) {
+      const allow = [...allowed, 'OPTIONS'].join(', ');
+      if (ctx.method === 'OPTIONS') {
+        ctx.status = 204;
+        ctx.set('Allow', allow);
+        return;
+      }
+      throw new HttpError(405, 'method_not_allowed', `${ctx.method.slice(0, 32)} is not allowed on ${ctx.path.slice(0, 256)}: use ${allowed.join(', ')}`, { Allow: allow });
+    }
+    await next();
+  });
   app.use(async (ctx, next) => {
     switch (ctx.path) {
       case '/health':
@@ -129,7 +148,77 @@ export function createHttpApp(identity: PodIdentity, logger: Logger): HttpAppPar
   });
   let mounted: Middleware | undefined;
   app.use((ctx, next) => (mounted ? mounted(ctx, next) : next()));
-  return { app, registry, lifecycle, mount: (...middleware) => { mounted = compose(middleware); } };
+  served.set(app, { identity, allow: (path) => (PROBES.has(path) ? ['GET', 'HEAD'] : allowedMethods(routers, path)) });
+  return {
+    app, registry, lifecycle,
+    mount: (...middleware) => {
+      mounted = compose(middleware);
+      routers = middleware.flatMap((m) => {
+        const router = (m as unknown as { router?: RouterLike }).router;
+        return router ? [router] : [];
+      });
+    },
+  };
+}
+
+const PROBES = new Set(['/health', '/ready', '/metrics']);
+
+/** Who answers and which methods each path takes, for answers made outside Koa. */
+const served = new WeakMap<Koa, { identity: PodIdentity; allow: (path: string) => string[] }>();
+
+/** What `@koa/router` exposes of itself on the middleware `routes()` returns. */
+interface RouterLike {
+  match(path: string, method: string): { path: Array<{ methods: string[] }> };
+}
+
+function allowedMethods(routers: RouterLike[], path: string): string[] {
+  const methods = new Set<string>();
+  for (const router of routers) {
+    for (const layer of router.match(path, 'GET').path) for (const m of layer.methods) methods.add(m);
+  }
+  return [...methods];
+}
+
+/**
+ * Requests that never reach Koa (Node's parser refuses them: a method it does not know,
+ * headers over the limit, a Content-Length beside Transfer-Encoding, bytes that are not
+ * HTTP) still get a 4xx with the contract's error body, not Node's bare default.
+ */
+function answerClientError(app: Koa) {
+  return (err: Error & { code?: string; rawPacket?: Buffer }, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const target = err.rawPacket?.subarray(0, 4096).toString('latin1').split('\r\n', 1)[0]?.split(' ')[1];
+    if (err.code === 'HPE_HEADER_OVERFLOW') refuseOnSocket(app, socket, 431, 'headers_too_large', `the request line and headers are larger than ${LIMITS.maxHeaderBytes} bytes`);
+    else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'HPE_HEADERS_TIMEOUT') refuseOnSocket(app, socket, 408, 'request_timeout', 'the request did not arrive in time');
+    else if (err.code === 'HPE_INVALID_METHOD') refuseOnSocket(app, socket, 405, 'method_not_allowed', 'the method is not one this service knows', target);
+    else refuseOnSocket(app, socket, 400, 'bad_request', `malformed HTTP request (${err.code ?? 'parse error'})`);
+  };
+}
+
+/** Writes a whole error response on a raw socket and closes it. */
+function refuseOnSocket(app: Koa, socket: Duplex, status: number, error: string, reason: string, target?: string): void {
+  const identity = served.get(app)?.identity;
+  const body = JSON.stringify({ error, reason });
+  const head = [
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}`, 'Content-Type: application/json; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close',
+    ...(status === 405 ? [`Allow: ${allowOf(app, target)}`] : []),
+    ...(identity ? [`x-served-by: ${identity.pod}`, `x-zone: ${identity.zone}`] : []),
+  ];
+  socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
+}
+
+/** The Allow of the path in a request Koa never saw. */
+function allowOf(app: Koa, target: string | undefined): string {
+  let path = '/';
+  try {
+    path = new URL(target ?? '/', 'http://x').pathname;
+  } catch { /* not a URL: the root's methods */ }
+  const allowed = served.get(app)?.allow(path) ?? [];
+  return [...allowed, 'OPTIONS'].join(', ');
 }
 
 /**
@@ -138,7 +227,20 @@ export function createHttpApp(identity: PodIdentity, logger: Logger): HttpAppPar
  * port is ever chosen by one process and bound by another.
  */
 export async function listen(app: Koa, port: number, host: string, portFile = process.env.PORT_FILE): Promise<Server> {
-  const server = app.listen(port, host);
+  const server = createServer({
+    maxHeaderSize: LIMITS.maxHeaderBytes,
+    headersTimeout: LIMITS.headersTimeoutMs,
+    requestTimeout: LIMITS.requestTimeoutMs,
+  }, app.callback());
+  server.on('clientError', answerClientError(app));
+  // Without these listeners Node drops the connection unanswered.
+  server.on('connect', (_req, socket: Duplex) => refuseOnSocket(app, socket, 405, 'method_not_allowed', 'CONNECT is not a method this service takes', _req.url));
+  server.on('checkExpectation', (req, res) => {
+    res.writeHead(417, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
+    res.end(JSON.stringify({ error: 'expectation_failed', reason: `Expect: ${String(req.headers.expect).slice(0, 64)} is not supported; only 100-continue is` }));
+  });
+  server.on('upgrade', (_req, socket: Duplex) => refuseOnSocket(app, socket, 400, 'upgrade_not_supported', 'this service speaks HTTP/1.1 only: no protocol upgrades'));
+  server.listen(port, host);
   await once(server, 'listening');
   // Longer than the proxy's idle timeout, so the proxy closes first and never reuses a dead socket.
   server.keepAliveTimeout = 65_000;

@@ -1,0 +1,99 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mintTenantToken } from '../../reference-services/shared/auth.ts';
+import { Contract } from '../../reference-services/shared/contract.ts';
+import { JOBS_STREAM } from '../../reference-services/shared/nats.ts';
+import { ensureSecretsFile, loadSecrets } from '../../reference-services/shared/secrets.ts';
+import { http } from '../helpers/http.ts';
+import { JobQueue } from '../helpers/job-queue.ts';
+import { fileUpload } from '../helpers/multipart.ts';
+import { NatsServer, REPO_ROOT, ServiceProcess, scratchDir } from '../helpers/processes.ts';
+import { fuzzService, fuzzSettings, fuzzTimeout } from './fuzz-run.ts';
+import { operationsOf } from './hostile-requests.ts';
+import { FUZZ_TENANT as TENANT } from './targets.ts';
+
+// The gateway's contract under hostile input, its multipart path above all: truncated
+// and flooded bodies, file-name tricks, lying lengths, oversized files. Every request must
+// be refused with a 4xx and the contract's error, and leave nothing behind: no stored
+// file, no queued job, no job state, the tenant's one real job as it was.
+const MAX_UPLOAD_BYTES = 64 * 1024;
+let scratch: { dir: string; cleanup: () => void };
+let nats: NatsServer;
+let gateway: ServiceProcess;
+let queue: JobQueue;
+let uploadDir: string;
+/** Start-up on a shared, busy 2-core machine: tsx compiles the service before it listens. */
+const STARTUP_MS = 90_000;
+
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath ?? '', e.name)).sort();
+}
+
+async function leftBehind(jobUrl: string, token: string) {
+  const keys: string[] = [];
+  for await (const k of await queue.states.keys()) keys.push(k);
+  const job = await http(jobUrl, { headers: { authorization: `Bearer ${token}` } });
+  return {
+    files: await filesUnder(uploadDir),
+    queued: (await queue.jsm.streams.info(JOBS_STREAM)).state.messages,
+    jobStates: keys.sort(),
+    job: job.body,
+  };
+}
+
+beforeAll(async () => {
+  scratch = scratchDir('fuzz-gateway');
+  nats = await NatsServer.start(scratch.dir);
+  const secretsFile = ensureSecretsFile(join(scratch.dir, 'secrets.json'));
+  uploadDir = join(scratch.dir, 'uploads');
+  gateway = await ServiceProcess.start('gateway', 'fuzz-gateway', {
+    NATS_URL: nats.url, PERCOLATE_SECRETS_FILE: secretsFile, MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES), UPLOAD_DIR: uploadDir, LOG_LEVEL: 'info',
+  }, scratch.dir, { waitReady: false });
+  await gateway.waitReady(STARTUP_MS);
+  queue = await JobQueue.connect(nats.url, { uploadDir });
+}, STARTUP_MS + 30_000);
+afterAll(async () => {
+  await queue?.nc.close();
+  await gateway?.stop('SIGKILL');
+  await nats?.stop();
+  scratch?.cleanup();
+});
+
+describe('gateway under hostile input', () => {
+  const { seed, runs } = fuzzSettings(200);
+  it(`refuses every contract-breaking request and upload with a 4xx and a reason, stays up, leaves nothing behind (${runs} runs)`, async () => {
+    const secrets = loadSecrets({ PERCOLATE_SECRETS_FILE: join(scratch.dir, 'secrets.json') });
+    const token = await mintTenantToken(secrets, TENANT, 'small');
+    const upload = fileUpload('seed.txt', 'the one real upload');
+    const accepted = await http(`${gateway.url}/upload`, {
+      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': upload.contentType }, body: upload.toBuffer(),
+    });
+    expect(accepted.status, accepted.text).toBe(202);
+    const jobId = accepted.body.job_id as string;
+    const jobUrl = `${gateway.url}/jobs/${jobId}`;
+    const before = await leftBehind(jobUrl, token);
+
+    const contract = new Contract(join(REPO_ROOT, 'reference-services/gateway/openapi.yaml'));
+    const figures = await fuzzService({
+      name: 'gateway direct', url: gateway.url, runs, seed,
+      target: {
+        contract, ops: operationsOf(contract), tenant: TENANT, token, otherTenant: 'tenant-other',
+        otherToken: await mintTenantToken(secrets, 'tenant-other', 'small'), tenantHeader: false,
+        validParams: { id: jobId }, validBodies: {}, maxUploadBytes: MAX_UPLOAD_BYTES,
+      },
+      alive: async () => {
+        if (!gateway.process.running) throw new Error(`gateway exited:\n${gateway.process.logs.slice(-2000)}`);
+        const health = await http(`${gateway.url}/health`);
+        if (health.status !== 200) throw new Error(`/health answered ${health.status}`);
+      },
+      unchanged: async () => { expect(await leftBehind(jobUrl, token)).toEqual(before); },
+      checkDataAfter: (req) => req.method === 'POST',
+    });
+    expect(figures.serverErrors).toBe(0);
+    expect(figures.crashes).toBe(0);
+    expect(await leftBehind(jobUrl, token)).toEqual(before);
+    expect(gateway.process.logs).not.toMatch(/"level":50/);
+  }, fuzzTimeout(runs));
+});

@@ -1,0 +1,95 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalClusterBuilder } from '../../cluster/local/builder.ts';
+import type { LocalClusterTarget } from '../../cluster/local/client.ts';
+import { Contract } from '../../reference-services/shared/contract.ts';
+import { LIMITS } from '../../reference-services/shared/limits.ts';
+import { dbContract } from '../helpers/db-cluster.ts';
+import { http } from '../helpers/http.ts';
+import { fileUpload } from '../helpers/multipart.ts';
+import { REPO_ROOT } from '../helpers/processes.ts';
+import { fuzzService, fuzzSettings, fuzzTimeout } from './fuzz-run.ts';
+import { operationsOf } from './hostile-requests.ts';
+import { FUZZ_TENANT as TENANT, dbFuzzTarget, seedTenant, storedRecords } from './targets.ts';
+import { TenantClient } from '../helpers/http.ts';
+
+// The same hostile requests through the local cluster's HAProxy, the way clients reach the
+// services: whatever the load balancer refuses itself (a URL, headers or a declared body
+// beyond the limits, bytes it cannot parse) must also be a 4xx with the contracts' error
+// body, and what it passes on must be refused by the pod as it is directly. No pod may
+// restart (a crash), and the tenant's data must stay as it was.
+const DB_WORKLOAD = 'percolate-db-small';
+const GATEWAY_WORKLOAD = 'percolate-gateway';
+let cluster: LocalClusterTarget;
+
+/** A pod that crashed restarts in place: the sum of restarts counts crashes. */
+async function restarts(): Promise<number> {
+  return (await cluster.listPods()).reduce((n, p) => n + p.restarts, 0);
+}
+
+beforeAll(async () => {
+  cluster = await new LocalClusterBuilder().withProfile('fast').withReplicas(DB_WORKLOAD, 1).withWorkers(0).withReplicas(GATEWAY_WORKLOAD, 1).start();
+}, 180_000);
+afterAll(async () => { await cluster?.close(); }, 60_000);
+
+// Not in `npm test` yet: HAProxy 2.6 answers a request it cannot parse itself (a
+// Content-Length that is not a number, …) with its built-in HTML 400, which the
+// `http-error` lines do not replace; that needs `errorfile`s written beside the config.
+// Run it with FUZZ_LB=1 (it starts a whole local cluster).
+describe.skipIf(!process.env.FUZZ_LB)('hostile input through the load balancer', () => {
+  const { seed, runs } = fuzzSettings(120);
+
+  it(`db-node behind HAProxy: a 4xx with the contract's error for every hostile request, no crash, nothing changed (${runs} runs)`, async () => {
+    const lb = cluster.getLoadBalancerUrl();
+    const token = await cluster.mintToken(TENANT);
+    const adminToken = await cluster.mintAdminToken();
+    await seedTenant(new TenantClient(lb, TENANT, token));
+    const before = await storedRecords(lb, adminToken);
+    const restartsBefore = await restarts();
+    const contract = dbContract();
+    const figures = await fuzzService({
+      name: 'db-node through the load balancer', url: lb, runs, seed,
+      target: await dbFuzzTarget(contract, { token, otherToken: await cluster.mintToken('tenant-other'), adminToken }),
+      alive: async () => {
+        const health = await http(`${lb}/health`);
+        if (health.status !== 200) throw new Error(`/health through the load balancer answered ${health.status}`);
+      },
+      unchanged: async () => { expect(await storedRecords(lb, adminToken)).toEqual(before); },
+      checkDataAfter: (req) => !['GET', 'HEAD'].includes(req.method),
+    });
+    figures.crashes += (await restarts()) - restartsBefore;
+    expect(figures.serverErrors).toBe(0);
+    expect(figures.crashes).toBe(0);
+    expect(await storedRecords(lb, adminToken)).toEqual(before);
+  }, fuzzTimeout(runs));
+
+  it(`gateway behind HAProxy: every hostile upload and request refused, no crash, the real job untouched (${Math.ceil(runs * 0.6)} runs)`, async () => {
+    const gw = cluster.getGatewayUrl();
+    const token = await cluster.mintToken(TENANT);
+    const upload = fileUpload('seed.txt', 'the one real upload');
+    const accepted = await http(`${gw}/upload`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': upload.contentType }, body: upload.toBuffer() });
+    expect(accepted.status, accepted.text).toBe(202);
+    const jobUrl = `${gw}/jobs/${accepted.body.job_id as string}`;
+    const job = async () => (await http(jobUrl, { headers: { authorization: `Bearer ${token}` } })).body;
+    const before = await job();
+    const restartsBefore = await restarts();
+    const contract = new Contract(join(REPO_ROOT, 'reference-services/gateway/openapi.yaml'));
+    const figures = await fuzzService({
+      name: 'gateway through the load balancer', url: gw, runs: Math.ceil(runs * 0.6), seed,
+      target: {
+        contract, ops: operationsOf(contract), tenant: TENANT, token, otherTenant: 'tenant-other',
+        otherToken: await cluster.mintToken('tenant-other'), tenantHeader: false,
+        validParams: { id: accepted.body.job_id as string }, validBodies: {}, maxUploadBytes: LIMITS.maxUploadBytes,
+      },
+      alive: async () => {
+        const health = await http(`${gw}/health`);
+        if (health.status !== 200) throw new Error(`/health through the load balancer answered ${health.status}`);
+      },
+      unchanged: async () => { expect(await job()).toEqual(before); },
+      checkDataAfter: (req) => req.method === 'POST',
+    });
+    figures.crashes += (await restarts()) - restartsBefore;
+    expect(figures.serverErrors).toBe(0);
+    expect(figures.crashes).toBe(0);
+  }, fuzzTimeout(runs));
+});
