@@ -15,7 +15,7 @@ import type { LocalStatus } from './runtime.ts';
 import type { FaultScope, NetworkFault } from './sidecar.ts';
 import type { ExperimentRecord } from '../chaos/records.ts';
 import type { EventFilter } from '../autoscaler/index.ts';
-import type { ScaledObjectInfo, ScalingEvent } from '../target.ts';
+import type { NatsNodeInfo, ScaledObjectInfo, ScalingEvent } from '../target.ts';
 import { type LocalState, readState } from './state.ts';
 import { daemonAlive, ownerGone } from './sweep.ts';
 
@@ -170,6 +170,14 @@ export class LocalClusterTarget implements ClusterTarget {
   }
 
   async uncordonNode(node: string): Promise<void> { await this.call('POST', `/nodes/${encodeURIComponent(node)}/uncordon`, {}); }
+  natsNodes(): Promise<NatsNodeInfo[]> { return this.call('GET', '/nats'); }
+  private async natsNodeName(index: number): Promise<string> {
+    const node = (await this.natsNodes()).find((n) => n.index === index);
+    if (!node) throw new Error(`no NATS server at index ${index}`);
+    return node.name;
+  }
+  async killNatsNode(index: number): Promise<void> { await this.call('POST', `/nats/${encodeURIComponent(await this.natsNodeName(index))}/kill`, {}); }
+  async restoreNatsNode(index: number): Promise<void> { await this.call('POST', `/nats/${encodeURIComponent(await this.natsNodeName(index))}/restore`, {}, 60_000); }
   async failZone(zone: string): Promise<void> { await this.call('POST', `/zones/${encodeURIComponent(zone)}/fail`, {}); }
   async restoreZone(zone: string): Promise<void> { await this.call('POST', `/zones/${encodeURIComponent(zone)}/restore`, {}); }
 

@@ -80,6 +80,17 @@ export async function startControlServer(runtime: LocalRuntime, onShutdown: () =
     if (method === 'GET' && parts.length === 1 && kind === 'status') return [200, runtime.status()];
     if (method === 'POST' && parts.length === 1 && kind === 'shutdown') { onShutdown(); return [202, { stopping: true }]; }
     if (method === 'GET' && kind === 'pods' && name && action === 'logs') return [200, runtime.podLogs(name)];
+    if (method === 'GET' && parts.length === 1 && kind === 'nats') {
+      return [200, (runtime.nats?.nodes ?? []).map((n, index) => ({ index, name: n.name, up: n.supervisor.status.state === 'up' }))];
+    }
+    if (method === 'POST' && kind === 'nats' && name && (action === 'kill' || action === 'restore') && parts.length === 3) {
+      if (!runtime.nats) throw new NotFound('no NATS cluster');
+      runtime.nats.node(name);
+      // kill: SIGKILL and held down (an outage a test makes); restore: started again on its store.
+      if (action === 'kill') await runtime.nats.stopNode(name, 0, 'SIGKILL');
+      else await runtime.nats.startNode(name);
+      return [200, { [action === 'kill' ? 'killed' : 'restored']: name }];
+    }
     if (kind === 'chaos') return chaosRoute(runtime.chaos, method, parts.slice(1), () => readJson(req));
     if (kind === 'scaling') return scalingRoute(runtime.autoscaling, method, parts.slice(1), url.searchParams, () => readJson(req));
     if (method !== 'POST' || !name || !action || parts.length !== 3) throw new NotFound(`no route ${method} ${url.pathname}`);

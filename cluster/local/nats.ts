@@ -132,7 +132,7 @@ export class LocalNatsCluster {
   }
 
   /** Stops one server and keeps it down (a NATS outage a test makes); `startNode` ends it. */
-  async stopNode(name: string, graceMs = 2_000): Promise<void> { await this.node(name).supervisor.pause(graceMs); }
+  async stopNode(name: string, graceMs = 2_000, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> { await this.node(name).supervisor.pause(graceMs, signal); }
   async startNode(name: string): Promise<void> { await this.node(name).supervisor.resume(); }
 
   async stop(graceMs = 5_000): Promise<void> {

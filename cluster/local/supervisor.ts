@@ -64,10 +64,10 @@ export class Supervisor {
    * Stops the process on purpose and keeps it stopped (an outage a test makes) until
    * `resume()`; stopping the whole supervisor is `stop()`.
    */
-  async pause(graceMs: number): Promise<void> {
+  async pause(graceMs: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     this.stopping = true;
     if (this.timer) clearTimeout(this.timer);
-    await this.current?.stop(graceMs);
+    await this.current?.stop(graceMs, signal);
     this.set('down', 'stopped on request');
   }
 
