@@ -83,7 +83,13 @@ export const FIXTURES = {
       "p95Ms": 750,
       "errorRate": 0.005
     },
-    "coldStartP95Seconds": 30
+    "coldStartP95Seconds": 30,
+    "replicationLagMs": 100,
+    "cachedReadMs": 10,
+    "coldReadMs": 200,
+    "jobDeliveryMs": 50,
+    "scalingDecisionSeconds": 10,
+    "workerColdStartSeconds": 30
   },
   "tenants": [
     [

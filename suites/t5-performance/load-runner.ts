@@ -10,7 +10,7 @@ import type { Tenants } from '../fixtures/tenants.ts';
 /**
  * PERCOLATE_T5_FAULT=chaos/<file>.yaml runs the T5 scenarios with that experiment applied
  * (removed when the test ends): the SLOs under a fault, and the way to watch these tests
- * fail, e.g. with chaos/db-network-delay-600ms.yaml.
+ * fail, e.g. with chaos/db-slow-network-delay.yaml.
  */
 export async function applyFaultUnderTest(faults: Faults, testInfo: TestInfo): Promise<void> {
   const file = process.env.PERCOLATE_T5_FAULT;

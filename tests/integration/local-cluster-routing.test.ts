@@ -82,14 +82,14 @@ describe('local cluster: tier routing and zone locality', () => {
       }
     }
 
-    // HAProxy reads the claim without checking the signature (Envoy checks it on a cluster):
-    // a small tenant's token with its claim rewritten reaches a medium pod, which refuses it.
+    // The edge verifies the signature before it reads the tier (as Envoy's RequestAuthentication
+    // does on a cluster): a small tenant's token with its claim rewritten reaches no pod at all.
     const [small] = loadTenants('small');
     const [header, payload, signature] = (await token(small!.id, 'small')).split('.');
     const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString()) as Record<string, unknown>;
     const forged = [header, Buffer.from(JSON.stringify({ ...claims, tier: 'medium' })).toString('base64url'), signature].join('.');
     const answer = await get(e.loadBalancerUrl, small!.id, forged);
-    expect([answer.status, answer.pod.startsWith(`${DB.medium}-`)]).toEqual([401, true]);
+    expect([answer.status, answer.pod.startsWith('percolate-db-')]).toEqual([401, false]);
     // A valid token of another tier, sent past the load balancer straight to a pod: 421.
     const [medium] = loadTenants('medium');
     const [smallPod] = await cluster.listPods({ workload: DB.small });

@@ -124,11 +124,12 @@ describe('schema validation (offline, kubernetes-models + KEDA + Istio)', () => 
 });
 
 describe('namespace', () => {
-  it('percolate has sidecar injection, and every namespaced object lives in it (the ingress token rule beside the gateway)', each((m) => {
+  it('percolate has sidecar injection, and every namespaced object lives in it (the ingress token rules beside the gateway)', each((m) => {
     expect(findObject(m, 'Namespace', 'percolate').metadata.labels?.['istio-injection']).toBe('enabled');
+    const ingressRule = (o: { kind: string }) => o.kind === 'RequestAuthentication' || o.kind === 'AuthorizationPolicy';
     const misplaced = m.objects
       .filter((o) => o.kind !== 'Namespace')
-      .filter((o) => o.metadata.namespace !== (o.kind === 'RequestAuthentication' ? 'istio-system' : 'percolate'));
+      .filter((o) => o.metadata.namespace !== (ingressRule(o) ? 'istio-system' : 'percolate'));
     expect(misplaced.map((o) => `${o.kind}/${o.metadata.name} in ${o.metadata.namespace}`)).toEqual([]);
   }));
 });
