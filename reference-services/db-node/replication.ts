@@ -54,7 +54,9 @@ export class Replicator {
     if (this.catchUpTarget === 0) this.resolveCaughtUp();
     // An ordered consumer: in order, no acks, and it re-creates itself after a NATS restart.
     const consumer = await this.js.consumers.get(SYNC_STREAM, { deliver_policy: DeliverPolicy.All });
-    const messages = await consumer.consume({ max_messages: 512 });
+    // Short pulls: the server a pull waits on can die (one NATS server of three lost); two
+    // missed heartbeats (half of `expires` each) and the consumer is made again elsewhere.
+    const messages = await consumer.consume({ max_messages: 512, expires: 2_000 });
     this.stopConsuming = async () => { await messages.close(); };
     void (async () => {
       for await (const msg of messages) {

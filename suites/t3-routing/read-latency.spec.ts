@@ -10,7 +10,7 @@ import { DB_SMALL, expect, test } from '../fixtures/index.ts';
  * Requests go one at a time per lane, at low concurrency: this is latency, not load (T5).
  */
 test.describe('seed 000 read latency', () => {
-  test('seed 000: cached reads p99 and cold reads p99 through the load balancer, beside the pod directly @nightly @pr', async ({ tenants, pools, plan, testId }) => {
+  test('seed 000: cached reads p99 and cold reads p99 through the load balancer, beside the pod directly @nightly', async ({ tenants, pools, plan, testId }) => {
     const samples = plan.seed000.readSamples;
     let podUrl = '';
     await test.step('setup: one pod', async () => {

@@ -9,8 +9,8 @@ import { DB_SMALL, expect, test } from '../fixtures/index.ts';
  * landing in the client's zone with the configured share. To hold that share within
  * `zoneLocalSlack` at three standard deviations takes n = 9·p(1−p)/slack² tenant ids (1,600
  * for 80 % ± 3 points), far more than the fixture's tenants; they are routed, as in T3.2, on
- * the unauthenticated /health route, which the proxy places by the tenant header alone (no
- * token: the small tier). Failover is counted from the moment the zone fails: every request
+ * the /health route, each with a token of its own (the edge verifies every request), which
+ * the proxy places by the tenant header (the small tier). Failover is counted from the moment the zone fails: every request
  * sent after it must be answered, and the time until every answer comes from another zone
  * is reported.
  */
@@ -23,7 +23,7 @@ test.describe('T3.3 multi-AZ routing', () => {
     const n = Math.ceil((9 * p * (1 - p)) / (slack * slack));
     const probeIds = Array.from({ length: n }, (_, i) => `zone-probe-${String(i + 1).padStart(5, '0')}`);
     const zoneOf = async (id: string) => {
-      const res = await http(`${zoneA}/health`, { headers: { 'x-tenant-id': id } });
+      const res = await http(`${zoneA}/health`, { headers: { 'x-tenant-id': id, authorization: `Bearer ${await cluster.mintToken(id)}` } });
       if (res.status !== 200 || !res.zone) throw new Error(`${id}: ${res.status} ${res.text.slice(0, 200)}`);
       return res.zone;
     };
