@@ -43,7 +43,7 @@ test.describe('T6.4 NATS failure', () => {
     });
   });
 
-  test('T6.4 NATS quorum lost: writes refused (never acknowledged), jobs held, then delivered once @pr', async ({ cluster, endpoints, tenants, pools, plan, deadlines, testId }) => {
+  test('T6.4 NATS quorum lost: writes refused (never acknowledged), jobs held, then delivered once @nightly', async ({ cluster, endpoints, tenants, pools, plan, deadlines, testId }) => {
     const { nats, reason } = await natsChaosOf(cluster);
     test.skip(!nats, reason);
     const run = await ChaosRun.create({ tenants, baseUrl: endpoints.loadBalancerUrl, count: 20, runTag: `t64b${testId}` });
