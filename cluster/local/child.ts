@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { Fatal, pollUntil } from './net-util.ts';
 import { processIdentity, signalGroup } from './proc-identity.ts';
 import { REPO_ROOT } from './paths.ts';
 
@@ -75,4 +76,21 @@ export function spawnChild(name: string, command: string, args: string[], env: N
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Resolves with `child` once `healthy` says so; a child that exits meanwhile fails at once
+ * (its exit status), and one not healthy within the bound is stopped before the error.
+ */
+export async function whenHealthy(child: Child, what: string, timeoutMs: number, healthy: () => Promise<boolean>): Promise<Child> {
+  try {
+    await pollUntil(what, timeoutMs, async () => {
+      if (!child.running) throw new Fatal(describeExit(child.exitStatus));
+      return healthy();
+    }, 25);
+  } catch (err) {
+    await child.stop(1_000);
+    throw err;
+  }
+  return child;
 }

@@ -1,11 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { type Child, binary, describeExit, spawnChild } from './child.ts';
+import { type Child, binary, spawnChild, whenHealthy } from './child.ts';
 import type { ChildRegistry } from './child-registry.ts';
 import { type HaproxyBackend, type HaproxyFrontend, renderHaproxyConfig } from './haproxy-config.ts';
 import type { EdgeAuth } from './edge-auth.ts';
-import { Fatal, freePort, isListening, pollUntil } from './net-util.ts';
+import { freePort, isListening, pollUntil } from './net-util.ts';
 import { logFile } from './paths.ts';
 
 export interface HealthCheckSettings {
@@ -109,16 +109,10 @@ export class LocalHaproxy {
   async launch(env: NodeJS.ProcessEnv, registry: ChildRegistry): Promise<Child> {
     const child = registry.track(spawnChild('haproxy', binary('haproxy'), ['-f', this.configFile, '-db'], env, this.log,
       [this.statsPort, ...this.frontends.map((b) => b.port)]));
-    try {
-      await pollUntil('haproxy accepting', 10_000, async () => {
-        if (!child.running) throw new Fatal(describeExit(child.exitStatus));
+    await whenHealthy(child, 'haproxy accepting', 10_000, async () => {
         await this.api.command('show info');
         return (await Promise.all(this.frontends.map((b) => isListening(b.port)))).every(Boolean);
-      }, 20);
-    } catch (err) {
-      await child.stop(1_000);
-      throw err;
-    }
+    });
     this.child = child;
     return child;
   }

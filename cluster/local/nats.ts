@@ -1,8 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Child, binary, describeExit, spawnChild } from './child.ts';
+import { type Child, binary, spawnChild, whenHealthy } from './child.ts';
 import type { ChildRegistry } from './child-registry.ts';
-import { Fatal, freePort, pollUntil } from './net-util.ts';
+import { freePort, pollUntil } from './net-util.ts';
 import { logFile } from './paths.ts';
 import { type ComponentHealth, Supervisor } from './supervisor.ts';
 
@@ -105,19 +105,12 @@ export class LocalNatsCluster {
   private async launch(node: NatsNode, runDir: string): Promise<Child> {
     const child = this.options.registry.track(spawnChild(node.name, binary('nats-server'), ['-c', node.configFile], this.options.env,
       logFile(runDir, node.name), [node.port, node.monitorPort, ...(node.clusterPort ? [node.clusterPort] : [])]));
-    try {
-      await pollUntil(`${node.name} up`, 20_000, async () => {
-        if (!child.running) throw new Fatal(describeExit(child.exitStatus));
+    return whenHealthy(child, `${node.name} up`, 20_000, async () => {
         // Identity first: the port must be this server's, not something that took it meanwhile.
         const varz = await (await fetch(`${this.monitoringUrlOf(node)}/varz`, { signal: AbortSignal.timeout(1_000) })).json() as { server_name?: string };
         if (varz.server_name !== node.name) throw new Error(`port ${node.monitorPort} answers as ${varz.server_name}, not ${node.name}`);
         return (await fetch(`${this.monitoringUrlOf(node)}/healthz?js-enabled-only=true`, { signal: AbortSignal.timeout(1_000) })).ok;
-      }, 25);
-    } catch (err) {
-      await child.stop(1_000);
-      throw err;
-    }
-    return child;
+    });
   }
 
   /** JetStream in a cluster takes requests once the servers have elected a meta leader. */

@@ -1,9 +1,9 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { type Child, binary, describeExit, spawnChild } from './child.ts';
+import { type Child, binary, spawnChild, whenHealthy } from './child.ts';
 import type { ChildRegistry } from './child-registry.ts';
-import { Fatal, freePort, pollUntil } from './net-util.ts';
+import { freePort } from './net-util.ts';
 import { logFile } from './paths.ts';
 
 /** One file_sd target group: addresses and the labels Kubernetes SD would have given them. */
@@ -60,15 +60,7 @@ export class LocalPrometheus {
       '--web.enable-lifecycle',
       '--log.level=warn',
     ], env, this.log, [this.port]));
-    try {
-      await pollUntil('prometheus ready', 15_000, async () => {
-        if (!child.running) throw new Fatal(describeExit(child.exitStatus));
-        return (await fetch(`${this.url}/-/ready`)).ok;
-      }, 25);
-    } catch (err) {
-      await child.stop(1_000);
-      throw err;
-    }
+    await whenHealthy(child, 'prometheus ready', 15_000, async () => (await fetch(`${this.url}/-/ready`)).ok);
     this.child = child;
     return child;
   }
