@@ -3,7 +3,7 @@
  * local cluster (up, status, token, scale, down).
  */
 import { Command, CommanderError } from 'commander';
-import { ControlApiError } from '../cluster/local/client.ts';
+import { ControlApiError } from '../cluster/local/target/client.ts';
 import { UsageError, testTopologyCommand } from './test-topology.ts';
 
 export function program(): Command {

@@ -1,10 +1,10 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { LocalClusterTarget } from '../cluster/local/client.ts';
-import { UpAborted, UpError, downLocalCluster, upLocalCluster } from '../cluster/local/launcher.ts';
-import { DB_WORKLOAD, GATEWAY_WORKLOAD, WORKER_WORKLOAD } from '../cluster/local/builder.ts';
-import { defaultStateDir } from '../cluster/local/paths.ts';
-import { readState } from '../cluster/local/state.ts';
-import { daemonAlive } from '../cluster/local/sweep.ts';
+import { LocalClusterTarget } from '../cluster/local/target/client.ts';
+import { UpAborted, UpError, downLocalCluster, upLocalCluster } from '../cluster/local/control/launcher.ts';
+import { DB_WORKLOAD, GATEWAY_WORKLOAD, WORKER_WORKLOAD } from '../cluster/local/target/builder.ts';
+import { defaultStateDir } from '../cluster/local/process/paths.ts';
+import { readState } from '../cluster/local/process/state.ts';
+import { daemonAlive } from '../cluster/local/process/sweep.ts';
 import { PROFILE_NAMES, type ProfileName } from '../reference-services/shared/profile.ts';
 import { TENANT_ID_PATTERN, TIERS, type Tier } from '../reference-services/shared/tenant-id.ts';
 import { formatEndpoints, formatStatus, ms } from './format.ts';

@@ -9,7 +9,7 @@ import type { EventFilter, ScaledObjectStatus, ScalingEvent } from './autoscaler
 import type { ExperimentRecord } from './chaos/records.ts';
 // Types only: the sidecar's fault model is the one network-fault vocabulary of the project
 // (Chaos Mesh's NetworkChaos maps onto it), whichever target applies it.
-import type { FaultScope, NetworkFault } from './local/sidecar.ts';
+import type { FaultScope, NetworkFault } from './local/network/sidecar.ts';
 
 /** One autoscaler decision (KEDA poll, HPA sync, pause, resume); see cluster/autoscaler/events.ts. */
 export type { ScalingEvent };

@@ -1,5 +1,5 @@
-import { LocalClusterBuilder } from './local/builder.ts';
-import { connectLocalCluster } from './local/client.ts';
+import { LocalClusterBuilder } from './local/target/builder.ts';
+import { connectLocalCluster } from './local/target/client.ts';
 import { PROFILE_NAMES, type ProfileName } from '../reference-services/shared/profile.ts';
 import type { ClusterTarget } from './target.ts';
 

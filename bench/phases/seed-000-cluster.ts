@@ -1,5 +1,5 @@
-import { LocalClusterBuilder } from '../../cluster/local/builder.ts';
-import type { LocalClusterTarget } from '../../cluster/local/client.ts';
+import { LocalClusterBuilder } from '../../cluster/local/target/builder.ts';
+import type { LocalClusterTarget } from '../../cluster/local/target/client.ts';
 import { progress } from '../cluster.ts';
 import { OpenModelGenerator, type OpenModelResult } from '../open-model.ts';
 import { onTeardown } from '../teardown.ts';

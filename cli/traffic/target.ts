@@ -1,5 +1,5 @@
-import { connectLocalCluster } from '../../cluster/local/client.ts';
-import { defaultStateDir } from '../../cluster/local/paths.ts';
+import { connectLocalCluster } from '../../cluster/local/target/client.ts';
+import { defaultStateDir } from '../../cluster/local/process/paths.ts';
 import type { ClusterTarget } from '../../cluster/target.ts';
 import { openTarget } from '../../cluster/targets.ts';
 

@@ -1,5 +1,5 @@
 import type { NodeInfo, PodPhase } from '../target.ts';
-import type { FaultScope, Flow, NetworkFault } from '../local/sidecar.ts';
+import type { FaultScope, Flow, NetworkFault } from '../local/network/sidecar.ts';
 import {
   COMPONENT_CANDIDATES, type Endpoint, type LinkEnds, externalTargetComponent, faultOf, mergeFaults, placeNetworkFault,
 } from './network-plan.ts';

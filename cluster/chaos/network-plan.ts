@@ -1,4 +1,4 @@
-import type { Flow, NetworkFault } from '../local/sidecar.ts';
+import type { Flow, NetworkFault } from '../local/network/sidecar.ts';
 import { type Candidate, UnsupportedOnLocal } from './selector.ts';
 import type { Direction, NetworkChaosSpec } from './types.ts';
 import { parsePercent, parseRate, parseSimpleDuration } from './units.ts';

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Flow, NetworkFault } from '../local/sidecar.ts';
+import type { Flow, NetworkFault } from '../local/network/sidecar.ts';
 import type { ChaosKind, ChaosResource } from './types.ts';
 
 /** One thing an experiment did, with what undoing it takes. */

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalClusterBuilder } from '../../cluster/local/builder.ts';
-import type { LocalClusterTarget } from '../../cluster/local/client.ts';
+import { LocalClusterBuilder } from '../../cluster/local/target/builder.ts';
+import type { LocalClusterTarget } from '../../cluster/local/target/client.ts';
 import { Contract } from '../../reference-services/shared/contract.ts';
 import { LIMITS } from '../../reference-services/shared/limits.ts';
 import { dbContract } from '../helpers/db-cluster.ts';

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { LocalClusterBuilder } from '../../cluster/local/builder.ts';
-import type { LocalClusterTarget } from '../../cluster/local/client.ts';
-import { REPO_ROOT } from '../../cluster/local/paths.ts';
+import { LocalClusterBuilder } from '../../cluster/local/target/builder.ts';
+import type { LocalClusterTarget } from '../../cluster/local/target/client.ts';
+import { REPO_ROOT } from '../../cluster/local/process/paths.ts';
 
 /**
  * Seed 000's traffic commands, run as a person runs them: the real CLI in its own process

@@ -2,9 +2,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadChaosFile } from '../../cluster/chaos/parse.ts';
 import type { ExperimentRecord } from '../../cluster/chaos/records.ts';
-import { LocalClusterBuilder } from '../../cluster/local/builder.ts';
-import { ControlApiError, type LocalClusterTarget } from '../../cluster/local/client.ts';
-import { pollUntil } from '../../cluster/local/net-util.ts';
+import { LocalClusterBuilder } from '../../cluster/local/target/builder.ts';
+import { ControlApiError, type LocalClusterTarget } from '../../cluster/local/target/client.ts';
+import { pollUntil } from '../../cluster/local/network/net-util.ts';
 import { skipUnless } from '../../cluster/target.ts';
 
 const DB = 'percolate-db-small';

@@ -4,12 +4,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { UpError, downLocalCluster, upLocalCluster } from '../../cluster/local/launcher.ts';
-import { isListening } from '../../cluster/local/net-util.ts';
-import { REPO_ROOT, RUN_MARKER_ENV } from '../../cluster/local/paths.ts';
-import { isRunning, processIdentity, processesWithEnv } from '../../cluster/local/proc-identity.ts';
-import { type LocalState, readState } from '../../cluster/local/state.ts';
-import { sweepStaleRunDirs } from '../../cluster/local/sweep.ts';
+import { UpError, downLocalCluster, upLocalCluster } from '../../cluster/local/control/launcher.ts';
+import { isListening } from '../../cluster/local/network/net-util.ts';
+import { REPO_ROOT, RUN_MARKER_ENV } from '../../cluster/local/process/paths.ts';
+import { isRunning, processIdentity, processesWithEnv } from '../../cluster/local/process/proc-identity.ts';
+import { type LocalState, readState } from '../../cluster/local/process/state.ts';
+import { sweepStaleRunDirs } from '../../cluster/local/process/sweep.ts';
 
 /** Pids and ports a run holds, from its state file. */
 function holdings(state: LocalState): { pids: number[]; ports: number[] } {
@@ -139,8 +139,8 @@ describe('local cluster lifecycle', () => {
     const stateDir = newStateDir();
     // A test run that starts a cluster for itself, bound to its own life (as the suite's global setup does).
     const script = `(async () => {
-      const { upLocalCluster } = await import(${JSON.stringify(join(REPO_ROOT, 'cluster/local/launcher.ts'))});
-      const { currentProcess } = await import(${JSON.stringify(join(REPO_ROOT, 'cluster/local/proc-identity.ts'))});
+      const { upLocalCluster } = await import(${JSON.stringify(join(REPO_ROOT, 'cluster/local/control/launcher.ts'))});
+      const { currentProcess } = await import(${JSON.stringify(join(REPO_ROOT, 'cluster/local/process/proc-identity.ts'))});
       await upLocalCluster({ stateDir: ${JSON.stringify(stateDir)}, replicas: ${JSON.stringify(lean)}, owner: currentProcess() });
       console.log('READY');
       setInterval(() => {}, 1000);

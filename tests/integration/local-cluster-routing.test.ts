@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalClusterBuilder } from '../../cluster/local/builder.ts';
-import type { LocalClusterTarget } from '../../cluster/local/client.ts';
-import { ruleFor } from '../../cluster/local/locality.ts';
-import { runtimeSettings } from '../../cluster/local/settings.ts';
+import { LocalClusterBuilder } from '../../cluster/local/target/builder.ts';
+import type { LocalClusterTarget } from '../../cluster/local/target/client.ts';
+import { ruleFor } from '../../cluster/local/network/locality.ts';
+import { runtimeSettings } from '../../cluster/local/control/settings.ts';
 import { localityDistribution } from '../../cluster/manifests/mesh.ts';
 import { renderOverlay } from '../../cluster/manifests/render.ts';
 import { loadTenants } from '../../fixtures/tenants.ts';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalClusterBuilder } from '../../cluster/local/builder.ts';
-import type { LocalClusterTarget } from '../../cluster/local/client.ts';
+import { LocalClusterBuilder } from '../../cluster/local/target/builder.ts';
+import type { LocalClusterTarget } from '../../cluster/local/target/client.ts';
 import { loadProfile } from '../../reference-services/shared/profile.ts';
 import { deadlinesFor } from '../../suites/lib/deadlines.ts';
 import { TenantClient, http } from '../helpers/http.ts';

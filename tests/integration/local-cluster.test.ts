@@ -1,12 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalClusterBuilder } from '../../cluster/local/builder.ts';
-import { ControlApiError, type LocalClusterTarget } from '../../cluster/local/client.ts';
-import { isListening } from '../../cluster/local/net-util.ts';
-import { RUN_MARKER_ENV } from '../../cluster/local/paths.ts';
-import { isRunning, processesWithEnv } from '../../cluster/local/proc-identity.ts';
-import { runtimeSettings } from '../../cluster/local/settings.ts';
+import { LocalClusterBuilder } from '../../cluster/local/target/builder.ts';
+import { ControlApiError, type LocalClusterTarget } from '../../cluster/local/target/client.ts';
+import { isListening } from '../../cluster/local/network/net-util.ts';
+import { RUN_MARKER_ENV } from '../../cluster/local/process/paths.ts';
+import { isRunning, processesWithEnv } from '../../cluster/local/process/proc-identity.ts';
+import { runtimeSettings } from '../../cluster/local/control/settings.ts';
 import { loadProfile } from '../../reference-services/shared/profile.ts';
 import { lbReader } from '../helpers/lb-reader.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CorrelatedUniform } from '../../cluster/local/correlated-random.ts';
-import { ProxyLink, parseFault } from '../../cluster/local/sidecar.ts';
+import { CorrelatedUniform } from '../../cluster/local/network/correlated-random.ts';
+import { ProxyLink, parseFault } from '../../cluster/local/network/sidecar.ts';
 
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
 const variance = (xs: number[]) => { const m = mean(xs); return mean(xs.map((x) => (x - m) ** 2)); };

@@ -7,7 +7,7 @@ import { loadChaosFile } from '../../cluster/chaos/parse.ts';
 import type { ExperimentRecord } from '../../cluster/chaos/records.ts';
 import { ChaosConflict, UnsupportedOnLocal } from '../../cluster/chaos/selector.ts';
 import type { ChaosResource } from '../../cluster/chaos/types.ts';
-import type { FaultScope, NetworkFault } from '../../cluster/local/sidecar.ts';
+import type { FaultScope, NetworkFault } from '../../cluster/local/network/sidecar.ts';
 import type { NodeInfo } from '../../cluster/target.ts';
 
 const CHAOS_DIR = new URL('../../chaos/', import.meta.url).pathname;

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { type Server, type Socket, connect, createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sidecar } from '../../cluster/local/sidecar.ts';
+import { Sidecar } from '../../cluster/local/network/sidecar.ts';
 
 /** Resolves with the echo of `text` and its round trip, or rejects after `timeoutMs`. */
 function roundTrip(s: Socket, text: string, timeoutMs = 2_000): Promise<number> {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { LocalHaproxy } from '../../cluster/local/haproxy.ts';
-import { renderHaproxyConfig } from '../../cluster/local/haproxy-config.ts';
-import { LbPool } from '../../cluster/local/lb-pool.ts';
-import { podShares, ruleFor, weightsFor } from '../../cluster/local/locality.ts';
-import { DB_FRONTEND, type DbTier, meshPlan, zonalBackend, zonalFrontend } from '../../cluster/local/mesh-plan.ts';
+import type { LocalHaproxy } from '../../cluster/local/network/haproxy.ts';
+import { renderHaproxyConfig } from '../../cluster/local/network/haproxy-config.ts';
+import { LbPool } from '../../cluster/local/network/lb-pool.ts';
+import { podShares, ruleFor, weightsFor } from '../../cluster/local/network/locality.ts';
+import { DB_FRONTEND, type DbTier, meshPlan, zonalBackend, zonalFrontend } from '../../cluster/local/network/mesh-plan.ts';
 import { type LocalityDistribution, localityMatches } from '../../cluster/manifests/mesh.ts';
 
 const ZONES = ['zone-a', 'zone-b', 'zone-c'];

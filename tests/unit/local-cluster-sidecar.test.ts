@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { type Server, type Socket, connect, createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Sidecar, parseFault } from '../../cluster/local/sidecar.ts';
+import { Sidecar, parseFault } from '../../cluster/local/network/sidecar.ts';
 
 /** An echo server standing in for the pod, and one for a destination the pod talks to. */
 async function echoServer(): Promise<{ server: Server; port: number }> {

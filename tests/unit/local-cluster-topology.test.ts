@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { renderHaproxyConfig } from '../../cluster/local/haproxy-config.ts';
-import { type Placed, Topology } from '../../cluster/local/topology.ts';
+import { renderHaproxyConfig } from '../../cluster/local/network/haproxy-config.ts';
+import { type Placed, Topology } from '../../cluster/local/components/topology.ts';
 
 describe('local topology', () => {
   const placeN = (t: Topology, workload: string, n: number, existing: Placed[] = []) => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { LocalClusterTarget } from '../../cluster/local/client.ts';
-import type { LocalState } from '../../cluster/local/state.ts';
+import { LocalClusterTarget } from '../../cluster/local/target/client.ts';
+import type { LocalState } from '../../cluster/local/process/state.ts';
 import { CAPABILITY_NAMES, type ClusterTarget, NotImplementedOnTarget, capabilityMissingReason, capabilityOf, mustHaveCapability } from '../../cluster/target.ts';
 
 // A target of the core only: what a spec sees of a cluster that offers no extras.

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import type { PodInfo, PodPhase } from '../target.ts';
+import type { PodInfo, PodPhase } from '../../target.ts';
 
 /** A pod as the local runtime reports it: also whether the load balancer routes to it yet. */
 export interface LocalPodInfo extends PodInfo {
@@ -13,10 +13,10 @@ export interface LocalPodInfo extends PodInfo {
   /** Its log file. */
   log: string;
 }
-import { type Child, spawnChild } from './child.ts';
-import type { ChildRegistry } from './child-registry.ts';
-import { REPO_ROOT, logFile } from './paths.ts';
-import { Sidecar } from './sidecar.ts';
+import { type Child, spawnChild } from '../process/child.ts';
+import type { ChildRegistry } from '../process/child-registry.ts';
+import { REPO_ROOT, logFile } from '../process/paths.ts';
+import { Sidecar } from '../network/sidecar.ts';
 
 /** Everything a pod of one workload shares: what the manifests' pod template says, made local. */
 export interface PodTemplate {

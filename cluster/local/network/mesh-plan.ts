@@ -1,4 +1,4 @@
-import type { LocalityDistribution } from '../manifests/mesh.ts';
+import type { LocalityDistribution } from '../../manifests/mesh.ts';
 import type { HaproxyBackend, HaproxyFrontend } from './haproxy-config.ts';
 import type { ZonalBackend } from './lb-pool.ts';
 import { LOCAL_REGION, ruleFor } from './locality.ts';

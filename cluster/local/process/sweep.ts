@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { isRunning, isSameProcess, processesWithEnv, processesWithEnvVar, signalGroup } from './proc-identity.ts';
-import { isListening, sleep } from './net-util.ts';
+import { isListening, sleep } from '../network/net-util.ts';
 import { RUN_DIR_PREFIX, RUN_MARKER_ENV, STATE_DIR_PREFIX, runDirParent } from './paths.ts';
 import { type LocalState, readOwner, readState, removeState } from './state.ts';
 

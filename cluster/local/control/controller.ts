@@ -1,6 +1,6 @@
 import { createHash, randomInt } from 'node:crypto';
-import type { WorkloadInfo } from '../target.ts';
-import type { Pod } from './pod.ts';
+import type { WorkloadInfo } from '../../target.ts';
+import type { Pod } from '../components/pod.ts';
 
 /** What a controller asks of the runtime: make a pod, delete a pod. */
 export interface PodOps {

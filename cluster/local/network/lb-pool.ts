@@ -1,4 +1,4 @@
-import type { LocalityDistribution } from '../manifests/mesh.ts';
+import type { LocalityDistribution } from '../../manifests/mesh.ts';
 import type { LocalHaproxy } from './haproxy.ts';
 import { podShares, weightsFor } from './locality.ts';
 

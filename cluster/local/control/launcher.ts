@@ -1,16 +1,16 @@
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
-import { preserveLogs } from './failed-runs.ts';
+import { preserveLogs } from '../process/failed-runs.ts';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ProfileName } from '../../reference-services/shared/profile.ts';
+import type { ProfileName } from '../../../reference-services/shared/profile.ts';
 import type { DaemonMessage } from './daemon.ts';
-import { sleep } from './net-util.ts';
-import { REPO_ROOT, RUN_DIR_PREFIX, RUN_MARKER_ENV, defaultStateDir, logDir, logFile, runDirParent } from './paths.ts';
-import { isRunning, signalGroup } from './proc-identity.ts';
-import type { RuntimeConfig } from './runtime.ts';
-import { type LocalState, type ProcessRef, readState } from './state.ts';
-import { type SweepReport, daemonAlive, emptyReport, sweepStaleRunDirs, sweepStateDir } from './sweep.ts';
+import { sleep } from '../network/net-util.ts';
+import { REPO_ROOT, RUN_DIR_PREFIX, RUN_MARKER_ENV, defaultStateDir, logDir, logFile, runDirParent } from '../process/paths.ts';
+import { isRunning, signalGroup } from '../process/proc-identity.ts';
+import type { RuntimeConfig } from '../runtime.ts';
+import { type LocalState, type ProcessRef, readState } from '../process/state.ts';
+import { type SweepReport, daemonAlive, emptyReport, sweepStaleRunDirs, sweepStateDir } from '../process/sweep.ts';
 
 const DAEMON_ENTRY = fileURLToPath(new URL('./daemon.ts', import.meta.url));
 

@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ProfileName } from '../../reference-services/shared/profile.ts';
+import type { ProfileName } from '../../../reference-services/shared/profile.ts';
 import { LocalClusterTarget } from './client.ts';
-import { type UpOptions, upLocalCluster } from './launcher.ts';
-import { STATE_DIR_PREFIX, runDirParent } from './paths.ts';
-import { currentProcess } from './proc-identity.ts';
+import { type UpOptions, upLocalCluster } from '../control/launcher.ts';
+import { STATE_DIR_PREFIX, runDirParent } from '../process/paths.ts';
+import { currentProcess } from '../process/proc-identity.ts';
 
 export const DB_WORKLOAD = 'percolate-db-small';
 export const WORKER_WORKLOAD = 'percolate-worker';

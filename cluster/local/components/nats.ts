@@ -1,10 +1,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Child, binary, spawnChild, whenHealthy } from './child.ts';
-import type { ChildRegistry } from './child-registry.ts';
-import { freePort, pollUntil } from './net-util.ts';
-import { logFile } from './paths.ts';
-import { type ComponentHealth, Supervisor } from './supervisor.ts';
+import { type Child, binary, spawnChild, whenHealthy } from '../process/child.ts';
+import type { ChildRegistry } from '../process/child-registry.ts';
+import { freePort, pollUntil } from '../network/net-util.ts';
+import { logFile } from '../process/paths.ts';
+import { type ComponentHealth, Supervisor } from '../process/supervisor.ts';
 
 /** One server of the NATS StatefulSet: `nats-<ordinal>`, its ports, its JetStream store. */
 export interface NatsNode {

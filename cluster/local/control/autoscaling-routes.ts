@@ -1,6 +1,6 @@
-import type { EventFilter } from '../autoscaler/index.ts';
+import type { EventFilter } from '../../autoscaler/index.ts';
 import type { LocalAutoscaling } from './autoscaling.ts';
-import { NotFound } from './runtime.ts';
+import { NotFound } from '../runtime.ts';
 
 /**
  * The daemon's autoscaling routes (the control API hands over every path under /scaling):

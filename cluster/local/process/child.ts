@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Fatal, pollUntil } from './net-util.ts';
+import { Fatal, pollUntil } from '../network/net-util.ts';
 import { processIdentity, signalGroup } from './proc-identity.ts';
 import { REPO_ROOT } from './paths.ts';
 

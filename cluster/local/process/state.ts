@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { ProfileName } from '../../reference-services/shared/profile.ts';
-import type { ClusterEndpoints } from '../target.ts';
+import type { ProfileName } from '../../../reference-services/shared/profile.ts';
+import type { ClusterEndpoints } from '../../target.ts';
 import { ownerFile, stateFile } from './paths.ts';
 
 /** A process the runtime started, with what a sweep needs to recognise and stop it. */

@@ -1,9 +1,9 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import { NotFound, type LocalRuntime } from './runtime.ts';
-import { parseFault } from './sidecar.ts';
-import { chaosRoute } from '../chaos/routes.ts';
+import { NotFound, type LocalRuntime } from '../runtime.ts';
+import { parseFault } from '../network/sidecar.ts';
+import { chaosRoute } from '../../chaos/routes.ts';
 import { scalingRoute } from './autoscaling-routes.ts';
 
 /**
@@ -21,7 +21,7 @@ import { scalingRoute } from './autoscaling-routes.ts';
  *   POST /shutdown                        stops the cluster (202; the daemon exits when done)
  *   GET  /chaos | POST /chaos/apply | POST /chaos/recover   experiments of chaos/ (cluster/chaos/routes.ts)
  *   GET  /scaling/events?since=<ms> | GET /scaling/scaledobjects | POST /scaling/scaledobjects/{name}/pause|resume
- *                                         the autoscaler (cluster/local/autoscaling-routes.ts)
+ *                                         the autoscaler (cluster/local/control/autoscaling-routes.ts)
  */
 export interface ControlServer {
   url: string;

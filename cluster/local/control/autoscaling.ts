@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import {
   Autoscaler, type EventFilter, type ScaleTarget, type ScaledObjectStatus, type ScalingEvent, TriggerMetricSource, UnknownScaledObject, isScaleEvent,
-} from '../autoscaler/index.ts';
-import type { ScaledObjectSpec } from '../manifests.ts';
-import { scaledObjects } from '../manifests/scaling.ts';
-import { NotFound, type LocalRuntime } from './runtime.ts';
+} from '../../autoscaler/index.ts';
+import type { ScaledObjectSpec } from '../../manifests.ts';
+import { scaledObjects } from '../../manifests/scaling.ts';
+import { NotFound, type LocalRuntime } from '../runtime.ts';
 
 /** Where the daemon appends every decision, one JSON object a line (a report plots them). */
 export const SCALING_EVENTS_FILE = 'scaling-events.jsonl';

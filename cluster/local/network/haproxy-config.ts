@@ -1,4 +1,4 @@
-import { LIMITS } from '../../reference-services/shared/limits.ts';
+import { LIMITS } from '../../../reference-services/shared/limits.ts';
 
 /**
  * The HAProxy configuration of the local mesh, generated from what the manifests say:

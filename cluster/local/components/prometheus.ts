@@ -1,10 +1,10 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { type Child, binary, spawnChild, whenHealthy } from './child.ts';
-import type { ChildRegistry } from './child-registry.ts';
-import { freePort } from './net-util.ts';
-import { logFile } from './paths.ts';
+import { type Child, binary, spawnChild, whenHealthy } from '../process/child.ts';
+import type { ChildRegistry } from '../process/child-registry.ts';
+import { freePort } from '../network/net-util.ts';
+import { logFile } from '../process/paths.ts';
 
 /** One file_sd target group: addresses and the labels Kubernetes SD would have given them. */
 export interface ScrapeTarget {

@@ -1,23 +1,23 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { type SignOptions, mintAdminToken, mintTenantToken, signToken } from '../../reference-services/shared/auth.ts';
-import { loadSecrets } from '../../reference-services/shared/secrets.ts';
-import type { Tier } from '../../reference-services/shared/tenant-id.ts';
+import { type SignOptions, mintAdminToken, mintTenantToken, signToken } from '../../../reference-services/shared/auth.ts';
+import { loadSecrets } from '../../../reference-services/shared/secrets.ts';
+import type { Tier } from '../../../reference-services/shared/tenant-id.ts';
 import {
   type Capabilities, type CapabilityName, type Capability, type ClusterEndpoints, type ClusterTarget, type DeletePodOptions, type KillPodOptions, type NodeInfo,
   type PodSelector, type WaitOptions, type WorkloadInfo, type ZoneInfo, matchesSelector,
-} from '../target.ts';
-import { downLocalCluster } from './launcher.ts';
-import { pollUntil } from './net-util.ts';
-import { defaultStateDir } from './paths.ts';
-import type { LocalPodInfo } from './pod.ts';
-import type { LocalStatus } from './runtime.ts';
-import type { FaultScope, NetworkFault } from './sidecar.ts';
-import type { ExperimentRecord } from '../chaos/records.ts';
-import type { EventFilter } from '../autoscaler/index.ts';
-import type { NatsNodeInfo, ScaledObjectInfo, ScalingEvent } from '../target.ts';
-import { type LocalState, readState } from './state.ts';
-import { daemonAlive, ownerGone } from './sweep.ts';
+} from '../../target.ts';
+import { downLocalCluster } from '../control/launcher.ts';
+import { pollUntil } from '../network/net-util.ts';
+import { defaultStateDir } from '../process/paths.ts';
+import type { LocalPodInfo } from '../components/pod.ts';
+import type { LocalStatus } from '../runtime.ts';
+import type { FaultScope, NetworkFault } from '../network/sidecar.ts';
+import type { ExperimentRecord } from '../../chaos/records.ts';
+import type { EventFilter } from '../../autoscaler/index.ts';
+import type { NatsNodeInfo, ScaledObjectInfo, ScalingEvent } from '../../target.ts';
+import { type LocalState, readState } from '../process/state.ts';
+import { daemonAlive, ownerGone } from '../process/sweep.ts';
 
 /** What the local target can do. */
 export const LOCAL_CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>(['processSignals', 'nodeDrain', 'zoneFailure', 'localChaos']);

@@ -2,7 +2,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
 /** Every process of a run carries this variable, so a sweep can find it even if no record survived. */
 export const RUN_MARKER_ENV = 'PERCOLATE_RUN_DIR';

@@ -1,4 +1,4 @@
-import type { ProfileName } from '../../reference-services/shared/profile.ts';
+import type { ProfileName } from '../../../reference-services/shared/profile.ts';
 
 /**
  * How the local runtime itself behaves under each time profile. The services' own

@@ -1,12 +1,12 @@
 import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { type Child, binary, spawnChild, whenHealthy } from './child.ts';
-import type { ChildRegistry } from './child-registry.ts';
+import { type Child, binary, spawnChild, whenHealthy } from '../process/child.ts';
+import type { ChildRegistry } from '../process/child-registry.ts';
 import { type HaproxyBackend, type HaproxyFrontend, renderHaproxyConfig } from './haproxy-config.ts';
 import type { EdgeAuth } from './edge-auth.ts';
 import { freePort, isListening, pollUntil } from './net-util.ts';
-import { logFile } from './paths.ts';
+import { logFile } from '../process/paths.ts';
 
 export interface HealthCheckSettings {
   intervalMs: number;

@@ -1,4 +1,4 @@
-import { type LocalityDistribution, localityMatches } from '../manifests/mesh.ts';
+import { type LocalityDistribution, localityMatches } from '../../manifests/mesh.ts';
 
 /** The region of the local nodes (their topology.kubernetes.io/region): the one the manifests' localities name. */
 export const LOCAL_REGION = 'region-1';

@@ -8,10 +8,10 @@
 import { appendFileSync } from 'node:fs';
 import { LocalAutoscaling } from './autoscaling.ts';
 import { startControlServer } from './control-api.ts';
-import { isSameProcess, processIdentity } from './proc-identity.ts';
-import { logDir } from './paths.ts';
-import { ComponentError, LocalRuntime, type RuntimeConfig } from './runtime.ts';
-import { removeState, writeOwner } from './state.ts';
+import { isSameProcess, processIdentity } from '../process/proc-identity.ts';
+import { logDir } from '../process/paths.ts';
+import { ComponentError, LocalRuntime, type RuntimeConfig } from '../runtime.ts';
+import { removeState, writeOwner } from '../process/state.ts';
 
 /** Messages to the launcher over IPC. */
 export type DaemonMessage =

@@ -11,8 +11,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ISSUER, TOKEN_ALG } from '../../reference-services/shared/auth.ts';
-import { loadSecrets, publicKeyPems } from '../../reference-services/shared/secrets.ts';
+import { ISSUER, TOKEN_ALG } from '../../../reference-services/shared/auth.ts';
+import { loadSecrets, publicKeyPems } from '../../../reference-services/shared/secrets.ts';
 
 export interface EdgeAuth {
   issuer: string;

@@ -1,4 +1,4 @@
-import type { NodeInfo, ZoneInfo } from '../target.ts';
+import type { NodeInfo, ZoneInfo } from '../../target.ts';
 
 /** Three zones of two nodes: enough for zone spread, a zone outage and a node drain to mean something. */
 export const DEFAULT_ZONES = ['zone-a', 'zone-b', 'zone-c'] as const;
