@@ -1,5 +1,5 @@
 /**
- * The manifests in `manifests/` are the single source of configuration (DESIGN §2):
+ * The manifests in `manifests/` are the single source of configuration (docs/design.md §2):
  * a cluster applies them, and the local runtime reads the same workloads,
  * ScaledObjects, DestinationRule and labels from them through this module.
  */

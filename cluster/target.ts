@@ -1,5 +1,5 @@
 /**
- * The one surface the test suite sees of a cluster (DESIGN §3). A spec never knows whether
+ * The one surface the test suite sees of a cluster (docs/design.md §3). A spec never knows whether
  * it runs against the embedded local runtime, a k3s testcontainer or a real cluster: it
  * asks its target for endpoints, workloads, pods and faults, and skips — saying why — when
  * the target lacks a capability the test needs.

@@ -100,7 +100,7 @@ test.describe('T1.3 noisy neighbour', () => {
       const noisyTotal = [...noisyStatuses.values()].reduce((a, b) => a + b, 0);
       test.info().annotations.push({ type: 'noisy statuses', description: JSON.stringify(Object.fromEntries(noisyStatuses)) });
       // Beyond the in-flight limit every request is refused: at least 2/3 of them here.
-      measure(test.info(), 'noisy tenant 429 share', limited / Math.max(1, noisyTotal), 'ratio', { op: '>=', value: 0.5, source: 'DESIGN §4: 429 for the noisy one' });
+      measure(test.info(), 'noisy tenant 429 share', limited / Math.max(1, noisyTotal), 'ratio', { op: '>=', value: 0.5, source: 'docs/design.md §4: 429 for the noisy one' });
       expect(noisyStatuses.get(500) ?? 0, 'no 5xx for the noisy tenant either').toBe(0);
       const base = p95(quiet);
       const under = p95(loud);

@@ -8,7 +8,7 @@ import { dbOfTier, expect, test } from '../fixtures/index.ts';
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
 /**
- * The edge (DESIGN §3): the load balancer verifies each token before it routes, so a token
+ * The edge (docs/design.md §3): the load balancer verifies each token before it routes, so a token
  * that is forged, unsigned, expired, of another issuer, of another tenant than X-Tenant-ID,
  * or carrying a forged tier claim is refused there — it reaches no pod, and counts as no
  * demand: the idle tier it names stays at zero replicas.
@@ -67,7 +67,7 @@ test.describe('T4 edge token verification', () => {
     });
     test.info().annotations.push({ type: 'edge table', description: JSON.stringify(counts) });
     const refused = Object.values(counts).reduce((sum, byStatus) => sum + (byStatus[401] ?? 0) + (byStatus[403] ?? 0), 0);
-    measure(test.info(), 'bad tokens refused at the edge', refused, 'requests', { op: '==', value: cases.length * PER_CASE, source: 'DESIGN §3: a forged claim never reaches a pod' });
+    measure(test.info(), 'bad tokens refused at the edge', refused, 'requests', { op: '==', value: cases.length * PER_CASE, source: 'docs/design.md §3: a forged claim never reaches a pod' });
 
     await test.step(`assess: ${IDLE} stays at 0 replicas (steady for ${(deadlines.steadyMs / 1000).toFixed(0)} s)`, async () => {
       await expectSteady(`${IDLE} replicas`, () => cluster.getReplicas(IDLE), { forMs: deadlines.steadyMs, intervalMs: 500 });

@@ -40,7 +40,7 @@ test.describe('T4.4 pod security', () => {
       const workloads = m.objects.filter((o) => ['Deployment', 'StatefulSet', 'DaemonSet', 'Job'].includes(o.kind));
       expect(workloads.length).toBeGreaterThanOrEqual(5);
       const violations = workloads.flatMap((w: Json) => restrictedViolations(w.kind, w.metadata.name, w.spec.template.spec));
-      measure(test.info(), 'workloads checked', workloads.length, 'workloads', { op: '>=', value: 5, source: 'DESIGN §2 workloads' });
+      measure(test.info(), 'workloads checked', workloads.length, 'workloads', { op: '>=', value: 5, source: 'docs/design.md §2 workloads' });
       measure(test.info(), 'restricted PSS violations', violations.length, 'violations', { op: '==', value: 0, source: 'seed 003 T4.4' });
       expect(violations).toEqual([]);
     });

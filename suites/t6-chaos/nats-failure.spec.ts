@@ -84,7 +84,7 @@ test.describe('T6.4 NATS failure', () => {
     await test.step('assess: nothing acknowledged without quorum; the held jobs delivered and done once; the checker\'s verdict', async () => {
       const d = await run.stop();
       const acked = run.workload.ledger.ops.filter((o) => o.start >= lostAt && o.end <= healedAt && o.outcome === 'ok').length;
-      measure(test.info(), 'writes acknowledged without quorum', acked, 'ops', { op: '==', value: 0, source: 'DESIGN §4: losing quorum refuses writes' });
+      measure(test.info(), 'writes acknowledged without quorum', acked, 'ops', { op: '==', value: 0, source: 'docs/design.md §4: losing quorum refuses writes' });
       await pools.hold(WORKER, 1);
       await eventually(`the ${jobIds.length} held jobs done`, async () => mapConcurrent(jobIds, 4, async (id) =>
         (await http(`${endpoints.gatewayUrl}/jobs/${id}`, { headers: { authorization: `Bearer ${token}` } })).body.state as string), (st) => st.every((x) => x === 'done'), { timeoutMs: deadlines.jobDoneMs + 30_000, intervalMs: 1000 });

@@ -41,7 +41,7 @@ test.describe('T6.6 network partition', () => {
       const during = run.workload.ledger.ops.filter((o) => o.start >= cutAt && o.end <= healAt);
       const ackedDuringCut = during.filter((o) => o.outcome === 'ok').length;
       recordFigure(test.info(), { name: 'writes attempted across the cut', value: during.length, unit: 'ops' });
-      measure(test.info(), 'writes acknowledged while cut from NATS', ackedDuringCut, 'ops', { op: '==', value: 0, source: 'DESIGN §4: acknowledged only after JetStream stored it' });
+      measure(test.info(), 'writes acknowledged while cut from NATS', ackedDuringCut, 'ops', { op: '==', value: 0, source: 'docs/design.md §4: acknowledged only after JetStream stored it' });
       const firstOkAfterHeal = Math.min(...run.workload.ledger.ops.filter((o) => o.outcome === 'ok' && o.start >= healAt).map((o) => o.end));
       recordFigure(test.info(), { name: 'writes taken again after the heal', value: (firstOkAfterHeal - healAt) / 1000, unit: 's' });
       await run.verdict(test.info(), { cluster, workload: DB_SMALL, replicas: 3, deadlines, plan, disruption: d });

@@ -73,7 +73,7 @@ const PEERS = {
 type PeerName = keyof typeof PEERS;
 
 describe('rendering', () => {
-  it('each overlay renders every component of DESIGN §2', each((m) => {
+  it('each overlay renders every component of docs/design.md §2', each((m) => {
     const expected: Array<[string, string]> = [
       ['Namespace', 'percolate'],
       ['StatefulSet', 'nats'], ['Service', 'nats'], ['PodDisruptionBudget', 'nats'],

@@ -3,7 +3,7 @@ import { Agent, type IncomingMessage, type Server, type ServerResponse, createSe
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
- * The activation path (DESIGN §3), as KEDA's HTTP add-on interceptor and Knative's
+ * The activation path (docs/design.md §3), as KEDA's HTTP add-on interceptor and Knative's
  * activator do it: HAProxy's `backup` server, so it sees a request only when the pool has
  * no server up. It holds the request, counts it as demand (which activates the scaler),
  * and forwards it once a pod is ready. The client gets an answer, not a 503; a 503 comes
@@ -25,8 +25,8 @@ export interface ActivatorHooks {
   /** The address (host:port) of one routable pod, for a request HAProxy sent back to us. */
   routablePodAddress(workload: string): string | undefined;
   /**
-   * Demand for a workload with no pod up: KEDA's activation. The runtime scales 0 → 1; the
-   * autoscaler of a later issue replaces this hook with its own decision.
+   * Demand for a workload with no pod up: KEDA's activation. The runtime scales 0 → 1 until
+   * the local autoscaler (control/autoscaling.ts) takes the hook over with its own decision.
    */
   onDemand(workload: string): void;
 }

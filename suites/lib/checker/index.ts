@@ -1,4 +1,4 @@
-/** The acknowledged-write checker of T6 (DESIGN §5): ledger, read-back, verdict, availability. */
+/** The acknowledged-write checker of T6 (docs/design.md §5): ledger, read-back, verdict, availability. */
 export * from './ledger.ts';
 export * from './check.ts';
 export * from './availability.ts';
