@@ -2,23 +2,17 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { preserveLogs } from './process/failed-runs.ts';
 import { join } from 'node:path';
 import type { RenderedManifests, WorkloadSpec } from '../manifests.ts';
-// The functions come from the modules behind cluster/manifests.ts: its barrel also loads
-// the schema validator (kubernetes-models), 600 ms of start-up the runtime does not need.
-import { hashHeader, localityDistribution } from '../manifests/mesh.ts';
 import { findObject, renderOverlay } from '../manifests/render.ts';
 import { podSpecOf, workloads } from '../manifests/workloads.ts';
 import type { ProfileName } from '../../reference-services/shared/profile.ts';
 import { ensureSecretsFile } from '../../reference-services/shared/secrets.ts';
 import type { ClusterEndpoints, NodeInfo, WorkloadInfo, ZoneInfo } from '../target.ts';
-import { Activator } from './network/activator.ts';
 import type { Child } from './process/child.ts';
 import { ChildRegistry } from './process/child-registry.ts';
 import { type PodOps, WorkloadController } from './control/controller.ts';
-import { LocalHaproxy } from './network/haproxy.ts';
-import { edgeAuthFromSecrets } from './network/edge-auth.ts';
-import { LbPool } from './network/lb-pool.ts';
-import { MAX_WEIGHT } from './network/locality.ts';
-import { DB_FRONTEND, type DbTier, meshPlan, zonalFrontend } from './network/mesh-plan.ts';
+import type { LbPool } from './network/lb-pool.ts';
+import { LocalMesh } from './network/mesh.ts';
+// Not the cluster/manifests.ts barrel: it also loads the schema validator (kubernetes-models), 600 ms of start-up the daemon does not need.
 import { LocalNatsCluster } from './components/nats.ts';
 import { type ComponentHealth, Supervisor } from './process/supervisor.ts';
 import { pollUntil } from './network/net-util.ts';
@@ -106,6 +100,8 @@ function rssOf(pid: number): number {
  * from the rendered manifests, placed on emulated nodes and zones, each behind its own
  * sidecar; the activator holding requests while the database pool is at zero.
  */
+const NO_POOLS: ReadonlyMap<string, LbPool> = new Map();
+
 export class LocalRuntime implements PodOps {
   readonly settings: RuntimeSettings;
   /** Runs the experiments of `chaos/` (control API /chaos). */
@@ -115,9 +111,6 @@ export class LocalRuntime implements PodOps {
   readonly controllers = new Map<string, WorkloadController>();
   private readonly templates = new Map<string, PodTemplate>();
   private readonly specs = new Map<string, WorkloadSpec>();
-  /** HAProxy backends by workload (database tiers and the gateway; workers take no traffic). */
-  private readonly backends = new Map<string, LbPool>();
-  private readonly activators = new Map<string, Activator>();
   /** Pods HAProxy routes to: ready, and told so through the runtime API. */
   private readonly routable = new Set<string>();
   private readonly lbChains = new Map<string, Promise<void>>();
@@ -130,7 +123,8 @@ export class LocalRuntime implements PodOps {
   /** Prometheus and HAProxy, restarted like a Deployment's pod when they die. */
   private readonly supervisors = new Map<string, Supervisor>();
   prometheus: LocalPrometheus | undefined;
-  haproxy: LocalHaproxy | undefined;
+  /** HAProxy, the activators and the pools: the data path in front of the pods. */
+  mesh: LocalMesh | undefined;
   secretsFile: string;
   phase: LocalState['phase'] = 'starting';
   readonly startedAt = Date.now();
@@ -173,6 +167,9 @@ export class LocalRuntime implements PodOps {
   private get markerEnv(): NodeJS.ProcessEnv {
     return { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, [RUN_MARKER_ENV]: this.config.runDir };
   }
+
+  /** HAProxy pools by workload: database tiers and gateways (workers take no traffic). */
+  private get pools(): ReadonlyMap<string, LbPool> { return this.mesh?.pools ?? NO_POOLS; }
 
   private checkNotStopping(): void {
     if (this.stopping) throw new Error('start-up interrupted: the cluster is shutting down');
@@ -217,45 +214,22 @@ export class LocalRuntime implements PodOps {
     await Promise.all([rendered, nats, prometheus]);
 
     await step('haproxy + activator', 'haproxy', logFile(this.config.runDir, 'haproxy'), async () => {
-      const tiers: DbTier[] = [];
-      const gateways: Array<{ workload: string; readinessPath: string }> = [];
-      for (const spec of this.specs.values()) {
-        if (spec.service === 'db-node') {
-          const tier = spec.labels['percolate.io/tier'] ?? 'small';
-          const activator = new Activator({ workload: spec.name, tier, frontendUrl: '' }, {
-            hasRoutablePod: (w) => this.routablePods(w).length > 0,
-            waitForRoutablePod: (w, ms) => this.waitForRoutable(w, ms),
-            routablePodAddress: (w) => this.routablePods(w)[0]?.address,
-            onDemand: (w) => this.demandHandler(w),
-          }, this.settings.activationTimeoutMs);
-          await activator.listen();
-          this.activators.set(spec.name, activator);
-          tiers.push({
-            workload: spec.name, tier, hashHeader: hashHeader(this.manifests, spec.name), readinessPath: spec.readinessPath,
-            backupAddress: activator.address, distribute: localityDistribution(this.manifests, spec.name),
-          });
-        } else if (spec.service === 'gateway') gateways.push({ workload: spec.name, readinessPath: spec.readinessPath });
-      }
-      const plan = meshPlan(tiers, gateways, this.topology.zones);
-      const haproxy = await LocalHaproxy.start(this.config.runDir, plan.frontends, plan.backends, {
-        intervalMs: this.settings.healthCheckIntervalMs, fall: this.settings.healthCheckFall, rise: this.settings.healthCheckRise,
-      }, this.settings.activationTimeoutMs + 5_000, this.markerEnv, this.registry,
-      edgeAuthFromSecrets(this.secretsFile, join(this.config.runDir, 'edge-keys')));
-      this.haproxy = haproxy;
-      // A restarted HAProxy knows only its config: the pods go back in through its runtime API.
-      this.supervise('haproxy', haproxy.child, () => haproxy.launch(this.markerEnv, this.registry),
-        async () => { for (const pool of this.backends.values()) await pool.replay(); });
-      const log = (message: string, err?: unknown) => this.log(message, err);
-      for (const t of tiers) this.backends.set(t.workload, new LbPool(this.haproxy, t.workload, plan.zonal.get(t.workload), MAX_WEIGHT, log));
-      for (const g of gateways) this.backends.set(g.workload, new LbPool(this.haproxy, g.workload, [], undefined, log));
-      for (const [workload, activator] of this.activators) {
-        // Back through the frontend that routes on the token's tier: the request lands on its tier's pod.
-        activator.setFrontendUrl(this.haproxy.frontendUrl(DB_FRONTEND));
-        this.prometheus!.setTarget('activator', workload, { address: activator.address, labels: { workload, namespace: 'percolate' } });
-      }
-      this.prometheus!.setTarget('haproxy', 'haproxy', { address: `127.0.0.1:${this.haproxy.statsPort}`, labels: { namespace: 'percolate' } });
-      return this.haproxy;
-    }, (h) => (this.activators.size ? h.frontendUrl(DB_FRONTEND) : [...this.backends.keys()].map((b) => h.frontendUrl(b))[0] ?? ''));
+      const mesh = await LocalMesh.start({
+        runDir: this.config.runDir, manifests: this.manifests, specs: this.specs.values(), zones: this.topology.zones,
+        settings: this.settings, env: this.markerEnv, registry: this.registry, secretsFile: this.secretsFile,
+        activation: {
+          hasRoutablePod: (w) => this.routablePods(w).length > 0,
+          waitForRoutablePod: (w, ms) => this.waitForRoutable(w, ms),
+          routablePodAddress: (w) => this.routablePods(w)[0]?.address,
+          onDemand: (w) => this.demandHandler(w),
+        },
+        log: (message, err) => this.log(message, err),
+      });
+      this.mesh = mesh;
+      this.supervise('haproxy', mesh.child, () => mesh.relaunch(), () => mesh.replay());
+      for (const { job, name, target } of mesh.scrapeTargets()) this.prometheus!.setTarget(job, name, target);
+      return mesh;
+    }, (m) => m.dbFrontendUrl ?? [...m.pools.keys()].map((w) => m.frontendUrl(w))[0] ?? '');
 
     this.buildTemplates();
     await step('pods', 'pods', this.daemonLog, async () => {
@@ -310,15 +284,15 @@ export class LocalRuntime implements PodOps {
       // runtime API) and checks /ready every `inter`: two checks of grace are enough.
       UNREADY_GRACE_MS: String(unreadyGraceMs(this.settings)),
     };
-    const dbFrontend = this.activators.size ? DB_FRONTEND : undefined;
+    const dbFrontendUrl = this.mesh?.dbFrontendUrl;
     for (const spec of this.specs.values()) {
       const raw = findObject(this.manifests, spec.kind, spec.name);
       const container = (podSpecOf(raw)?.containers ?? []).find((c: { readinessProbe?: unknown }) => c.readinessProbe);
       const periodSeconds = Number(container?.readinessProbe?.periodSeconds ?? 10);
       const outbound: Record<string, number> = { nats: natsPort };
       const outboundEnv: PodTemplate['outboundEnv'] = { NATS_URL: { link: 'nats', format: (p) => `nats://127.0.0.1:${p}` } };
-      if (spec.service === 'worker' && dbFrontend) {
-        outbound.lb = Number(new URL(this.haproxy!.frontendUrl(dbFrontend)).port);
+      if (spec.service === 'worker' && dbFrontendUrl) {
+        outbound.lb = Number(new URL(dbFrontendUrl).port);
         outboundEnv.DB_URL = { link: 'lb', format: (p) => `http://127.0.0.1:${p}` };
       }
       this.templates.set(spec.name, {
@@ -340,7 +314,7 @@ export class LocalRuntime implements PodOps {
         if (pod.restarts >= 2 && !pod.ready) throw new ComponentError(pod.name, pod.log, `container exited ${pod.restarts} times during start-up`);
       }
       return [...this.controllers.values()].every((c) => c.active.length === c.desired && c.readyReplicas === c.desired
-        && c.active.filter((p) => this.backends.has(c.name)).every((p) => this.routable.has(p.name)));
+        && c.active.filter((p) => this.pools.has(c.name)).every((p) => this.routable.has(p.name)));
     }, 25).catch((err: Error) => {
       if (err instanceof ComponentError) throw err;
       const notReady = this.allPods().find((p) => !p.ready);
@@ -383,7 +357,7 @@ export class LocalRuntime implements PodOps {
     // concurrently must see each other to spread.
     controller.pods.set(name, pod);
     pod.on('change', () => { this.syncLoadBalancer(pod); controller.podChanged(); this.saveState(); });
-    const backend = this.backends.get(controller.name);
+    const backend = this.pools.get(controller.name);
     try {
       await pod.openSidecar();
       pod.sidecar.outbound.get('nats')?.setTargets(this.nats?.readyPorts ?? []);
@@ -407,7 +381,7 @@ export class LocalRuntime implements PodOps {
 
   /** Keeps HAProxy's view of the pod in step with its readiness, one change at a time. */
   private syncLoadBalancer(pod: Pod): void {
-    const backend = this.backends.get(pod.template.workload);
+    const backend = this.pools.get(pod.template.workload);
     const prev = this.lbChains.get(pod.name) ?? Promise.resolve();
     const next = prev.then(async () => {
       if (pod.terminating) { this.routable.delete(pod.name); return; }
@@ -447,7 +421,7 @@ export class LocalRuntime implements PodOps {
     this.routable.delete(pod.name);
     // A ReplicaSet replaces a terminating pod at once; a StatefulSet waits for the name to be free.
     if (!this.stopping) this.controllers.get(pod.template.workload)?.reconcile();
-    const backend = this.backends.get(pod.template.workload);
+    const backend = this.pools.get(pod.template.workload);
     const chain = this.lbChains.get(pod.name) ?? Promise.resolve();
     if (backend) await chain.then(() => backend.drain(pod.name)).catch((err) => this.log(`haproxy drain of ${pod.name} failed`, err));
     await pod.stop(Math.min(graceMs ?? pod.template.terminationGraceMs, this.downGraceCap));
@@ -528,19 +502,19 @@ export class LocalRuntime implements PodOps {
   }
 
   endpoints(): ClusterEndpoints {
-    const h = this.haproxy;
-    const db = this.activators.size > 0 ? h : undefined;
+    const mesh = this.mesh;
+    const h = mesh?.haproxy;
     const gateway = [...this.specs.values()].find((s) => s.service === 'gateway')?.name;
     return {
-      loadBalancerUrl: db ? db.frontendUrl(DB_FRONTEND) : '',
-      zonalLoadBalancerUrls: db ? Object.fromEntries(this.topology.zones.map((z) => [z, db.frontendUrl(zonalFrontend(z))])) : {},
+      loadBalancerUrl: mesh?.dbFrontendUrl ?? '',
+      zonalLoadBalancerUrls: mesh?.zonalFrontendUrls(this.topology.zones) ?? {},
       gatewayUrl: h && gateway ? h.frontendUrl(gateway) : '',
       natsUrl: this.nats?.url ?? '',
       natsMonitoringUrl: this.nats?.monitoringUrl ?? '',
       prometheusUrl: this.prometheus?.url ?? '',
       extra: {
         ...(h ? { haproxyStats: `${h.statsUrl}/stats`, haproxyMetrics: `${h.statsUrl}/metrics` } : {}),
-        ...Object.fromEntries([...this.activators].map(([w, a]) => [`activator:${w}`, a.url])),
+        ...Object.fromEntries([...(mesh?.activators ?? [])].map(([w, a]) => [`activator:${w}`, a.url])),
         ...Object.fromEntries((this.nats?.nodes ?? []).map((n) => [`natsMonitoring:${n.name}`, this.nats!.monitoringUrlOf(n)])),
         ...(this.control ? { control: this.control.url } : {}),
       },
@@ -566,7 +540,7 @@ export class LocalRuntime implements PodOps {
       profile: this.config.profile, phase: this.phase, runDir: this.config.runDir, startedAt: this.startedAt,
       endpoints: this.endpoints(),
       workloads: [...this.controllers.values()].map((c) => c.info()),
-      pods: this.allPods().map((p) => p.info(this.backends.has(p.template.workload) ? this.routable.has(p.name) && p.ready : p.ready)),
+      pods: this.allPods().map((p) => p.info(this.pools.has(p.template.workload) ? this.routable.has(p.name) && p.ready : p.ready)),
       nodes: this.topology.nodeInfos(),
       zones: this.topology.zoneInfos(),
       components,
@@ -577,7 +551,7 @@ export class LocalRuntime implements PodOps {
   private daemonPorts(): number[] {
     return [
       ...(this.control ? [this.control.port] : []),
-      ...[...this.activators.values()].map((a) => a.port),
+      ...[...(this.mesh?.activators.values() ?? [])].map((a) => a.port),
       ...this.allPods().flatMap((p) => p.sidecar.links.map((l) => l.port)),
     ].filter((p) => p > 0);
   }
@@ -627,7 +601,7 @@ export class LocalRuntime implements PodOps {
       // Deletions already under way keep their grace period: cut it to the cap.
       for (const p of pods) if (p.terminating) setTimeout(() => p.child?.signal('SIGKILL'), this.downGraceCap).unref();
       await Promise.all([
-        ...[...this.activators.values()].map((a) => a.close().catch(() => undefined)),
+        this.mesh?.closeActivators(),
         ...pods.map((p) => this.deletePod(p, this.downGraceCap).catch(() => undefined)),
       ]);
       // No container may start from here on (a crash-restart timer, a pod still being created).
