@@ -2,8 +2,11 @@ import { join } from 'node:path';
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, connect } from '@nats-io/transport-node';
 import { mintTenantToken } from '../reference-services/shared/auth.ts';
-import { type Secrets, ensureSecretsFile, loadSecrets } from '../reference-services/shared/secrets.ts';
-import { NatsServer, REPO_ROOT, type ManagedProcess, ServiceProcess, scratchDir, startProcess } from '../tests/helpers/processes.ts';
+import type { LocalNatsCluster } from '../cluster/local/components/nats.ts';
+import { type Child, spawnChild } from '../cluster/local/process/child.ts';
+import { REPO_ROOT } from '../lib/repo.ts';
+import type { Secrets } from '../reference-services/shared/secrets.ts';
+import { type ServiceProcess, TestServices } from '../tests/helpers/processes.ts';
 import { freePort, waitFor } from '../tests/helpers/ports.ts';
 import { onTeardown } from './teardown.ts';
 
@@ -12,34 +15,34 @@ export const progress = (msg: string): void => { process.stderr.write(`[bench] $
 /** What every phase shares: a NATS server, the secrets, a scratch dir; all torn down at exit. */
 export interface BenchEnv {
   dir: string;
-  nats: NatsServer;
+  nats: LocalNatsCluster;
   secrets: Secrets;
-  /** Environment every service gets (NATS, secrets, profile). */
-  serviceEnv: NodeJS.ProcessEnv;
+  /** Starts the services, each with the environment its pods get from the manifests. */
+  services: TestServices;
   /** The bench's own NATS connection, opened on first use. */
   client(): Promise<{ nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager }>;
 }
 
 export async function startBenchEnv(): Promise<BenchEnv> {
-  const { dir, cleanup } = scratchDir('bench');
   // BENCH_KEEP=1 keeps the scratch dir (every process's log) for a look afterwards.
-  if (process.env.BENCH_KEEP === '1') onTeardown(`keep ${dir}`, () => progress(`kept ${dir} (logs of every process)`));
-  else onTeardown(`remove ${dir}`, cleanup);
+  const keepDir = process.env.BENCH_KEEP === '1';
   // Registered before it is up, so a Ctrl-C during the start still stops it.
-  const starting = NatsServer.start(dir);
-  onTeardown('nats-server', async () => { await (await starting.catch(() => undefined))?.stop(); });
-  const nats = await starting;
-  const secretsFile = ensureSecretsFile(join(dir, 'secrets.json'));
-  const secrets = loadSecrets({ PERCOLATE_SECRETS_FILE: secretsFile });
+  const starting = TestServices.start('bench');
+  onTeardown('services and nats-server', async () => {
+    const services = await starting.catch(() => undefined);
+    await services?.stop({ signal: 'SIGTERM', keepDir });
+    if (services && keepDir) progress(`kept ${services.dir} (logs of every process)`);
+  });
+  const services = await starting;
+  const { dir, nats, secrets } = services;
   let client: ReturnType<BenchEnv['client']> | undefined;
   return {
-    dir, nats, secrets,
+    dir, nats, secrets, services,
     client: () => client ??= (async () => {
       const nc = await connect({ servers: nats.url, name: 'bench' });
       onTeardown('bench NATS connection', () => nc.close());
       return { nc, js: jetstream(nc), jsm: await jetstreamManager(nc) };
     })(),
-    serviceEnv: { NATS_URL: nats.url, PERCOLATE_SECRETS_FILE: secretsFile, PERCOLATE_PROFILE: 'fast' },
   };
 }
 
@@ -58,22 +61,21 @@ export async function startWorker(env: BenchEnv, name: string, extra: NodeJS.Pro
   return startService(env, 'worker', name, extra);
 }
 
+/** Stopped at teardown (with the services) even when it never gets ready. */
 async function startService(env: BenchEnv, service: 'db-node' | 'worker', name: string, extra: NodeJS.ProcessEnv): Promise<ServiceProcess> {
-  const svc = await ServiceProcess.start(service, name, { ...env.serviceEnv, ...extra }, env.dir, { waitReady: false });
-  // Stopped at teardown even when it never gets ready.
-  onTeardown(name, () => svc.stop());
+  const svc = await env.services.startService(service, name, extra, { waitReady: false });
   await svc.waitReady();
   return svc;
 }
 
-export async function startBareServer(env: BenchEnv, bodyFile: string): Promise<{ url: string; process: ManagedProcess }> {
+export async function startBareServer(env: BenchEnv, bodyFile: string): Promise<{ url: string; process: Child }> {
   const port = await freePort();
-  const proc = startProcess('bare-server', process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'bare-server.ts')],
-    { PORT: String(port), BARE_BODY_FILE: bodyFile }, env.dir);
-  onTeardown('bare-server', () => proc.stop());
+  const proc = spawnChild('bare-server', process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'bare-server.ts')],
+    { ...process.env, PORT: String(port), BARE_BODY_FILE: bodyFile }, join(env.dir, 'bare-server.log'), [port]);
+  onTeardown('bare-server', async () => { await proc.stop(10_000); });
   const url = `http://127.0.0.1:${port}`;
   await waitFor('bare-server answering', 15_000, async () => {
-    if (!proc.running) throw new Error(`bare-server exited:\n${proc.logs.slice(-1000)}`);
+    if (!proc.running) throw new Error(`bare-server exited:\n${proc.tail(1000)}`);
     return (await fetch(url)).ok;
   });
   return { url, process: proc };

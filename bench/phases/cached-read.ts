@@ -53,6 +53,6 @@ export async function cachedRead(env: BenchEnv, node: ServiceProcess, opts: Cach
     return { db: combine(results.db), bare: combine(results.bare) };
   } finally {
     for (const { gen } of targets) await gen.close();
-    await bare.process.stop();
+    await bare.process.stop(10_000);
   }
 }

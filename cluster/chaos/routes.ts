@@ -1,5 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
-import { REPO_ROOT } from '../local/process/paths.ts';
+import { REPO_ROOT } from '../../lib/repo.ts';
 import { type ChaosExecutor, NotFoundExperiment } from './executor.ts';
 import { loadChaosFile, parseChaosYaml } from './parse.ts';
 import { validateResource } from './schema.ts';

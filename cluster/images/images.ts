@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { REPO_ROOT } from '../../lib/repo.ts';
 
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const KUSTOMIZATION = join(REPO_ROOT, 'manifests', 'base', 'kustomization.yaml');
 
 /** One image of ours: what to build (Dockerfile, from the repository root) and what to call it. */

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterEndpoints } from '../target.ts';
-import { REPO_ROOT } from '../images/images.ts';
+import { REPO_ROOT } from '../../lib/repo.ts';
 
 /**
  * The k3s cluster a run's global setup started, for the test workers to attach to (one

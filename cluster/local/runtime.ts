@@ -7,7 +7,7 @@ import { podSpecOf, workloads } from '../manifests/workloads.ts';
 import type { ProfileName } from '../../reference-services/shared/profile.ts';
 import { ensureSecretsFile } from '../../reference-services/shared/secrets.ts';
 import type { ClusterEndpoints, NodeInfo, WorkloadInfo, ZoneInfo } from '../target.ts';
-import type { Child } from './process/child.ts';
+import { type Child, hostEnv } from './process/child.ts';
 import { ChildRegistry } from './process/child-registry.ts';
 import { type PodOps, WorkloadController } from './control/controller.ts';
 import type { LbPool } from './network/lb-pool.ts';
@@ -165,7 +165,7 @@ export class LocalRuntime implements PodOps {
   }
 
   private get markerEnv(): NodeJS.ProcessEnv {
-    return { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, [RUN_MARKER_ENV]: this.config.runDir };
+    return { ...hostEnv(), [RUN_MARKER_ENV]: this.config.runDir };
   }
 
   /** HAProxy pools by workload: database tiers and gateways (workers take no traffic). */
@@ -276,13 +276,12 @@ export class LocalRuntime implements PodOps {
 
   private buildTemplates(): void {
     const natsPort = this.nats!.allPorts[0]!;
-    const runEnv = {
-      [RUN_MARKER_ENV]: this.config.runDir,
-      NATS_STREAM_REPLICAS: String(Math.min(3, this.nats!.nodes.length)),
-      PERCOLATE_SECRETS_FILE: this.secretsFile,
+    const runEnv: PodTemplate['runEnv'] = {
+      natsServers: this.nats!.nodes.length, secretsFile: this.secretsFile,
       // Locally the load balancer learns of a terminating pod at once (drained through its
       // runtime API) and checks /ready every `inter`: two checks of grace are enough.
-      UNREADY_GRACE_MS: String(unreadyGraceMs(this.settings)),
+      unreadyGraceMs: unreadyGraceMs(this.settings),
+      extra: { [RUN_MARKER_ENV]: this.config.runDir },
     };
     const dbFrontendUrl = this.mesh?.dbFrontendUrl;
     for (const spec of this.specs.values()) {
@@ -290,17 +289,13 @@ export class LocalRuntime implements PodOps {
       const container = (podSpecOf(raw)?.containers ?? []).find((c: { readinessProbe?: unknown }) => c.readinessProbe);
       const periodSeconds = Number(container?.readinessProbe?.periodSeconds ?? 10);
       const outbound: Record<string, number> = { nats: natsPort };
-      const outboundEnv: PodTemplate['outboundEnv'] = { NATS_URL: { link: 'nats', format: (p) => `nats://127.0.0.1:${p}` } };
-      if (spec.service === 'worker' && dbFrontendUrl) {
-        outbound.lb = Number(new URL(dbFrontendUrl).port);
-        outboundEnv.DB_URL = { link: 'lb', format: (p) => `http://127.0.0.1:${p}` };
-      }
+      if (spec.service === 'worker' && dbFrontendUrl) outbound.lb = Number(new URL(dbFrontendUrl).port);
       this.templates.set(spec.name, {
         workload: spec.name, service: spec.service, labels: spec.labels, env: spec.env, readinessPath: spec.readinessPath,
         probePeriodMs: Math.min(periodSeconds * 1000, this.settings.maxProbePeriodMs),
         startupProbePeriodMs: this.settings.startupProbePeriodMs,
         terminationGraceMs: spec.terminationGracePeriodSeconds * 1000,
-        outbound, outboundEnv, runEnv,
+        outbound, runEnv,
         restartBackoffMs: this.settings.restartBackoffMs, restartBackoffMaxMs: this.settings.restartBackoffMaxMs,
       });
     }

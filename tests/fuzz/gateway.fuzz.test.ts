@@ -4,11 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintTenantToken } from '../../reference-services/shared/auth.ts';
 import { Contract } from '../../reference-services/shared/contract.ts';
 import { JOBS_STREAM } from '../../reference-services/shared/nats.ts';
-import { ensureSecretsFile, loadSecrets } from '../../reference-services/shared/secrets.ts';
 import { http } from '../helpers/http.ts';
 import { JobQueue } from '../helpers/job-queue.ts';
 import { fileUpload } from '../helpers/multipart.ts';
-import { NatsServer, REPO_ROOT, ServiceProcess, scratchDir } from '../helpers/processes.ts';
+import { REPO_ROOT } from '../../lib/repo.ts';
+import { type ServiceProcess, TestServices } from '../helpers/processes.ts';
 import { fuzzService, fuzzSettings, fuzzTimeout } from './fuzz-run.ts';
 import { operationsOf } from './hostile-requests.ts';
 import { FUZZ_TENANT as TENANT } from './targets.ts';
@@ -18,8 +18,7 @@ import { FUZZ_TENANT as TENANT } from './targets.ts';
 // be refused with a 4xx and the contract's error, and leave nothing behind: no stored
 // file, no queued job, no job state, the tenant's one real job as it was.
 const MAX_UPLOAD_BYTES = 64 * 1024;
-let scratch: { dir: string; cleanup: () => void };
-let nats: NatsServer;
+let services: TestServices;
 let gateway: ServiceProcess;
 let queue: JobQueue;
 let uploadDir: string;
@@ -44,27 +43,23 @@ async function leftBehind(jobUrl: string, token: string) {
 }
 
 beforeAll(async () => {
-  scratch = scratchDir('fuzz-gateway');
-  nats = await NatsServer.start(scratch.dir);
-  const secretsFile = ensureSecretsFile(join(scratch.dir, 'secrets.json'));
-  uploadDir = join(scratch.dir, 'uploads');
-  gateway = await ServiceProcess.start('gateway', 'fuzz-gateway', {
-    NATS_URL: nats.url, PERCOLATE_SECRETS_FILE: secretsFile, MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES), UPLOAD_DIR: uploadDir, LOG_LEVEL: 'info',
-  }, scratch.dir, { waitReady: false });
+  services = await TestServices.start('fuzz-gateway');
+  uploadDir = join(services.dir, 'uploads');
+  gateway = await services.startService('gateway', 'fuzz-gateway', {
+    MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES), UPLOAD_DIR: uploadDir,
+  }, { waitReady: false });
   await gateway.waitReady(STARTUP_MS);
-  queue = await JobQueue.connect(nats.url, { uploadDir });
+  queue = await JobQueue.connect(services.nats.url, { uploadDir });
 }, STARTUP_MS + 30_000);
 afterAll(async () => {
   await queue?.nc.close();
-  await gateway?.stop('SIGKILL');
-  await nats?.stop();
-  scratch?.cleanup();
+  await services?.stop();
 });
 
 describe('gateway under hostile input', () => {
   const { seed, runs } = fuzzSettings(200);
   it(`refuses every contract-breaking request and upload with a 4xx and a reason, stays up, leaves nothing behind (${runs} runs)`, async () => {
-    const secrets = loadSecrets({ PERCOLATE_SECRETS_FILE: join(scratch.dir, 'secrets.json') });
+    const { secrets } = services;
     const token = await mintTenantToken(secrets, TENANT, 'small');
     const upload = fileUpload('seed.txt', 'the one real upload');
     const accepted = await http(`${gateway.url}/upload`, {
@@ -84,7 +79,7 @@ describe('gateway under hostile input', () => {
         validParams: { id: jobId }, validBodies: {}, maxUploadBytes: MAX_UPLOAD_BYTES,
       },
       alive: async () => {
-        if (!gateway.process.running) throw new Error(`gateway exited:\n${gateway.process.logs.slice(-2000)}`);
+        if (!gateway.process.running) throw new Error(`gateway exited:\n${gateway.process.tail()}`);
         const health = await http(`${gateway.url}/health`);
         if (health.status !== 200) throw new Error(`/health answered ${health.status}`);
       },
@@ -94,6 +89,6 @@ describe('gateway under hostile input', () => {
     expect(figures.serverErrors).toBe(0);
     expect(figures.crashes).toBe(0);
     expect(await leftBehind(jobUrl, token)).toEqual(before);
-    expect(gateway.process.logs).not.toMatch(/"level":50/);
+    expect(gateway.process.output).not.toMatch(/"level":50/);
   }, fuzzTimeout(runs));
 });

@@ -7,7 +7,7 @@ import { LIMITS } from '../../reference-services/shared/limits.ts';
 import { dbContract } from '../helpers/db-cluster.ts';
 import { http } from '../helpers/http.ts';
 import { fileUpload } from '../helpers/multipart.ts';
-import { REPO_ROOT } from '../helpers/processes.ts';
+import { REPO_ROOT } from '../../lib/repo.ts';
 import { fuzzService, fuzzSettings, fuzzTimeout } from './fuzz-run.ts';
 import { operationsOf } from './hostile-requests.ts';
 import { FUZZ_TENANT as TENANT, dbFuzzTarget, seedTenant, storedRecords } from './targets.ts';

@@ -1,24 +1,26 @@
 import { join } from 'node:path';
 import { mintAdminToken, mintTenantToken } from '../../reference-services/shared/auth.ts';
 import { Contract } from '../../reference-services/shared/contract.ts';
-import { ensureSecretsFile, loadSecrets, type Secrets } from '../../reference-services/shared/secrets.ts';
+import type { LocalNatsCluster } from '../../cluster/local/components/nats.ts';
+import { REPO_ROOT } from '../../lib/repo.ts';
+import type { Secrets } from '../../reference-services/shared/secrets.ts';
 import type { Tier } from '../../reference-services/shared/tenant-id.ts';
 import { TenantClient } from './http.ts';
-import { NatsServer, REPO_ROOT, ServiceProcess, scratchDir } from './processes.ts';
+import { type ServiceProcess, TestServices } from './processes.ts';
 
 export const dbContract = () => new Contract(join(REPO_ROOT, 'reference-services/db-node/openapi.yaml'));
 
-/** A real nats-server and db-node processes for one test file; `stop()` removes all of it. */
+/** A real nats-server and db-node processes (and whatever else a test starts beside them) for one test file; `stop()` removes all of it. */
 export class DbTestCluster {
   readonly nodes = new Map<string, ServiceProcess>();
-  private constructor(readonly nats: NatsServer, readonly dir: string, private readonly cleanupDir: () => void, readonly secrets: Secrets, readonly baseEnv: NodeJS.ProcessEnv) {}
+  private constructor(readonly services: TestServices) {}
+
+  get nats(): LocalNatsCluster { return this.services.nats; }
+  get dir(): string { return this.services.dir; }
+  get secrets(): Secrets { return this.services.secrets; }
 
   static async start(prefix: string, nodes: Array<{ name: string; env?: NodeJS.ProcessEnv }>): Promise<DbTestCluster> {
-    const { dir, cleanup } = scratchDir(prefix);
-    const nats = await NatsServer.start(dir).catch((err) => { cleanup(); throw err; });
-    const secretsFile = ensureSecretsFile(join(dir, 'secrets.json'));
-    const baseEnv = { NATS_URL: nats.url, PERCOLATE_SECRETS_FILE: secretsFile, PERCOLATE_PROFILE: 'fast', COLD_OPEN_MS: '0', LOG_LEVEL: 'info' };
-    const cluster = new DbTestCluster(nats, dir, cleanup, loadSecrets({ PERCOLATE_SECRETS_FILE: secretsFile }), baseEnv);
+    const cluster = new DbTestCluster(await TestServices.start(prefix));
     try {
       await Promise.all(nodes.map((n) => cluster.addNode(n.name, n.env)));
     } catch (err) {
@@ -28,8 +30,9 @@ export class DbTestCluster {
     return cluster;
   }
 
+  /** A db-node of the small tier; tenants open at once (no cold-open delay) unless `env` says otherwise. */
   async addNode(name: string, env: NodeJS.ProcessEnv = {}, opts: { waitReady?: boolean } = {}): Promise<ServiceProcess> {
-    const node = await ServiceProcess.start('db-node', name, { ...this.baseEnv, ...env }, this.dir, opts);
+    const node = await this.services.startService('db-node', name, { COLD_OPEN_MS: '0', ...env }, opts);
     this.nodes.set(name, node);
     return node;
   }
@@ -54,12 +57,10 @@ export class DbTestCluster {
 
   /** Every node's output, for a failed test's report. */
   logs(): string {
-    return [...this.nodes.values()].map((n) => `--- ${n.name}\n${n.process.logs.slice(-4000)}`).join('\n');
+    return [...this.nodes.values()].map((n) => `--- ${n.name}\n${n.process.tail(4000)}`).join('\n');
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.nodes.values()].map((n) => n.stop('SIGKILL')));
-    await this.nats.stop();
-    this.cleanupDir();
+    await this.services.stop();
   }
 }

@@ -1,51 +1,14 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { freePort, waitFor } from './ports.ts';
+import { LocalNatsCluster } from '../../cluster/local/components/nats.ts';
+import { type ServiceName, manifestWorkload, reportedPort, serviceEnv, spawnService } from '../../cluster/local/components/service.ts';
+import { type Child, describeExit } from '../../cluster/local/process/child.ts';
+import type { ProfileName } from '../../reference-services/shared/profile.ts';
+import { ensureSecretsFile, loadSecrets, type Secrets } from '../../reference-services/shared/secrets.ts';
+import { waitFor } from './ports.ts';
 
-export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-/** A child process in its own process group, its output kept in a file and in memory. */
-export class ManagedProcess {
-  private output = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-
-  constructor(readonly name: string, readonly child: ChildProcess, readonly logFile: string) {
-    const log = createWriteStream(logFile, { flags: 'a' });
-    const keep = (chunk: Buffer) => { this.output += chunk.toString(); log.write(chunk); };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
-    this.exited = once(child, 'exit').then(([code, signal]) => { log.end(); return { code, signal }; }) as never;
-  }
-
-  get logs(): string { return this.output; }
-
-  /** JSON log lines, parsed; other lines skipped. */
-  jsonLogs(): Record<string, unknown>[] {
-    return this.output.split('\n').flatMap((line) => {
-      if (!line.startsWith('{')) return [];
-      try { return [JSON.parse(line) as Record<string, unknown>]; } catch { return []; }
-    });
-  }
-
-  get running(): boolean { return this.child.exitCode === null && this.child.signalCode === null; }
-
-  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 10_000): Promise<void> {
-    if (!this.running) return;
-    try { process.kill(-this.child.pid!, signal); } catch { return; }
-    const timer = setTimeout(() => { try { process.kill(-this.child.pid!, 'SIGKILL'); } catch { /* gone */ } }, timeoutMs);
-    await this.exited;
-    clearTimeout(timer);
-  }
-}
-
-export function startProcess(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, logDir: string): ManagedProcess {
-  const child = spawn(command, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  return new ManagedProcess(name, child, join(logDir, `${name}.log`));
-}
+export type { ServiceName };
 
 /** A scratch directory for one test file, removed by `cleanup()`. */
 export function scratchDir(prefix: string): { dir: string; cleanup: () => void } {
@@ -53,65 +16,35 @@ export function scratchDir(prefix: string): { dir: string; cleanup: () => void }
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** A real nats-server with JetStream, its store in `storeDir` so a restart keeps the streams. */
-export class NatsServer {
-  process!: ManagedProcess;
-  private constructor(readonly port: number, readonly monitorPort: number, readonly storeDir: string, private readonly logDir: string) {}
-
-  static async start(workDir: string): Promise<NatsServer> {
-    const server = new NatsServer(await freePort(), await freePort(), join(workDir, 'jetstream'), workDir);
-    await server.restart();
-    return server;
-  }
-
-  get url(): string { return `nats://127.0.0.1:${this.port}`; }
-
-  async restart(): Promise<void> {
-    this.process = startProcess('nats-server', 'nats-server',
-      ['-a', '127.0.0.1', '-p', String(this.port), '-m', String(this.monitorPort), '-js', '-sd', this.storeDir], {}, this.logDir);
-    await waitFor('nats-server healthy', 10_000, async () => {
-      const res = await fetch(`http://127.0.0.1:${this.monitorPort}/healthz?js-enabled-only=true`);
-      return res.ok;
-    });
-  }
-
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> { await this.process?.stop(signal); }
+/** "worker-a exited with code 1:\n<its last output>": why a process a test waited for is not there. */
+function gone(name: string, child: Child): Error {
+  return new Error(`${name} ${describeExit(child.exitStatus)}:\n${child.tail()}`);
 }
 
-export type ServiceName = 'db-node' | 'worker' | 'gateway';
-
-/** One reference service run as a process, the way a pod runs it. */
+/**
+ * One reference service run as a process, the way a pod runs it: it binds port 0 and
+ * reports the port it got in its PORT_FILE (its environment comes from `serviceEnv`).
+ */
 export class ServiceProcess {
-  process!: ManagedProcess;
+  process!: Child;
   /** 0 until the first start has bound one; restarts keep it, as a pod keeps its address. */
   port = 0;
-  private constructor(readonly service: ServiceName, readonly name: string, private env: NodeJS.ProcessEnv, private readonly logDir: string) {}
-
-  static async start(service: ServiceName, name: string, env: NodeJS.ProcessEnv, logDir: string, opts: { waitReady?: boolean } = {}): Promise<ServiceProcess> {
-    const svc = new ServiceProcess(service, name, { ...env, POD_NAME: name }, logDir);
-    await svc.restart(opts);
-    return svc;
+  constructor(readonly service: ServiceName, readonly name: string, private readonly env: NodeJS.ProcessEnv, readonly log: string) {
+    if (!env.PORT_FILE) throw new Error(`${name}: its environment has no PORT_FILE to report its port in`);
   }
 
   get url(): string { return `http://127.0.0.1:${this.port}`; }
-  private get portFile(): string { return join(this.logDir, `${this.name}.port.json`); }
+  private get portFile(): string { return this.env.PORT_FILE!; }
 
   /** Starts the process; resolves once it has bound its port (and, by default, is ready). */
   async restart(opts: { waitReady?: boolean } = {}): Promise<void> {
-    const entry = join(REPO_ROOT, 'reference-services', this.service, 'main.ts');
     rmSync(this.portFile, { force: true });
     // The first start binds port 0 and reports what it got: no port is chosen here and bound there.
-    this.process = startProcess(this.name, process.execPath, ['--import', 'tsx', entry],
-      { ...this.env, PORT: String(this.port), PORT_FILE: this.portFile }, this.logDir);
-    const pid = this.process.child.pid;
+    const child = spawnService(this.name, this.service, { ...this.env, PORT: String(this.port) }, this.log);
+    this.process = child;
     this.port = await waitFor(`${this.name} listening`, 20_000, () => {
-      if (!this.process.running) throw new Error(`${this.name} exited:\n${this.process.logs.slice(-2000)}`);
-      try {
-        const report = JSON.parse(readFileSync(this.portFile, 'utf8')) as { port: number; pid: number };
-        return report.pid === pid ? report.port : undefined;
-      } catch {
-        return undefined;
-      }
+      if (!child.running) throw gone(this.name, child);
+      return reportedPort(this.portFile, child, this.name);
     }, 20);
     if (opts.waitReady !== false) await this.waitReady();
   }
@@ -119,7 +52,7 @@ export class ServiceProcess {
   /** Ready, and answering as itself: a port some other process holds is not this service. */
   async waitReady(timeoutMs = 20_000): Promise<void> {
     await waitFor(`${this.name} ready`, timeoutMs, async () => {
-      if (!this.process.running) throw new Error(`${this.name} exited:\n${this.process.logs.slice(-2000)}`);
+      if (!this.process.running) throw gone(this.name, this.process);
       const res = await fetch(`${this.url}/ready`);
       const servedBy = res.headers.get('x-served-by');
       if (servedBy !== this.name) throw new Error(`${this.url} answers as ${servedBy ?? 'something else'}, not ${this.name}`);
@@ -127,5 +60,66 @@ export class ServiceProcess {
     });
   }
 
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> { await this.process?.stop(signal); }
+  /** `signal` to its process group, SIGKILL if it has not exited within 10 s. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> { await this.process?.stop(10_000, signal); }
+}
+
+export interface TestServicesOptions {
+  /** NATS servers: 1 (the default), or 3 for a test that needs JetStream's replication. */
+  natsServers?: number;
+  /** The overlay whose manifests say what the services get. */
+  profile?: ProfileName;
+}
+
+/**
+ * What a test's (or the bench's) services share: NATS, the secrets and a scratch directory
+ * with every process's log. Each service gets the environment its pods get from the
+ * manifests, with this place's addresses; `stop()` ends every process and removes it all.
+ */
+export class TestServices {
+  private readonly started = new Set<ServiceProcess>();
+  private constructor(
+    readonly dir: string, readonly nats: LocalNatsCluster, readonly secretsFile: string, readonly secrets: Secrets,
+    private readonly profile: ProfileName, private readonly cleanupDir: () => void,
+  ) {}
+
+  static async start(prefix: string, options: TestServicesOptions = {}): Promise<TestServices> {
+    const { dir, cleanup } = scratchDir(prefix);
+    let nats: LocalNatsCluster;
+    try {
+      nats = await LocalNatsCluster.start(dir, { replicas: options.natsServers ?? 1 });
+    } catch (err) {
+      cleanup();
+      throw err;
+    }
+    const secretsFile = ensureSecretsFile(join(dir, 'secrets.json'));
+    return new TestServices(dir, nats, secretsFile, loadSecrets({ PERCOLATE_SECRETS_FILE: secretsFile }), options.profile ?? 'fast', cleanup);
+  }
+
+  /**
+   * The environment of `service` run as `name` here: its pods' from the manifests, no load
+   * balancer in front (no unready grace), `overrides` last.
+   */
+  async env(service: ServiceName, name: string, overrides: NodeJS.ProcessEnv = {}): Promise<NodeJS.ProcessEnv> {
+    const workload = await manifestWorkload(service, this.profile);
+    return serviceEnv({
+      manifest: workload.env, pod: { name }, natsUrl: this.nats.url, natsServers: this.nats.nodes.length,
+      secretsFile: this.secretsFile, portFile: join(this.dir, `${name}.port.json`), unreadyGraceMs: 0, extra: overrides,
+    });
+  }
+
+  /** Starts `service` as `name`; stopped by `stop()` even if it never gets ready. */
+  async startService(service: ServiceName, name: string, overrides: NodeJS.ProcessEnv = {}, opts: { waitReady?: boolean } = {}): Promise<ServiceProcess> {
+    const svc = new ServiceProcess(service, name, await this.env(service, name, overrides), join(this.dir, `${name}.log`));
+    this.started.add(svc);
+    await svc.restart(opts);
+    return svc;
+  }
+
+  /** Every service (`signal`, SIGKILL by default), then NATS; the directory goes unless `keepDir`. */
+  async stop(options: { signal?: NodeJS.Signals; keepDir?: boolean } = {}): Promise<void> {
+    await Promise.all([...this.started].map((s) => s.stop(options.signal ?? 'SIGKILL')));
+    await this.nats.stop();
+    if (!options.keepDir) this.cleanupDir();
+  }
 }

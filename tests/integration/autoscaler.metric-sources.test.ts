@@ -11,8 +11,10 @@ import {
 import type { PrometheusQueryOptions } from '../../cluster/autoscaler/metric-sources.ts';
 import type { ScaledObjectSpec } from '../../cluster/manifests.ts';
 import { JOBS_STREAM, ensureJobsConsumer, ensureStreams, jobSubject } from '../../reference-services/shared/nats.ts';
-import { freePort, waitFor } from '../helpers/ports.ts';
-import { type ManagedProcess, NatsServer, scratchDir, startProcess } from '../helpers/processes.ts';
+import { LocalNatsCluster } from '../../cluster/local/components/nats.ts';
+import { type Child, binary, spawnChild, whenHealthy } from '../../cluster/local/process/child.ts';
+import { freePort } from '../helpers/ports.ts';
+import { scratchDir } from '../helpers/processes.ts';
 
 // The metric readers against the real servers they read in a cluster: nats-server's /jsz
 // (what KEDA's nats-jetstream scaler reads) and Prometheus's instant-query API (what KEDA's
@@ -23,7 +25,7 @@ const POLL_BOUND_MS = 15_000;
 afterAll(() => scratch.cleanup());
 
 describe('JetStreamLag against nats-server', () => {
-  let nats: NatsServer;
+  let nats: LocalNatsCluster;
   let nc: NatsConnection;
   let jsm: JetStreamManager;
   let js: JetStreamClient;
@@ -31,8 +33,8 @@ describe('JetStreamLag against nats-server', () => {
   const workers = { account: '$G', stream: JOBS_STREAM, consumer: 'workers' };
 
   beforeAll(async () => {
-    nats = await NatsServer.start(scratch.dir);
-    monitoringUrl = `http://127.0.0.1:${nats.monitorPort}`;
+    nats = await LocalNatsCluster.start(scratch.dir);
+    monitoringUrl = nats.monitoringUrl;
     nc = await connect({ servers: nats.url });
     jsm = await jetstreamManager(nc);
     js = jetstream(nc);
@@ -115,7 +117,7 @@ describe('JetStreamLag against nats-server', () => {
 
 describe('PrometheusQuery against prometheus', () => {
   let exporter: Server;
-  let prometheus: ManagedProcess;
+  let prometheus: Child;
   let prometheusUrl: string;
   const gauges = new Map<string, number>([['db-0', 3], ['db-1', 2]]);
 
@@ -136,18 +138,15 @@ describe('PrometheusQuery against prometheus', () => {
       '  - job_name: db-node',
       `    static_configs: [{ targets: ["127.0.0.1:${exporterPort}"] }]`,
     ].join('\n'));
-    prometheus = startProcess('prometheus', 'prometheus', [
+    prometheus = spawnChild('prometheus', binary('prometheus'), [
       `--config.file=${config}`, `--storage.tsdb.path=${join(scratch.dir, 'tsdb')}`,
       `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn',
-    ], {}, scratch.dir);
-    await waitFor('prometheus ready', 15_000, async () => {
-      if (!prometheus.running) throw new Error(`prometheus exited:\n${prometheus.logs.slice(-1000)}`);
-      return (await fetch(`${prometheusUrl}/-/ready`)).ok;
-    });
+    ], process.env, join(scratch.dir, 'prometheus.log'), [port]);
+    await whenHealthy(prometheus, 'prometheus ready', 15_000, async () => (await fetch(`${prometheusUrl}/-/ready`)).ok);
   });
 
   afterAll(async () => {
-    await prometheus?.stop();
+    await prometheus?.stop(10_000);
     exporter?.close();
   });
 

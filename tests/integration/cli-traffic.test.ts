@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LocalClusterBuilder } from '../../cluster/local/target/builder.ts';
 import type { LocalClusterTarget } from '../../cluster/local/target/client.ts';
-import { REPO_ROOT } from '../../cluster/local/process/paths.ts';
+import { REPO_ROOT } from '../../lib/repo.ts';
 
 /**
  * Seed 000's traffic commands, run as a person runs them: the real CLI in its own process

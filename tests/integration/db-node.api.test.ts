@@ -170,6 +170,6 @@ describe('bad input gets a 4xx with a reason, and nothing is half-written', () =
     expect(list.status).toBe(200);
     expect(list.body.items).toEqual([]);
     expect((await good.request('GET', '/api/v1/entities/e1')).status).toBe(404);
-    expect(cluster.node('db-api-0').process.logs).not.toMatch(/"level":50/);
+    expect(cluster.node('db-api-0').process.output).not.toMatch(/"level":50/);
   });
 });

@@ -127,13 +127,13 @@ describe('replication', () => {
   it('while JetStream cannot store a write, the write is refused with 503 and never acknowledged', async () => {
     const client = await cluster.client('tenant-outage', 'db-r-1');
     expect((await client.request('POST', '/api/v1/resources', { id: 'before-outage', title: 't', content: 'c' })).status).toBe(201);
-    await cluster.nats.stop();
+    await cluster.nats.stopNode('nats-0');
     const refused = await client.request('POST', '/api/v1/resources', { id: 'during-outage', title: 't', content: 'c' });
     expect(refused.status, refused.text).toBe(503);
     expect(refused.body).toMatchObject({ error: 'replication_unavailable' });
     expect(refused.headers.get('retry-after')).toBe('1');
 
-    await cluster.nats.restart();
+    await cluster.nats.startNode('nats-0');
     await expect.poll(async () => (await client.request('POST', '/api/v1/resources', { id: 'after-outage', title: 't', content: 'c' })).status,
       { timeout: 10_000, message: 'writes accepted again within 10 s of NATS coming back' }).toBe(201);
     const other = client.at(cluster.node('db-r-0').url);

@@ -161,7 +161,7 @@ describe('SIGTERM', () => {
     const missCount = async () => Number(/percolate_tenant_cache_lookups_total\{[^}]*result="miss"[^}]*\} (\d+)/.exec((await http(`${node.url}/metrics`)).text)?.[1] ?? 0);
     const inFlight = c.request('POST', '/api/v1/resources', { id: 'in-flight', title: 't', content: 'c' });
     await expect.poll(missCount, { timeout: 1000, message: 'request in flight (cold open started) within 1 s' }).toBe(1);
-    process.kill(node.process.child.pid!, 'SIGTERM');
+    process.kill(node.process.pid, 'SIGTERM');
     await expect.poll(async () => (await http(`${node.url}/ready`)).status, { timeout: 400, message: '/ready fails within 400 ms of SIGTERM' }).toBe(503);
     expect((await inFlight).status).toBe(201);
     expect(await node.process.exited).toEqual({ code: 0, signal: null });

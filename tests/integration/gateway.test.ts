@@ -8,12 +8,13 @@ import { mintTenantToken, signToken } from '../../reference-services/shared/auth
 import { Contract } from '../../reference-services/shared/contract.ts';
 import type { JobState } from '../../reference-services/shared/jobs.ts';
 import { UPLOADS_BUCKET } from '../../reference-services/shared/nats.ts';
-import { ensureSecretsFile, loadSecrets, newIssuerKey, type Secrets } from '../../reference-services/shared/secrets.ts';
+import { newIssuerKey } from '../../reference-services/shared/secrets.ts';
 import type { Tier } from '../../reference-services/shared/tenant-id.ts';
 import { type HttpResult, expectContract, http } from '../helpers/http.ts';
 import { JobQueue } from '../helpers/job-queue.ts';
 import { MultipartBody, fileUpload } from '../helpers/multipart.ts';
-import { NatsServer, REPO_ROOT, ServiceProcess, scratchDir } from '../helpers/processes.ts';
+import { REPO_ROOT } from '../../lib/repo.ts';
+import { type ServiceProcess, TestServices } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/ports.ts';
 
 // Two gateways on one real nats-server: one streams uploads into the JetStream object
@@ -28,13 +29,11 @@ interface Gateway {
   uploadDir?: string;
 }
 
-let scratch: { dir: string; cleanup: () => void };
-let nats: NatsServer;
-let secrets: Secrets;
+let services: TestServices;
 let contract: Contract;
 const gateways: Gateway[] = [];
 
-const token = (tenantId: string, tier: Tier = 'small') => mintTenantToken(secrets, tenantId, tier);
+const token = (tenantId: string, tier: Tier = 'small') => mintTenantToken(services.secrets, tenantId, tier);
 
 async function upload(gw: Gateway, body: MultipartBody | Buffer | string, headers: Record<string, string>): Promise<HttpResult<any>> {
   const multipart = body instanceof MultipartBody;
@@ -86,30 +85,23 @@ async function findJob(gw: Gateway, jobId: string) {
 }
 
 beforeAll(async () => {
-  scratch = scratchDir('gateway');
   contract = new Contract(OPENAPI);
-  nats = await NatsServer.start(scratch.dir);
-  const secretsFile = ensureSecretsFile(join(scratch.dir, 'secrets.json'));
-  secrets = loadSecrets({ PERCOLATE_SECRETS_FILE: secretsFile });
-  const env = { NATS_URL: nats.url, PERCOLATE_SECRETS_FILE: secretsFile, MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES), LOG_LEVEL: 'info' };
-  const uploadDir = join(scratch.dir, 'uploads');
+  services = await TestServices.start('gateway');
+  const env = { MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES) };
+  const uploadDir = join(services.dir, 'uploads');
   const [objectGw, dirGw] = await Promise.all([
-    ServiceProcess.start('gateway', 'gateway-obj', env, scratch.dir),
-    ServiceProcess.start('gateway', 'gateway-dir', { ...env, UPLOAD_DIR: uploadDir }, scratch.dir),
+    services.startService('gateway', 'gateway-obj', env),
+    services.startService('gateway', 'gateway-dir', { ...env, UPLOAD_DIR: uploadDir }),
   ]);
   gateways.push(
-    { kind: 'object-store', service: objectGw, queue: await JobQueue.connect(nats.url) },
-    { kind: 'directory', service: dirGw, queue: await JobQueue.connect(nats.url, { uploadDir }), uploadDir },
+    { kind: 'object-store', service: objectGw, queue: await JobQueue.connect(services.nats.url) },
+    { kind: 'directory', service: dirGw, queue: await JobQueue.connect(services.nats.url, { uploadDir }), uploadDir },
   );
 });
 
 afterAll(async () => {
-  for (const gw of gateways) {
-    await gw.queue.close();
-    await gw.service.stop('SIGKILL');
-  }
-  await nats?.stop();
-  scratch?.cleanup();
+  for (const gw of gateways) await gw.queue.close();
+  await services?.stop();
 });
 
 it('documents its endpoints in a valid OpenAPI 3.1 document', async () => {
@@ -240,12 +232,12 @@ describe.each(['object-store', 'directory'] as const)('gateway on the %s', (kind
   describe('refuses bad input with a 4xx and a JSON reason, unharmed, leaving nothing behind', () => {
     type Case = { name: string; status: number; error: string; operation?: [string, string]; send: (gw: Gateway) => Promise<HttpResult> };
     const auth = async () => ({ authorization: `Bearer ${await token('tenant-bad')}` });
-    const expiredToken = () => signToken(secrets, { tenant: 'tenant-bad', tier: 'small' }, {
+    const expiredToken = () => signToken(services.secrets, { tenant: 'tenant-bad', tier: 'small' }, {
       subject: 'tenant-bad', issuedAt: Math.floor(Date.now() / 1000) - 7200, expiresAt: Math.floor(Date.now() / 1000) - 3600,
     });
     const foreignToken = () => {
       const other = newIssuerKey();
-      return mintTenantToken({ ...secrets, issuerKeys: [other], currentIssuerKid: other.kid }, 'tenant-bad', 'small');
+      return mintTenantToken({ ...services.secrets, issuerKeys: [other], currentIssuerKid: other.kid }, 'tenant-bad', 'small');
     };
     const oversized = () => fileUpload('big.bin', Buffer.alloc(MAX_UPLOAD_BYTES + 1, 1));
     const cases: Case[] = [

@@ -4,8 +4,8 @@ import { JOBS_STREAM } from '../../reference-services/shared/nats.ts';
 import { DbTestCluster } from '../helpers/db-cluster.ts';
 import { http } from '../helpers/http.ts';
 import { JobQueue } from '../helpers/job-queue.ts';
-import type { ManagedProcess } from '../helpers/processes.ts';
-import { ServiceProcess } from '../helpers/processes.ts';
+import type { Child } from '../../cluster/local/process/child.ts';
+import type { ServiceProcess } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/ports.ts';
 
 // Workers against a real nats-server and a real db-node. Parsing (1.5 s) outlasts
@@ -22,10 +22,10 @@ let queue: JobQueue;
 let workerEnv: NodeJS.ProcessEnv;
 const workers = new Map<string, ServiceProcess>();
 /** Every worker process that ever ran in this file, for log checks across restarts and kills. */
-const workerProcesses: ManagedProcess[] = [];
+const workerProcesses: Child[] = [];
 
 async function startWorker(name: string): Promise<ServiceProcess> {
-  const worker = await ServiceProcess.start('worker', name, workerEnv, cluster.dir, { waitReady: false });
+  const worker = await cluster.services.startService('worker', name, workerEnv, { waitReady: false });
   workerProcesses.push(worker.process);
   await worker.waitReady();
   workers.set(name, worker);
@@ -44,7 +44,7 @@ afterEach(async () => {
 });
 
 /** Log lines with this message about this job, across every worker process so far. */
-function logLines(msg: string, jobId: string): Array<Record<string, unknown> & { process: ManagedProcess }> {
+function logLines(msg: string, jobId: string): Array<Record<string, unknown> & { process: Child }> {
   return workerProcesses.flatMap((p) => p.jsonLogs().filter((l) => l.msg === msg && l.jobId === jobId).map((l) => ({ ...l, process: p })));
 }
 
@@ -66,7 +66,6 @@ const doneTotal = (w: ServiceProcess) => metric(w, 'percolate_jobs_processed_tot
 beforeAll(async () => {
   cluster = await DbTestCluster.start('worker', [{ name: 'db-w-0' }]);
   workerEnv = {
-    ...cluster.baseEnv,
     DB_URL: cluster.node('db-w-0').url,
     ACK_WAIT_MS: String(ACK_WAIT_MS),
     PARSE_MS_MIN: String(PARSE_MS),
@@ -158,7 +157,7 @@ describe('worker', () => {
     expect(done.attempts).toBe(2);
     // Killed mid-job: it had started and never completed.
     expect(logLines('job started', job.jobId).map((l) => l.process)).toContain(victimProcess);
-    // The state is read from NATS; the log line comes through a pipe and can trail it.
+    // The state is read from NATS; the log line is written by the process and can trail it.
     await waitFor('"job completed" logged', 5000, async () => logLines('job completed', job.jobId).length > 0);
     const completed = logLines('job completed', job.jobId);
     expect(completed, 'one "job completed" line across all worker processes').toHaveLength(1);
@@ -176,7 +175,7 @@ describe('worker', () => {
     const job = await queue.submit({ tenantId: 'tenant-frozen', fileName, content: 'two runs, one result' });
     const processing = await waitForState(job.jobId, 'processing');
     const frozen = workers.get(processing.worker!)!;
-    const pgid = -frozen.process.child.pid!;
+    const pgid = -frozen.process.pid;
     process.kill(pgid, 'SIGSTOP');
     try {
       // The other worker is handed the job once the frozen one's ack_wait runs out.

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type K8sObject, renderOverlay } from '../../cluster/manifests.ts';
 import { checkDockerfile, formatProblems } from '../../cluster/images/dockerfile-check.ts';
-import { REPO_ROOT, serviceImages } from '../../cluster/images/images.ts';
+import { serviceImages } from '../../cluster/images/images.ts';
+import { REPO_ROOT } from '../../lib/repo.ts';
 // @ts-expect-error: a plain .mjs script, run by the image build
 import { bundleService } from '../../scripts/bundle-service.mjs';
 

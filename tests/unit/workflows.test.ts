@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { validateWorkflow } from '@action-validator/core';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { REPO_ROOT } from '../../cluster/images/images.ts';
+import { REPO_ROOT } from '../../lib/repo.ts';
 
 const DIR = join(REPO_ROOT, '.github', 'workflows');
 type Json = any;

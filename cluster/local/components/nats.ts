@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Child, binary, spawnChild, whenHealthy } from '../process/child.ts';
-import type { ChildRegistry } from '../process/child-registry.ts';
+import { type Child, binary, hostEnv, spawnChild, whenHealthy } from '../process/child.ts';
+import { ChildRegistry } from '../process/child-registry.ts';
 import { freePort, pollUntil } from '../network/net-util.ts';
 import { logFile } from '../process/paths.ts';
 import { type ComponentHealth, Supervisor } from '../process/supervisor.ts';
@@ -19,9 +19,10 @@ export interface NatsNode {
 }
 
 export interface NatsClusterOptions {
-  /** Servers, as the manifests' NATS StatefulSet has replicas. */
+  /** Servers, as the manifests' NATS StatefulSet has replicas (a test may want one). */
   replicas: number;
   env: NodeJS.ProcessEnv;
+  /** Where the servers are tracked as they start (the runtime's, so its state file and shutdown know them). */
   registry: ChildRegistry;
   backoffMs: number;
   backoffMaxMs: number;
@@ -29,6 +30,11 @@ export interface NatsClusterOptions {
   /** A server went down or came back (the runtime retargets the pods' NATS links and saves state). */
   onChange: () => void;
 }
+
+/** A single server of its own, restarted quickly if it dies: what a test or the bench starts. */
+const DEFAULT_OPTIONS = (): NatsClusterOptions => ({
+  replicas: 1, env: hostEnv(), registry: new ChildRegistry(), backoffMs: 100, backoffMaxMs: 5_000, log: () => {}, onChange: () => {},
+});
 
 /** nats-server's config for one server of the cluster, as the manifests' nats.conf gives it, with local addresses. */
 function natsConfig(node: NatsNode, peers: NatsNode[]): string {
@@ -61,7 +67,9 @@ function natsConfig(node: NatsNode, peers: NatsNode[]): string {
 export class LocalNatsCluster {
   private constructor(readonly nodes: NatsNode[], private readonly options: NatsClusterOptions) {}
 
-  static async start(runDir: string, options: NatsClusterOptions): Promise<LocalNatsCluster> {
+  /** Servers and their JetStream stores go below `runDir/nats/`, their logs in `runDir/logs/`. */
+  static async start(runDir: string, overrides: Partial<NatsClusterOptions> = {}): Promise<LocalNatsCluster> {
+    const options = { ...DEFAULT_OPTIONS(), ...overrides };
     const nodes: NatsNode[] = [];
     const clustered = options.replicas > 1;
     for (let i = 0; i < options.replicas; i += 1) {
@@ -80,9 +88,17 @@ export class LocalNatsCluster {
         backoffMs: options.backoffMs, backoffMaxMs: options.backoffMaxMs, log: options.log, onChange: options.onChange,
       });
     }
-    // Together: a clustered server waits for its peers before JetStream is ready.
-    await Promise.all(nodes.map((n) => n.supervisor.start()));
-    if (clustered) await cluster.waitForMetaLeader(30_000);
+    try {
+      // Together: a clustered server waits for its peers before JetStream is ready. Every
+      // start settles before a failure is reported, so none is left starting unseen.
+      const failed = (await Promise.allSettled(nodes.map((n) => n.supervisor.start()))).find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      if (clustered) await cluster.waitForMetaLeader(30_000);
+    } catch (err) {
+      // The servers that did come up must not outlive a start that failed.
+      await cluster.stop(1_000);
+      throw err;
+    }
     return cluster;
   }
 

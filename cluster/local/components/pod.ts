@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import type { PodInfo, PodPhase } from '../../target.ts';
@@ -13,30 +13,32 @@ export interface LocalPodInfo extends PodInfo {
   /** Its log file. */
   log: string;
 }
-import { type Child, spawnChild } from '../process/child.ts';
+import type { Child } from '../process/child.ts';
 import type { ChildRegistry } from '../process/child-registry.ts';
-import { REPO_ROOT, logFile } from '../process/paths.ts';
+import { logFile } from '../process/paths.ts';
 import { Sidecar } from '../network/sidecar.ts';
+import { type ServiceEnvOptions, type ServiceName, reportedPort, serviceEnv, spawnService } from './service.ts';
 
 /** Everything a pod of one workload shares: what the manifests' pod template says, made local. */
 export interface PodTemplate {
   workload: string;
-  service: 'db-node' | 'worker' | 'gateway';
+  service: ServiceName;
   labels: Record<string, string>;
   /** The container's environment from the manifests (identity and addresses are set per pod). */
   env: Record<string, string>;
+  /** What the containers' environment takes from the run (`extra`: the sweep's marker every process carries). */
+  runEnv: Pick<ServiceEnvOptions, 'natsServers' | 'secretsFile' | 'unreadyGraceMs' | 'extra'>;
   readinessPath: string;
   /** The readiness probe's period once the pod has been ready (kubelet's periodSeconds). */
   probePeriodMs: number;
   /** Until the first success: start-up is what callers wait for, so probe often. */
   startupProbePeriodMs: number;
   terminationGraceMs: number;
-  /** Outbound destinations of the sidecar by name (`nats`, `lb`) and their ports. */
+  /**
+   * Outbound destinations of the sidecar by name and their ports: `nats`, and `lb` (the
+   * database tier's load balancer) for a pod that reaches the databases.
+   */
   outbound: Record<string, number>;
-  /** Environment variables that point at an outbound link: `NATS_URL` → link `nats`, formatted. */
-  outboundEnv: Record<string, { link: string; format: (port: number) => string }>;
-  /** Environment every process of the run carries (the sweep's marker, secrets, grace). */
-  runEnv: Record<string, string>;
   restartBackoffMs: number;
   restartBackoffMaxMs: number;
 }
@@ -107,36 +109,23 @@ export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod] }> {
     if (!this.terminating) this.spawnContainer();
   }
 
+  /** Its traffic out goes through its sidecar: NATS and the database tier at the sidecar's outbound ports. */
   private env(): NodeJS.ProcessEnv {
     const t = this.template;
-    const env: NodeJS.ProcessEnv = {
-      // A container does not inherit the host's environment; the process needs only these.
-      PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR,
-      ...t.env,
+    const lb = this.outboundPorts.lb;
+    return serviceEnv({
+      manifest: t.env, pod: { name: this.name, node: this.node, zone: this.zone }, portFile: this.portFile,
+      natsUrl: `nats://127.0.0.1:${this.outboundPorts.nats}`, ...(lb === undefined ? {} : { dbUrl: `http://127.0.0.1:${lb}` }),
       ...t.runEnv,
-      POD_NAME: this.name,
-      NODE_NAME: this.node,
-      ZONE: this.zone,
-      // Traffic stays on loopback: the sidecar is the only way in.
-      HOST: '127.0.0.1',
-      PORT: '0',
-      PORT_FILE: this.portFile,
-    };
-    for (const [name, { link, format }] of Object.entries(t.outboundEnv)) {
-      const port = this.outboundPorts[link];
-      if (port !== undefined) env[name] = format(port);
-    }
-    for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
-    return env;
+    });
   }
 
   private spawnContainer(): void {
     if (this.registry.closed) return;
-    const entry = join(REPO_ROOT, 'reference-services', this.template.service, 'main.ts');
     this.forgetPort();
     mkdirSync(join(this.runDir, 'pods', this.name), { recursive: true });
     rmSync(this.portFile, { force: true });
-    const child = spawnChild(this.name, process.execPath, ['--import', 'tsx', entry], this.env(), this.log);
+    const child = spawnService(this.name, this.template.service, this.env(), this.log);
     this.child = child;
     this.startedAt = Date.now();
     this.phase = 'Running';
@@ -184,16 +173,11 @@ export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod] }> {
 
   /** Reads the port the running container reported, if it is this container's (same pid). */
   private learnPort(child: Child): boolean {
-    let report: { port?: unknown; pid?: unknown; pod?: unknown };
-    try {
-      report = JSON.parse(readFileSync(this.portFile, 'utf8'));
-    } catch {
-      return false;
-    }
-    if (report.pid !== child.pid || report.pod !== this.name || typeof report.port !== 'number' || report.port <= 0) return false;
-    this.port = report.port;
-    child.ports.push(report.port);
-    this.sidecar.inbound.setTarget(report.port);
+    const port = reportedPort(this.portFile, child, this.name);
+    if (port === undefined) return false;
+    this.port = port;
+    child.ports.push(port);
+    this.sidecar.inbound.setTarget(port);
     this.registry.changed();
     return true;
   }

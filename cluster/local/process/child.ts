@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { REPO_ROOT } from '../../../lib/repo.ts';
 import { Fatal, pollUntil } from '../network/net-util.ts';
 import { processIdentity, signalGroup } from './proc-identity.ts';
-import { REPO_ROOT } from './paths.ts';
 
 export interface ExitStatus {
   code: number | null;
@@ -13,23 +13,32 @@ export interface ExitStatus {
 }
 
 /**
- * A process the runtime owns: its own process group (so a signal reaches everything it
- * forks, and a Ctrl-C in the user's terminal does not), output appended to a log file by
- * the kernel rather than through us.
+ * A process we own (the runtime's servers and pods, a test's service, the bench's): its own
+ * process group (so a signal reaches everything it forks, and a Ctrl-C in the user's
+ * terminal does not), output appended to a log file by the kernel rather than through us.
+ * The log may hold earlier runs of the same name (a restarted pod): `output` is this
+ * process's part of it.
  */
 export class Child {
   readonly exited: Promise<ExitStatus>;
   private status: ExitStatus | undefined;
   readonly identity: string;
+  /** Where this process's output ends in the log, once it has exited (a later run appends after it). */
+  private logEnd: number | undefined;
 
   /** Ports it listens on (a pod's container adds the one it reports once it has bound it). */
   readonly ports: number[];
 
-  constructor(readonly name: string, readonly proc: ChildProcess, readonly log: string, ports: number[] = []) {
+  /** `logStart`: the log's length when this process started writing to it. */
+  constructor(readonly name: string, readonly proc: ChildProcess, readonly log: string, ports: number[] = [], private readonly logStart = 0) {
     this.ports = [...ports];
     this.exited = new Promise((resolve) => {
       proc.once('error', (error) => { this.status ??= { code: null, signal: null, error }; resolve(this.status); });
-      proc.once('exit', (code, signal) => { this.status ??= { code, signal }; resolve(this.status); });
+      proc.once('exit', (code, signal) => {
+        this.logEnd = fileSize(this.log);
+        this.status ??= { code, signal };
+        resolve(this.status);
+      });
     });
     this.identity = (proc.pid && processIdentity(proc.pid)) || '';
   }
@@ -53,6 +62,35 @@ export class Child {
     signalGroup(this.pid, 'SIGKILL');
     return status;
   }
+
+  /** Everything this process has written so far (stdout and stderr, interleaved as written). */
+  get output(): string {
+    const end = this.logEnd ?? fileSize(this.log);
+    if (end <= this.logStart) return '';
+    const fd = openSync(this.log, 'r');
+    try {
+      const buffer = Buffer.alloc(end - this.logStart);
+      const read = readSync(fd, buffer, 0, buffer.length, this.logStart);
+      return buffer.toString('utf8', 0, read);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** The last `chars` of its output: what a failure report shows. */
+  tail(chars = 2000): string { return this.output.slice(-chars); }
+
+  /** Its JSON log lines, parsed; other lines skipped. */
+  jsonLogs(): Record<string, unknown>[] {
+    return this.output.split('\n').flatMap((line) => {
+      if (!line.startsWith('{')) return [];
+      try { return [JSON.parse(line) as Record<string, unknown>]; } catch { return []; }
+    });
+  }
+}
+
+function fileSize(file: string): number {
+  try { return statSync(file).size; } catch { return 0; }
 }
 
 /** "exited with code 1", "killed by SIGKILL", "could not start: spawn prometheus ENOENT". */
@@ -67,12 +105,24 @@ export function binary(name: string, env: NodeJS.ProcessEnv = process.env): stri
   return env[`PERCOLATE_${name.toUpperCase().replace(/-/g, '_')}_BIN`] || name;
 }
 
+/**
+ * What a child takes from our own environment: only what finding binaries and a home and a
+ * temp dir needs. Like a container, it does not inherit the rest.
+ */
+export function hostEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const key of ['PATH', 'HOME', 'TMPDIR'] as const) if (process.env[key] !== undefined) env[key] = process.env[key];
+  return env;
+}
+
+/** Starts `command` in its own process group in the repository root, its output appended to `log`. */
 export function spawnChild(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, log: string, ports: number[] = []): Child {
   mkdirSync(dirname(log), { recursive: true });
   const fd = openSync(log, 'a');
   try {
+    const logStart = fstatSync(fd).size;
     const proc = spawn(command, args, { cwd: REPO_ROOT, env, detached: true, stdio: ['ignore', fd, fd] });
-    return new Child(name, proc, log, ports);
+    return new Child(name, proc, log, ports, logStart);
   } finally {
     closeSync(fd);
   }

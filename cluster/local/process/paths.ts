@@ -1,8 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-export const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+import { REPO_ROOT } from '../../../lib/repo.ts';
 
 /** Every process of a run carries this variable, so a sweep can find it even if no record survived. */
 export const RUN_MARKER_ENV = 'PERCOLATE_RUN_DIR';
