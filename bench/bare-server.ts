@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { SERVED_BY_HEADER, ZONE_HEADER } from '../lib/names.ts';
 
 /**
  * The floor for the cached-read comparison: node:http answering every request with
@@ -16,8 +17,8 @@ const headers = {
   'content-type': 'application/json; charset=utf-8',
   'content-length': String(body.length),
   // db-node says who served every response; same bytes on the wire here.
-  'x-served-by': process.env.POD_NAME ?? 'bare-local',
-  'x-zone': process.env.ZONE ?? 'zone-a',
+  [SERVED_BY_HEADER]: process.env.POD_NAME ?? 'bare-local',
+  [ZONE_HEADER]: process.env.ZONE ?? 'zone-a',
 };
 
 const server = createServer((req, res) => {

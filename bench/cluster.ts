@@ -4,6 +4,7 @@ import { type NatsConnection, connect } from '@nats-io/transport-node';
 import { mintTenantToken } from '../reference-services/shared/auth.ts';
 import type { LocalNatsCluster } from '../cluster/local/components/nats.ts';
 import { type Child, spawnChild } from '../cluster/local/process/child.ts';
+import { tenantHeaders as headersOf } from '../lib/http.ts';
 import { REPO_ROOT } from '../lib/repo.ts';
 import type { Secrets } from '../reference-services/shared/secrets.ts';
 import { type ServiceProcess, TestServices } from '../tests/helpers/processes.ts';
@@ -83,5 +84,5 @@ export async function startBareServer(env: BenchEnv, bodyFile: string): Promise<
 
 /** Headers of a request as tenant `tenant` (tier small, as the bench's db-nodes are). */
 export async function tenantHeaders(env: BenchEnv, tenant: string): Promise<Record<string, string>> {
-  return { authorization: `Bearer ${await mintTenantToken(env.secrets, tenant, 'small')}`, 'x-tenant-id': tenant };
+  return headersOf({ tenant, token: await mintTenantToken(env.secrets, tenant, 'small') });
 }

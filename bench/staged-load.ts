@@ -3,6 +3,8 @@ import { Pool } from 'undici';
 import { requestFor, seedRequest, tenantFor } from '../load/lib/mix.ts';
 import { type LoadPlan, type Stage, peakRate, phaseAt, planDurationS } from '../load/lib/scenarios.ts';
 import type { MetricValues, SummaryMetrics } from '../load/lib/summary.ts';
+import { tenantHeaders } from '../lib/http.ts';
+import { SERVED_BY_HEADER, dbWorkload, isPodOf } from '../lib/names.ts';
 import { type Histogram, latencyHistogram, recordMs } from './hdr.ts';
 
 /**
@@ -81,7 +83,7 @@ export async function runStaged(opts: StagedRunOptions): Promise<StagedRunResult
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const maxInFlight = Math.max(50, peakRate(plan) * 2);
   const pool = new Pool(opts.baseUrl, { connections: maxInFlight, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
-  const headers = (tenantId: string) => ({ authorization: `Bearer ${opts.tokens[tenantId]}`, 'x-tenant-id': tenantId, 'content-type': 'application/json' });
+  const headers = (tenantId: string) => tenantHeaders({ tenant: tenantId, token: opts.tokens[tenantId]! }, { 'content-type': 'application/json' });
 
   try {
     // setup(): the resource each tenant's reads ask for.
@@ -120,12 +122,12 @@ export async function runStaged(opts: StagedRunOptions): Promise<StagedRunResult
         const failed = !(status >= 200 && status < 400);
         for (const k of keys) { trend(`http_req_duration${k}`).add(ms); rate(`http_req_failed${k}`).add(failed); }
         checks.add(!failed);
-        checks.add(servedBy.startsWith(`percolate-db-${tenant.tier}-`));
+        checks.add(isPodOf(servedBy, dbWorkload(tenant.tier)));
         if (failed) b.errors += 1;
         if (ms >= plan.slo.p95Ms) b.slow += 1;
       };
       const p = pool.request({ path: req.path, method: req.method, headers: headers(tenant.id), body: req.body ?? null })
-        .then(async (res) => { await res.body.dump(); settle(res.statusCode, String(res.headers['x-served-by'] ?? '')); }, () => settle(0, ''))
+        .then(async (res) => { await res.body.dump(); settle(res.statusCode, String(res.headers[SERVED_BY_HEADER] ?? '')); }, () => settle(0, ''))
         .finally(() => { inFlight -= 1; pending.delete(p); });
       pending.add(p);
     };

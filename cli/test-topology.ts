@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { LocalClusterTarget } from '../cluster/local/target/client.ts';
 import { UpAborted, UpError, downLocalCluster, upLocalCluster } from '../cluster/local/control/launcher.ts';
-import { DB_WORKLOAD, GATEWAY_WORKLOAD, WORKER_WORKLOAD } from '../cluster/local/target/builder.ts';
+import { DB_SMALL as DB_WORKLOAD, GATEWAY as GATEWAY_WORKLOAD, WORKER as WORKER_WORKLOAD } from '../lib/names.ts';
 import { defaultStateDir } from '../cluster/local/process/paths.ts';
 import { readState } from '../cluster/local/process/state.ts';
 import { daemonAlive } from '../cluster/local/process/sweep.ts';

@@ -1,4 +1,6 @@
 import { LocalClusterBuilder } from '../../cluster/local/target/builder.ts';
+import { tenantHeaders } from '../../lib/http.ts';
+import { DB_SMALL as DB, WORKER } from '../../lib/names.ts';
 import type { LocalClusterTarget } from '../../cluster/local/target/client.ts';
 import { progress } from '../cluster.ts';
 import { OpenModelGenerator, type OpenModelResult } from '../open-model.ts';
@@ -21,9 +23,6 @@ export interface Seed000Result {
   scalingDecisionMs: number | undefined;
 }
 
-const WORKER = 'percolate-worker';
-const DB = 'percolate-db-small';
-
 export async function seed000Cluster(opts: Seed000Options): Promise<Seed000Result> {
   progress('seed 000: starting a local cluster (fast profile, 1 database pod, workers autoscaled)');
   const starting = new LocalClusterBuilder().withProfile('fast').withDbReplicas(1).start();
@@ -31,7 +30,7 @@ export async function seed000Cluster(opts: Seed000Options): Promise<Seed000Resul
   const cluster = await starting;
   const [pod] = await cluster.waitForReplicasReady(DB, 1, { timeoutMs: 60_000 });
   const tenant = 'tenant-001';
-  const headers = { authorization: `Bearer ${await cluster.mintToken(tenant)}`, 'x-tenant-id': tenant };
+  const headers = tenantHeaders({ tenant, token: await cluster.mintToken(tenant) });
 
   const reads = async (origin: string): Promise<OpenModelResult> => {
     const gen = new OpenModelGenerator(origin, { timeoutMs: 10_000 });
@@ -50,7 +49,7 @@ export async function seed000Cluster(opts: Seed000Options): Promise<Seed000Resul
   const run = Date.now().toString(36);
   const coldHeaders = await Promise.all(Array.from({ length: opts.coldTenants }, async (_, i) => {
     const id = `bench-cold-${run}-${i}`;
-    return { authorization: `Bearer ${await cluster.mintToken(id)}`, 'x-tenant-id': id };
+    return tenantHeaders({ tenant: id, token: await cluster.mintToken(id) });
   }));
   const coldGen = new OpenModelGenerator(cluster.getLoadBalancerUrl(), { timeoutMs: 10_000 });
   let cold: OpenModelResult;
@@ -77,7 +76,7 @@ async function workerColdStart(cluster: LocalClusterTarget, tenant: string): Pro
   const form = new FormData();
   form.append('file', new Blob(['bench cold worker']), 'bench.txt');
   const published = Date.now();
-  const res = await fetch(`${cluster.getGatewayUrl()}/upload`, { method: 'POST', body: form, headers: { authorization: `Bearer ${await cluster.mintToken(tenant)}` } });
+  const res = await fetch(`${cluster.getGatewayUrl()}/upload`, { method: 'POST', body: form, headers: tenantHeaders({ token: await cluster.mintToken(tenant) }) });
   if (res.status !== 202) { progress(`seed 000: upload answered ${res.status}: ${await res.text()}`); return { workerColdStartMs: undefined, scalingDecisionMs: undefined }; }
   let readyAt: number | undefined;
   while (readyAt === undefined && Date.now() < published + 60_000) {

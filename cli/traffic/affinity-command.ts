@@ -2,9 +2,9 @@ import { type Command, Option } from 'commander';
 import { TIERS, type Tier } from '../../reference-services/shared/tenant-id.ts';
 import { table } from '../format.ts';
 import { EXIT, count, number, runWith, subcommand, tenantId } from './command.ts';
-import { fmtLatency } from './latency.ts';
-import { sendAs } from './send.ts';
-import { TrafficStats, fmtOutcomes, isErrorOutcome } from './stats.ts';
+import { sendAs } from '../../lib/http.ts';
+import { fmtLatency } from '../../lib/latency.ts';
+import { TrafficStats, fmtOutcomes, isErrorOutcome } from '../../lib/traffic-stats.ts';
 import { tierFor } from './tenants.ts';
 
 interface AffinityOptions { requests: number; minShare: number; spacing: number; timeout: number; tier?: Tier; json?: boolean }

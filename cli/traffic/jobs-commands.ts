@@ -6,7 +6,7 @@ import { TIERS, type Tier } from '../../reference-services/shared/tenant-id.ts';
 import { table } from '../format.ts';
 import { type CommandContext, EXIT, count, runWith, seconds, subcommand, tenantId } from './command.ts';
 import { type TrackedJob, type UploadFile, countStates, generatedFile, isFinal, latencyOf, pollOnce, upload } from './jobs.ts';
-import { fmtLatency, fmtMs } from './latency.ts';
+import { fmtLatency, fmtMs } from '../../lib/latency.ts';
 import { newRunId, tierFor } from './tenants.ts';
 
 interface JobOptions { tenant: string; tier?: Tier; wait?: boolean; waitTimeout: number; poll: number; timeout: number; json?: boolean }

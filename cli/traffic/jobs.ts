@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import { Latency, type LatencySummary } from './latency.ts';
-import { type TenantIdentity, sendAs } from './send.ts';
+import { type TenantCredentials, sendAs } from '../../lib/http.ts';
+import { Latency, type LatencySummary } from '../../lib/latency.ts';
 
 export type JobState = 'queued' | 'processing' | 'done' | 'failed';
 const FINAL: ReadonlySet<string> = new Set(['done', 'failed']);
@@ -25,7 +25,7 @@ export interface TrackedJob {
 }
 
 /** POST /upload as `curl -F file=@name` does: one multipart part named "file". */
-export async function upload(gatewayUrl: string, who: TenantIdentity, file: UploadFile, timeoutMs: number, signal?: AbortSignal): Promise<TrackedJob> {
+export async function upload(gatewayUrl: string, who: TenantCredentials, file: UploadFile, timeoutMs: number, signal?: AbortSignal): Promise<TrackedJob> {
   const form = new FormData();
   form.set('file', file.blob, file.name);
   const r = await sendAs<{ job_id?: string; reason?: string }>(gatewayUrl, who, { method: 'POST', path: '/upload', body: form }, { timeoutMs, signal });
@@ -42,7 +42,7 @@ export async function upload(gatewayUrl: string, who: TenantIdentity, file: Uplo
 }
 
 /** One round of GET /jobs/{id} for every accepted job not yet done or failed. */
-export async function pollOnce(gatewayUrl: string, who: TenantIdentity, jobs: TrackedJob[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
+export async function pollOnce(gatewayUrl: string, who: TenantCredentials, jobs: TrackedJob[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
   await Promise.all(jobs.filter((j) => j.jobId && !FINAL.has(j.state ?? '')).map(async (j) => {
     const r = await sendAs<{ state?: JobState; attempts?: number; result_id?: string; error?: string }>(
       gatewayUrl, who, { method: 'GET', path: `/jobs/${encodeURIComponent(j.jobId!)}` }, { timeoutMs, signal });

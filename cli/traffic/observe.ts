@@ -1,5 +1,6 @@
 import type { ScalingEvent } from '../../cluster/autoscaler/events.ts';
-import { JetStreamLag, PrometheusQuery } from '../../cluster/autoscaler/metric-sources.ts';
+import { JetStreamLag } from '../../cluster/autoscaler/metric-sources.ts';
+import { PrometheusClient } from '../../lib/prometheus.ts';
 import type { ClusterEndpoints, ClusterTarget } from '../../cluster/target.ts';
 
 /** What the scalers see, once: replicas, the database scaler's metric, the worker scaler's lag, new scale events. */
@@ -49,13 +50,13 @@ export function scalingEventsOf(target: ClusterTarget): EventSource | undefined 
 const reason = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!.slice(0, 160);
 
 export class ScalingObserver {
-  private readonly prometheus: PrometheusQuery;
+  private readonly prometheus: PrometheusClient;
   private readonly jetstream: JetStreamLag;
   private readonly events: EventSource | undefined;
   private since: number;
 
   constructor(private readonly target: ClusterTarget, endpoints: ClusterEndpoints, private readonly sources: ObserveSources, private readonly startedAt = Date.now()) {
-    this.prometheus = new PrometheusQuery(endpoints.prometheusUrl, { timeoutMs: sources.timeoutMs });
+    this.prometheus = new PrometheusClient(endpoints.prometheusUrl, { timeoutMs: sources.timeoutMs });
     this.jetstream = new JetStreamLag(endpoints.natsMonitoringUrl, { timeoutMs: sources.timeoutMs });
     this.events = scalingEventsOf(target);
     this.since = startedAt;
@@ -66,7 +67,7 @@ export class ScalingObserver {
     const errors: Record<string, string> = {};
     const [workloads, active, lag, events] = await Promise.all([
       this.target.listWorkloads().catch((err: unknown) => { errors.replicas = reason(err); return null; }),
-      this.prometheus.query(this.sources.activeTenantsQuery).catch((err: unknown) => { errors.activeTenants = reason(err); return null; }),
+      this.prometheus.scalar(this.sources.activeTenantsQuery).catch((err: unknown) => { errors.activeTenants = reason(err); return null; }),
       this.jetstream.read(this.sources.jetstream).catch((err: unknown) => { errors.queueLag = reason(err); return null; }),
       this.newEvents().catch((err: unknown) => { errors.events = reason(err); return [] as ScaleEventLine[]; }),
     ]);

@@ -3,7 +3,8 @@ import { loadTenants } from '../../fixtures/tenants.ts';
 import { TIERS, type Tier } from '../../reference-services/shared/tenant-id.ts';
 import { table } from '../format.ts';
 import { EXIT, count, number, runWith, subcommand, tenantId } from './command.ts';
-import { Latency, fmtLatency, fmtMs } from './latency.ts';
+import { Latency, fmtLatency, fmtMs } from '../../lib/latency.ts';
+import { dbPodSelector } from '../../lib/names.ts';
 import { type ProbeResult, type ReplicaLag, probeReplication } from './replication.ts';
 import { newRunId, tierFor } from './tenants.ts';
 
@@ -34,7 +35,7 @@ export function registerReplicationCommand(parent: Command): void {
 
     const target = await ctx.target();
     const { loadBalancerUrl } = await target.getEndpoints();
-    const pods = (await target.listPods({ 'app.kubernetes.io/name': 'percolate-db', 'percolate.io/tier': tier }))
+    const pods = (await target.listPods(dbPodSelector(tier)))
       .filter((p) => p.ready && !p.terminating).sort((a, b) => a.name.localeCompare(b.name));
     if (!pods.length) {
       ctx.err(`no ready database pod of the ${tier} tier: nothing to measure (start some: \`npx percolate test-topology scale db 2\`, or send traffic first)`);

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { PodInfo } from '../../cluster/target.ts';
-import { type TenantIdentity, sendAs } from './send.ts';
+import { type TenantCredentials, sendAs } from '../../lib/http.ts';
 
 export interface BarrierStatus { appliedSeq: number; streamLastSeq: number; caughtUp: boolean }
 
@@ -41,7 +41,7 @@ export interface ProbeOptions {
   loadBalancerUrl: string;
   /** Ready database pods of the tenant's tier, reached straight at their addresses. */
   pods: PodInfo[];
-  who: TenantIdentity;
+  who: TenantCredentials;
   probeId: string;
   /** Bound on the wait for the probe on each pod. */
   timeoutMs: number;
@@ -51,7 +51,7 @@ export interface ProbeOptions {
 const podUrl = (p: PodInfo) => `http://${p.address}`;
 const REQUEST_TIMEOUT_MS = 5_000;
 
-async function barrier(p: PodInfo, who: TenantIdentity, timeoutMs: number): Promise<BarrierStatus | string> {
+async function barrier(p: PodInfo, who: TenantCredentials, timeoutMs: number): Promise<BarrierStatus | string> {
   const r = await sendAs<BarrierStatus>(podUrl(p), who, { method: 'POST', path: '/api/v1/sync', json: { timeoutMs } }, { timeoutMs: timeoutMs + REQUEST_TIMEOUT_MS });
   if ('failure' in r.outcome) return r.outcome.failure;
   return r.outcome.status === 200 && r.result ? r.result.body : `status ${r.outcome.status}`;

@@ -1,7 +1,7 @@
 import { table } from '../format.ts';
-import { fmtLatency, fmtMs } from './latency.ts';
+import { fmtLatency, fmtMs } from '../../lib/latency.ts';
+import { type StatsSnapshot, type TrafficStats, fmtOutcomes, isErrorOutcome } from '../../lib/traffic-stats.ts';
 import type { SimulationProgress, SimulationResult } from './simulation.ts';
-import { type StatsSnapshot, type TrafficStats, fmtOutcomes, isErrorOutcome } from './stats.ts';
 
 const pct = (part: number, whole: number) => (whole ? `${((100 * part) / whole).toFixed(1)}%` : '-');
 

@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks';
+import { sendAs } from '../../lib/http.ts';
+import { TrafficStats } from '../../lib/traffic-stats.ts';
 import type { Tier } from '../../reference-services/shared/tenant-id.ts';
 import { constantArrivals } from './arrivals.ts';
 import { type Mix, TenantTraffic } from './mix.ts';
-import { sendAs } from './send.ts';
-import { TrafficStats } from './stats.ts';
 
 export interface SimulatedTenant { tenant: string; tier: Tier; token: string }
 

@@ -5,7 +5,7 @@
  *
  *   const autoscaler = new Autoscaler({ scaledObjects: scaledObjects(rendered), target, metrics, eventsFile });
  *   autoscaler.start();                        // ... runtime.setDemandHandler((w) => autoscaler.demand(w));
- *   await autoscaler.pause('percolate-db-small', 2);   // KEDA's paused-replicas annotation; resume() removes it
+ *   await autoscaler.pause(DB_SMALL, 2);                // KEDA's paused-replicas annotation; resume() removes it
  *   await autoscaler.stop();
  */
 export { Autoscaler, type AutoscalerOptions, type ScaleTarget, type ScaledObjectStatus, UnknownScaledObject } from './controller.ts';
@@ -14,5 +14,5 @@ export { type AutoscalerConfig, type ConfigOptions, HPA_DEFAULTS, InvalidScaledO
 export { type EventFilter, type PauseReason, type ScalingEvent, isScaleEvent } from './events.ts';
 export { PAUSED_ANNOTATION, PAUSED_REPLICAS_ANNOTATION } from '../manifests/scaling.ts';
 export {
-  JetStreamLag, type JetStreamLagReading, MetricReadError, type MetricSource, PrometheusQuery, TriggerMetricSource, lagFromJsz, parsePrometheusValue,
+  JetStreamLag, type JetStreamLagReading, MetricReadError, type MetricSource, PrometheusQuery, TriggerMetricSource, lagFromJsz,
 } from './metric-sources.ts';

@@ -1,9 +1,11 @@
+import { PrometheusClient, PrometheusError, type ScalarOptions } from '../../lib/prometheus.ts';
 import type { ScaledObjectTrigger } from '../manifests.ts';
 
 /**
  * The two scalers the manifests use, reading what KEDA's scalers read: Prometheus's HTTP
- * query API (KEDA pkg/scalers/prometheus_scaler.go) and the NATS monitoring endpoint's
- * /jsz (KEDA pkg/scalers/nats_jetstream_scaler.go).
+ * query API (KEDA pkg/scalers/prometheus_scaler.go), through the project's Prometheus client
+ * (lib/prometheus.ts), and the NATS monitoring endpoint's /jsz (KEDA
+ * pkg/scalers/nats_jetstream_scaler.go).
  */
 
 /** What the controller needs from metrics: a number per trigger, or a rejection. */
@@ -42,58 +44,32 @@ async function getJson(source: MetricReadError['source'], url: string, timeoutMs
   return body;
 }
 
-export interface PrometheusQueryOptions {
+export interface PrometheusQueryOptions extends ScalarOptions {
   timeoutMs?: number;
-  /**
-   * KEDA's `ignoreNullValues` (default true): an empty result, or NaN/±Inf, reads as 0 instead
-   * of failing. With zero database pods nothing exports the metric, and that means zero.
-   */
-  ignoreNullValues?: boolean;
 }
 
-/** Instant queries against a Prometheus server, with KEDA's rules for what counts as a value. */
+/**
+ * Instant queries against a Prometheus server, with KEDA's rules for what counts as a value
+ * (lib/prometheus.ts's `scalar`); any failure is a MetricReadError whose cause is the
+ * client's PrometheusError.
+ */
 export class PrometheusQuery {
-  private readonly timeoutMs: number;
+  private readonly client: PrometheusClient;
   private readonly ignoreNullValues: boolean;
 
-  constructor(private readonly baseUrl: string, options: PrometheusQueryOptions = {}) {
-    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  constructor(baseUrl: string, options: PrometheusQueryOptions = {}) {
+    this.client = new PrometheusClient(baseUrl, { timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS });
     this.ignoreNullValues = options.ignoreNullValues ?? true;
   }
 
   async query(query: string): Promise<number> {
-    const url = `${this.baseUrl.replace(/\/$/, '')}/api/v1/query?query=${encodeURIComponent(query)}`;
-    const body = await getJson('prometheus', url, this.timeoutMs);
-    return parsePrometheusValue(body, query, this.ignoreNullValues);
+    try {
+      return await this.client.scalar(query, { ignoreNullValues: this.ignoreNullValues });
+    } catch (err) {
+      if (err instanceof PrometheusError) throw new MetricReadError('prometheus', err.message, { cause: err });
+      throw err;
+    }
   }
-}
-
-/** KEDA's reading of a query response: one series or none; more is an error (aggregate in the query). */
-export function parsePrometheusValue(body: unknown, query: string, ignoreNullValues = true): number {
-  const fail = (message: string): never => { throw new MetricReadError('prometheus', `${message} (query: ${query})`); };
-  const response = body as { status?: unknown; error?: unknown; data?: { resultType?: unknown; result?: unknown } };
-  if (response?.status !== 'success') fail(`query failed: ${typeof response?.error === 'string' ? response.error : JSON.stringify(body)?.slice(0, 200)}`);
-  // KEDA's documentation allows "a vector/scalar single element response".
-  if (response.data?.resultType === 'scalar') return sampleValue(response.data.result, fail, ignoreNullValues);
-  if (response.data?.resultType !== 'vector' || !Array.isArray(response.data.result)) {
-    fail(`expected an instant vector or a scalar, got ${String(response.data?.resultType)}`);
-  }
-  const result = response.data!.result as Array<{ value?: unknown }>;
-  if (result.length === 0) return ignoreNullValues ? 0 : fail('the result is empty, the target may be lost');
-  if (result.length > 1) fail(`returned ${result.length} series; the query must aggregate to one (e.g. sum(...))`);
-  return sampleValue(result[0]!.value, fail, ignoreNullValues);
-}
-
-function sampleValue(pair: unknown, fail: (message: string) => never, ignoreNullValues: boolean): number {
-  if (!Array.isArray(pair) || pair.length === 0) return ignoreNullValues ? 0 : fail('the value list is empty');
-  if (pair.length < 2) fail('did not return enough values');
-  const raw = pair[1];
-  if (typeof raw !== 'string' || raw.trim() === '') fail(`unexpected value ${JSON.stringify(raw)}`);
-  // Prometheus spells infinities +Inf and -Inf, which Number() does not read.
-  const value = raw === '+Inf' ? Number.POSITIVE_INFINITY : raw === '-Inf' ? Number.NEGATIVE_INFINITY : Number(raw);
-  if (Number.isNaN(value) && raw !== 'NaN') fail(`unparsable value ${JSON.stringify(raw)}`);
-  if (!Number.isFinite(value)) return ignoreNullValues ? 0 : fail(`the query returned ${raw}`);
-  return value;
 }
 
 export interface JetStreamLagReading {

@@ -1,3 +1,4 @@
+import { NAMESPACE } from '../../lib/names.ts';
 import type { NodeInfo, PodPhase } from '../target.ts';
 import type { FaultScope, Flow, NetworkFault } from '../local/network/sidecar.ts';
 import {
@@ -48,7 +49,7 @@ export interface ExecutorOptions {
 }
 
 /** Our pods live in the namespace the manifests put them in. */
-export const PODS_NAMESPACE = 'percolate';
+export const PODS_NAMESPACE = NAMESPACE;
 
 interface Active {
   record: ExperimentRecord;

@@ -1,3 +1,4 @@
+import { NAMESPACE, NAME_LABEL, NATS, PART_OF, PART_OF_LABEL } from '../../lib/names.ts';
 import type { Flow, NetworkFault } from '../local/network/sidecar.ts';
 import { type Candidate, UnsupportedOnLocal } from './selector.ts';
 import type { Direction, NetworkChaosSpec } from './types.ts';
@@ -28,7 +29,7 @@ export type Endpoint = { kind: 'pod'; name: string } | { kind: 'component'; name
  * ingress gateway.
  */
 export const COMPONENT_CANDIDATES: readonly (Candidate & { component: ComponentName })[] = [
-  { component: 'nats', name: 'nats-0', namespace: 'percolate', labels: { 'app.kubernetes.io/name': 'nats', 'app.kubernetes.io/component': 'messaging', 'app.kubernetes.io/part-of': 'percolate' }, phase: 'Running' },
+  { component: 'nats', name: `${NATS}-0`, namespace: NAMESPACE, labels: { [NAME_LABEL]: NATS, 'app.kubernetes.io/component': 'messaging', [PART_OF_LABEL]: PART_OF }, phase: 'Running' },
   { component: 'load-balancer', name: 'istio-ingressgateway', namespace: 'istio-system', labels: { app: 'istio-ingressgateway', istio: 'ingressgateway' }, phase: 'Running' },
 ];
 

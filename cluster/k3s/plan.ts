@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
+import { GATEWAY, GATEWAY_SERVICE, NAMESPACE, NATS, PART_OF, PART_OF_LABEL, SECRETS } from '../../lib/names.ts';
 import type { K8sObject } from '../manifests.ts';
 import type { ProfileOverlay } from '../manifests/types.ts';
 
@@ -62,7 +63,7 @@ export interface PlanInput {
   secretsJson: string;
 }
 
-export const PERCOLATE_NAMESPACE = 'percolate';
+export const PERCOLATE_NAMESPACE = NAMESPACE;
 
 /** k3s's helm-controller installs a chart from this resource. */
 export function helmChartObject(name: string, pin: ChartPin): K8sObject {
@@ -91,13 +92,13 @@ function exposeServices(v: Versions, manifests: K8sObject[]): K8sObject[] {
   const nodePort = (name: string, selectorFrom: string, ports: { name: string; port: number; nodePort: number }[]): K8sObject => ({
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name, namespace: PERCOLATE_NAMESPACE, labels: { 'app.kubernetes.io/part-of': 'percolate', 'percolate.dev/exposed-by': 'k3s-target' } },
+    metadata: { name, namespace: PERCOLATE_NAMESPACE, labels: { [PART_OF_LABEL]: PART_OF, 'percolate.dev/exposed-by': 'k3s-target' } },
     spec: { type: 'NodePort', selector: selectorOf(selectorFrom), ports: ports.map((p) => ({ name: p.name, port: p.port, targetPort: p.port, nodePort: p.nodePort, protocol: 'TCP' })) },
   });
   const p = v.nodePorts;
   return [
-    nodePort('percolate-gateway-nodeport', 'percolate-gateway', [{ name: 'http', port: 8082, nodePort: p.gateway }]),
-    nodePort('nats-nodeport', 'nats', [{ name: 'tcp-client', port: 4222, nodePort: p.nats }, { name: 'http-monitoring', port: 8222, nodePort: p.natsMonitoring }]),
+    nodePort(`${GATEWAY}-nodeport`, GATEWAY_SERVICE, [{ name: 'http', port: 8082, nodePort: p.gateway }]),
+    nodePort(`${NATS}-nodeport`, NATS, [{ name: 'tcp-client', port: 4222, nodePort: p.nats }, { name: 'http-monitoring', port: 8222, nodePort: p.natsMonitoring }]),
     nodePort('prometheus-nodeport', 'prometheus', [{ name: 'http', port: 9090, nodePort: p.prometheus }]),
   ];
 }
@@ -132,7 +133,7 @@ export function installPlan(input: PlanInput): InstallStep[] {
     what: 'the services\' secrets (never committed: generated per run)',
     objects: [{
       apiVersion: 'v1', kind: 'Secret', type: 'Opaque',
-      metadata: { name: 'percolate-secrets', namespace: PERCOLATE_NAMESPACE },
+      metadata: { name: SECRETS, namespace: PERCOLATE_NAMESPACE },
       stringData: { 'secrets.json': input.secretsJson },
     }],
   });

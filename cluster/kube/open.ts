@@ -1,4 +1,5 @@
 import { KubeConfig } from '@kubernetes/client-node';
+import { NAMESPACE } from '../../lib/names.ts';
 import type { ClusterEndpoints } from '../target.ts';
 import { KubePreflightError, checkReachable, formatMissing, loadKubeConfig, missingOperators } from './preflight.ts';
 import { KubeClusterTarget } from './target.ts';
@@ -45,7 +46,7 @@ export async function preflightKube(env: NodeJS.ProcessEnv = process.env): Promi
 export async function openKubeTarget(env: NodeJS.ProcessEnv = process.env): Promise<KubeClusterTarget> {
   const endpoints = endpointsFromEnv(env);
   const { kc } = await preflightKube(env);
-  return new KubeClusterTarget(kc, { kind: 'kube', endpoints, namespace: env.PERCOLATE_NAMESPACE ?? 'percolate' });
+  return new KubeClusterTarget(kc, { kind: 'kube', endpoints, namespace: env.PERCOLATE_NAMESPACE ?? NAMESPACE });
 }
 
 /** A target over a kubeconfig given as text (the k3s container's). */

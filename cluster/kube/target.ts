@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import {
   AppsV1Api, CoreV1Api, type CoreV1Event, type KubeConfig, KubernetesObjectApi, PatchStrategy, type V1Pod, setHeaderOptions,
 } from '@kubernetes/client-node';
+import { SECRETS } from '../../lib/names.ts';
 import { mintAdminToken, mintTenantToken } from '../../reference-services/shared/auth.ts';
 import { type Secrets, loadSecrets } from '../../reference-services/shared/secrets.ts';
 import type { Tier } from '../../reference-services/shared/tenant-id.ts';
@@ -194,9 +195,9 @@ export class KubeClusterTarget implements ClusterTarget {
 
   private async loadClusterSecrets(): Promise<Secrets> {
     if (this.secrets) return this.secrets;
-    const secret = await this.core.readNamespacedSecret({ name: 'percolate-secrets', namespace: this.ns });
+    const secret = await this.core.readNamespacedSecret({ name: SECRETS, namespace: this.ns });
     const raw = secret.data?.['secrets.json'];
-    if (!raw) throw new Error(`secret ${this.ns}/percolate-secrets has no secrets.json`);
+    if (!raw) throw new Error(`secret ${this.ns}/${SECRETS} has no secrets.json`);
     const file = JSON.parse(Buffer.from(raw, 'base64').toString('utf8')) as { tokenRoot: string; adminSecret: string; masterKeys: Record<string, string>; currentMasterKeyVersion: number };
     this.secrets = loadSecrets({
       PERCOLATE_TOKEN_ROOT: file.tokenRoot, PERCOLATE_ADMIN_SECRET: file.adminSecret,

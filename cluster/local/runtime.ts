@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { preserveLogs } from './process/failed-runs.ts';
 import { join } from 'node:path';
+import { NAMESPACE } from '../../lib/names.ts';
 import type { RenderedManifests, WorkloadSpec } from '../manifests.ts';
 import { findObject, renderOverlay } from '../manifests/render.ts';
 import { podSpecOf, workloads } from '../manifests/workloads.ts';
@@ -365,7 +366,7 @@ export class LocalRuntime implements PodOps {
     this.prometheus?.setTarget(SCRAPE_JOB[template.service], name, {
       address: pod.address,
       labels: {
-        namespace: 'percolate', pod: name, node: pod.node, zone: pod.zone, workload: controller.name,
+        namespace: NAMESPACE, pod: name, node: pod.node, zone: pod.zone, workload: controller.name,
         ...Object.fromEntries(Object.entries(template.labels).map(([k, v]) => [k.replace(/[^a-zA-Z0-9_]/g, '_'), v])),
       },
     });

@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterTarget } from '../../cluster/target.ts';
+import { dbWorkload } from '../../lib/names.ts';
 import type { LoadPlan, Tenant, Tier } from '../lib/scenarios.ts';
 import type { LoadSummary } from '../lib/summary.ts';
 import { LOAD_DIR } from './bundle.ts';
@@ -26,8 +27,8 @@ export async function mintTokens(target: Pick<ClusterTarget, 'mintToken'>, tenan
 export async function bringTiersToZero(target: ClusterTarget, tiers: readonly Tier[], timeoutMs: number): Promise<void> {
   const objects = await target.listScaledObjects();
   for (const tier of tiers) {
-    const so = objects.find((o) => o.target.name === `percolate-db-${tier}`);
-    if (!so) throw new Error(`no ScaledObject scales percolate-db-${tier} on the ${target.kind} target`);
+    const so = objects.find((o) => o.target.name === dbWorkload(tier));
+    if (!so) throw new Error(`no ScaledObject scales ${dbWorkload(tier)} on the ${target.kind} target`);
     await target.pauseAutoscaling(so.name, 0);
     await target.waitForReplicasReady(so.target.name, 0, { timeoutMs });
     await target.resumeAutoscaling(so.name);

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import type { Context, Next } from 'koa';
+import { REQUEST_ID_HEADER } from '../shared/headers.ts';
 
 /**
  * The request a key access happens for. Held in async context so that the key ring can
@@ -16,9 +17,9 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Takes the caller's `X-Request-ID` when well formed, else makes one; echoes it on the response. */
 export function withRequestId() {
   return async (ctx: Context, next: Next) => {
-    const given = ctx.get('x-request-id');
+    const given = ctx.get(REQUEST_ID_HEADER);
     const requestId = REQUEST_ID.test(given) ? given : randomBytes(9).toString('base64url');
-    ctx.set('X-Request-ID', requestId);
+    ctx.set(REQUEST_ID_HEADER, requestId);
     await auditContext.run({ requestId, principal: 'anonymous' }, next);
   };
 }

@@ -3,6 +3,7 @@ import Router from '@koa/router';
 import type { Context, Middleware, Next } from 'koa';
 import { requireAdmin, requireTenantToken, tenantOf } from '../shared/auth.ts';
 import { HttpError, notFound } from '../shared/errors.ts';
+import { TENANT_HEADER } from '../shared/headers.ts';
 import type { Secrets } from '../shared/secrets.ts';
 import { assertTenantId } from '../shared/tenant-id.ts';
 import { currentAudit, withRequestId } from './audit-context.ts';
@@ -47,7 +48,7 @@ function ownKeysOnly(): Middleware {
     const { tenantId } = tenantOf(ctx);
     setPrincipal(`tenant:${tenantId}`);
     const target = assertTenantId(ctx.params.tenant, 'tenant');
-    const header = ctx.get('x-tenant-id');
+    const header = ctx.get(TENANT_HEADER);
     if (header && header !== tenantId) throw new HttpError(403, 'tenant_mismatch', 'token tenant does not match X-Tenant-ID');
     if (target !== tenantId) throw new HttpError(403, 'forbidden', `a tenant can reach only its own keys (token names ${tenantId})`);
     await next();

@@ -2,6 +2,7 @@ import { type JWTPayload, SignJWT, createLocalJWKSet, decodeJwt, errors as joseE
 import type { Context, Next } from 'koa';
 import { LRUCache } from 'lru-cache';
 import { HttpError } from './errors.ts';
+import { TENANT_HEADER } from './headers.ts';
 import type { Secrets } from './secrets.ts';
 import { publicJwks } from './secrets.ts';
 import { TENANT_ID_PATTERN, type Tier, assertTenantId, isTier } from './tenant-id.ts';
@@ -142,7 +143,7 @@ async function verifyTenantTokenUncached(secrets: Secrets, token: string): Promi
 export function requireTenant(secrets: Secrets) {
   return async (ctx: Context, next: Next) => {
     const identity = await verifyTenantToken(secrets, bearer(ctx));
-    const headerTenant = ctx.get('x-tenant-id');
+    const headerTenant = ctx.get(TENANT_HEADER);
     if (!headerTenant) throw new HttpError(400, 'missing_tenant_header', 'X-Tenant-ID header is required');
     assertTenantId(headerTenant, 'X-Tenant-ID');
     if (headerTenant !== identity.tenantId) {

@@ -7,6 +7,7 @@ import Koa, { type Context, type Middleware, type Next } from 'koa';
 import compose from 'koa-compose';
 import { Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { HttpError, errorMiddleware } from './errors.ts';
+import { SERVED_BY_HEADER, ZONE_HEADER } from './headers.ts';
 import { LIMITS, urlLimits } from './limits.ts';
 import type { Logger } from './logger.ts';
 
@@ -101,8 +102,8 @@ export function createHttpApp(identity: PodIdentity, logger: Logger): HttpAppPar
   });
 
   app.use(async (ctx, next) => {
-    ctx.set('x-served-by', identity.pod);
-    ctx.set('x-zone', identity.zone);
+    ctx.set(SERVED_BY_HEADER, identity.pod);
+    ctx.set(ZONE_HEADER, identity.zone);
     const end = duration.startTimer();
     try {
       await next();
@@ -206,7 +207,7 @@ function refuseOnSocket(app: Koa, socket: Duplex, status: number, error: string,
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}`, 'Content-Type: application/json; charset=utf-8',
     `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close',
     ...(status === 405 ? [`Allow: ${allowOf(app, target)}`] : []),
-    ...(identity ? [`x-served-by: ${identity.pod}`, `x-zone: ${identity.zone}`] : []),
+    ...(identity ? [`${SERVED_BY_HEADER}: ${identity.pod}`, `${ZONE_HEADER}: ${identity.zone}`] : []),
   ];
   socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
 }

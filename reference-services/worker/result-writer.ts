@@ -1,4 +1,5 @@
 import { mintTenantToken } from '../shared/auth.ts';
+import { TENANT_HEADER } from '../shared/headers.ts';
 import type { JobMessage } from '../shared/jobs.ts';
 import type { Secrets } from '../shared/secrets.ts';
 
@@ -19,7 +20,7 @@ export async function writeResult(
   const token = await mintTenantToken(opts.secrets, job.tenantId, job.tier);
   const res = await fetch(`${opts.dbUrl}/api/v1/resources`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'x-tenant-id': job.tenantId, 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${token}`, [TENANT_HEADER]: job.tenantId, 'content-type': 'application/json' },
     body: JSON.stringify({ id, title: job.fileName.slice(0, MAX_TITLE), content, tags: ['upload'] }),
     signal: AbortSignal.timeout(opts.timeoutMs),
   });

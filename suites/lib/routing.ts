@@ -1,4 +1,4 @@
-import type { TenantClient } from './http.ts';
+import type { TenantClient } from '../../lib/http.ts';
 import { mapConcurrent, tally } from './concurrency.ts';
 
 /** Where each tenant's requests land: tenant → pods that answered, with counts. */

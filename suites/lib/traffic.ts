@@ -1,21 +1,22 @@
-import type { TenantClient } from './http.ts';
+import type { TenantClient } from '../../lib/http.ts';
+import { TrafficStats } from '../../lib/traffic-stats.ts';
 import type { Outcome } from './timeline.ts';
 
-/** What a background traffic driver saw, by HTTP status (or `error` for a failed connection). */
-export interface TrafficStats {
-  sent: number;
-  byStatus: Record<string, number>;
-  podsByTenant: Map<string, Set<string>>;
-  /** Every request's outcome in sending order, for the report's per-second plots. */
-  outcomes: Outcome[];
-}
-
 export interface Traffic {
+  /** Every request so far: outcomes by status or failure, pods, latency (lib/traffic-stats.ts). */
   readonly stats: TrafficStats;
+  /** Tenant → the pods that answered it. A spec may clear it to see where tenants land from then on. */
+  readonly podsByTenant: Map<string, Set<string>>;
+  /** Every request's outcome in sending order, for the report's per-second plots. */
+  readonly timeline: Outcome[];
   /** Changes which tenants are active (the oscillating load of T2.6). */
   setClients(clients: TenantClient[]): void;
   stop(): Promise<TrafficStats>;
 }
+
+/** Bound on one request of the background traffic: undici's own headers timeout, what the driver always had. */
+const REQUEST_TIMEOUT_MS = 300_000;
+const PATH = '/api/v1/resources?limit=1';
 
 /**
  * Keeps the given tenants active: each sends `ratePerTenant` requests a second (an open
@@ -26,32 +27,31 @@ export function startTraffic(clients: TenantClient[], ratePerTenant: number): Tr
   let current = clients;
   let stopped = false;
   const inFlight = new Set<Promise<void>>();
-  const stats: TrafficStats = { sent: 0, byStatus: {}, podsByTenant: new Map(), outcomes: [] };
-  const record = (c: TenantClient, key: string, pod: string | null, at: number, started: number) => {
-    stats.byStatus[key] = (stats.byStatus[key] ?? 0) + 1;
-    stats.outcomes.push({ at, ok: key.startsWith('2'), ms: performance.now() - started });
-    if (pod) {
-      let pods = stats.podsByTenant.get(c.tenantId);
-      if (!pods) stats.podsByTenant.set(c.tenantId, (pods = new Set()));
-      pods.add(pod);
-    }
-  };
+  const stats = new TrafficStats();
+  const podsByTenant = new Map<string, Set<string>>();
+  const timeline: Outcome[] = [];
   const intervalMs = 1000 / ratePerTenant;
   const timer = setInterval(() => {
     if (stopped) return;
     for (const c of current) {
-      stats.sent += 1;
+      stats.recordSent();
       const at = Date.now();
-      const started = performance.now();
-      const p = c.request('GET', '/api/v1/resources?limit=1').then(
-        (res) => record(c, String(res.status), res.servedBy, at, started),
-        () => record(c, 'error', null, at, started),
-      ).finally(() => inFlight.delete(p));
+      const p = c.send({ method: 'GET', path: PATH }, { timeoutMs: REQUEST_TIMEOUT_MS }).then((r) => {
+        stats.recordOutcome(r.outcome, r.ms, r.pod);
+        timeline.push({ at, ok: 'status' in r.outcome && r.outcome.status >= 200 && r.outcome.status < 300, ms: r.ms });
+        if (r.pod) {
+          let pods = podsByTenant.get(c.tenantId);
+          if (!pods) podsByTenant.set(c.tenantId, (pods = new Set()));
+          pods.add(r.pod);
+        }
+      }).finally(() => inFlight.delete(p));
       inFlight.add(p);
     }
   }, intervalMs);
   return {
     stats,
+    podsByTenant,
+    timeline,
     setClients(next) { current = next; },
     async stop() {
       stopped = true;
@@ -60,10 +60,6 @@ export function startTraffic(clients: TenantClient[], ratePerTenant: number): Tr
       return stats;
     },
   };
-}
-
-export function failures(stats: TrafficStats): Record<string, number> {
-  return Object.fromEntries(Object.entries(stats.byStatus).filter(([status]) => status === 'error' || Number(status) >= 500));
 }
 
 /**
@@ -87,6 +83,8 @@ export function startOscillatingTraffic(
   enter('high');
   return {
     stats: traffic.stats,
+    podsByTenant: traffic.podsByTenant,
+    timeline: traffic.timeline,
     setClients: (clients) => traffic.setClients(clients),
     async stop() {
       stopped = true;

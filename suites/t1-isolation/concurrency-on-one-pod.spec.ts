@@ -1,6 +1,7 @@
 import { mapConcurrent } from '../lib/concurrency.ts';
 import { measure } from '../lib/measure.ts';
-import { DB_SMALL, expect, test } from '../fixtures/index.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { DB_SMALL } from '../../lib/names.ts';
 
 /**
  * Seed 003 sends 100 concurrent requests for different tenants to one pod. A db-node caps

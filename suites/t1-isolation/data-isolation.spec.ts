@@ -1,4 +1,5 @@
-import { DB_SMALL, expect, test } from '../fixtures/index.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { DB_SMALL, TENANT_HEADER } from '../../lib/names.ts';
 
 test.describe('T1.1 data isolation', () => {
   test('T1.1 a tenant cannot read, find or count another tenant’s data @pr', async ({ tenants, pools, testId }) => {
@@ -29,10 +30,10 @@ test.describe('T1.1 data isolation', () => {
 
     await test.step('assess: crossing tenants with a token is refused (403), without one (401)', async () => {
       const b = await tenants.client(other);
-      const asOwner = await b.request('GET', `/api/v1/resources/${testId}-doc`, undefined, { 'x-tenant-id': owner });
+      const asOwner = await b.request('GET', `/api/v1/resources/${testId}-doc`, undefined, { headers: { [TENANT_HEADER]: owner } });
       expect(asOwner.status).toBe(403);
       expect(asOwner.body).toMatchObject({ error: 'tenant_mismatch' });
-      const anonymous = await fetch(`${b.baseUrl}/api/v1/resources/${testId}-doc`, { headers: { 'x-tenant-id': owner } });
+      const anonymous = await fetch(`${b.baseUrl}/api/v1/resources/${testId}-doc`, { headers: { [TENANT_HEADER]: owner } });
       expect(anonymous.status).toBe(401);
       // …while the owner reads it.
       expect((await (await tenants.client(owner)).request('GET', `/api/v1/resources/${testId}-doc`)).body.title).toContain(marker);

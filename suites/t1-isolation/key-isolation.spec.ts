@@ -1,8 +1,9 @@
 import { auditLines } from '../lib/audit.ts';
-import { http } from '../lib/http.ts';
+import { http, tenantHeaders } from '../../lib/http.ts';
 import { measure } from '../lib/measure.ts';
 import { eventually } from '../lib/polling.ts';
-import { DB_SMALL, expect, test } from '../fixtures/index.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { DB_SMALL, REQUEST_ID_HEADER, TENANT_HEADER } from '../../lib/names.ts';
 
 /**
  * T1.4: a tenant cannot read, unwrap or rotate another tenant's keys by any path, and every
@@ -20,8 +21,8 @@ test.describe('T1.4 key isolation', () => {
       expect(res.status, res.text).toBe(201);
       return ready;
     });
-    const adminAuth = { authorization: `Bearer ${await cluster.mintAdminToken()}` };
-    const versionsBefore = (await http(`${endpoints.loadBalancerUrl}/admin/tenants/${owner}/keys`, { headers: { ...adminAuth, 'x-tenant-id': owner } })).body;
+    const asAdmin = tenantHeaders({ token: await cluster.mintAdminToken(), tenant: owner });
+    const versionsBefore = (await http(`${endpoints.loadBalancerUrl}/admin/tenants/${owner}/keys`, { headers: asAdmin })).body;
     expect(versionsBefore.current, JSON.stringify(versionsBefore)).toBeGreaterThanOrEqual(1);
 
     const attempts: Array<{ what: string; method: string; path: string }> = [
@@ -33,7 +34,7 @@ test.describe('T1.4 key isolation', () => {
       { what: 'admin raw dump', method: 'GET', path: `/admin/tenants/${owner}/raw` },
     ];
     // Each header an intruder might send: its own tenant, the victim's, or none.
-    const headerVariants: Array<Record<string, string>> = [{ 'x-tenant-id': intruder }, { 'x-tenant-id': owner }, {}];
+    const headerVariants: Array<Record<string, string>> = [{ [TENANT_HEADER]: intruder }, { [TENANT_HEADER]: owner }, {}];
     const reachedPods: string[] = [];
     let refused = 0;
 
@@ -45,7 +46,7 @@ test.describe('T1.4 key isolation', () => {
         for (const attempt of attempts) {
           for (const headers of headerVariants) {
             const requestId = `${testId}-deny-${(n += 1)}`;
-            const res = await http(`${base.url}${attempt.path}`, { method: attempt.method, headers: { authorization: `Bearer ${token}`, 'x-request-id': requestId, ...headers } });
+            const res = await http(`${base.url}${attempt.path}`, { method: attempt.method, headers: tenantHeaders({ token }, { [REQUEST_ID_HEADER]: requestId, ...headers }) });
             expect(res.status, `${attempt.what} via ${base.via} with ${JSON.stringify(headers)}: ${res.text}`).toBe(403);
             refused += 1;
             if (!/refused at the edge/.test(res.text)) reachedPods.push(requestId);
@@ -55,7 +56,7 @@ test.describe('T1.4 key isolation', () => {
     });
 
     await test.step('assess: the owner’s keys are unchanged (no rotation went through)', async () => {
-      const after = (await http(`${endpoints.loadBalancerUrl}/admin/tenants/${owner}/keys`, { headers: { ...adminAuth, 'x-tenant-id': owner } })).body;
+      const after = (await http(`${endpoints.loadBalancerUrl}/admin/tenants/${owner}/keys`, { headers: asAdmin })).body;
       expect(after.current).toBe(versionsBefore.current);
       expect(after.versions.length).toBe(versionsBefore.versions.length);
     });

@@ -1,6 +1,8 @@
 import { request } from 'node:http';
+import { tenantHeaders } from '../../lib/http.ts';
 import { measure } from '../lib/measure.ts';
-import { DB_SMALL, expect, test } from '../fixtures/index.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { DB_SMALL } from '../../lib/names.ts';
 
 const WINDOW_MS = 2_000;
 const PAIRS = 8;
@@ -18,7 +20,7 @@ function slowWrite(baseUrl: string, tenant: string, token: string, release: Prom
   return new Promise((resolve) => {
     const req = request(`${baseUrl}/api/v1/resources`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'x-tenant-id': tenant, 'content-type': 'application/json', 'content-length': body.length },
+      headers: tenantHeaders({ tenant, token }, { 'content-type': 'application/json', 'content-length': String(body.length) }),
     }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)); });
     req.on('error', () => resolve(-1));
     req.write(body.subarray(0, 10));

@@ -1,7 +1,8 @@
 import { mapConcurrent } from '../lib/concurrency.ts';
 import { measure, planBound, recordSeries } from '../lib/measure.ts';
 import { type Outcome, latencySeries, timed } from '../lib/timeline.ts';
-import { DB_SMALL, expect, test } from '../fixtures/index.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { DB_SMALL } from '../../lib/names.ts';
 
 test.describe('T1.5 routing isolation', () => {
   test('T1.5 every one of 1,000 concurrent requests for 3 tenants is served in its own tenant context @pr', async ({ tenants, pools, testId }) => {

@@ -3,8 +3,9 @@ import { loadScenarios } from '../../fixtures/load-scenarios.ts';
 import { measure, recordSeries } from '../lib/measure.ts';
 import { observe } from '../lib/polling.ts';
 import { perPodThreshold, scaledObjectSpec } from '../lib/scaled-objects.ts';
-import { failures, startTraffic, startOscillatingTraffic } from '../lib/traffic.ts';
-import { DB_SMALL, expect, test } from '../fixtures/index.ts';
+import { startTraffic, startOscillatingTraffic } from '../lib/traffic.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { DB_SMALL } from '../../lib/names.ts';
 
 /**
  * T2.6 holds only if the autoscaler actually sees the load oscillate. A tenant counts as
@@ -37,7 +38,7 @@ test.describe('T2.6 scale flapping prevention', () => {
       try {
         await cluster.waitForReplicasReady(DB_SMALL, highPods, { timeoutMs: Math.max(deadlines.scaleUpMs, plan.scaling.scaleUpSeconds * 1000) + deadlines.scaleDownMs });
       } finally {
-        const failed = failures(await warm.stop());
+        const failed = (await warm.stop()).failures();
         if (Object.keys(failed).length) test.info().annotations.push({ type: 'setup', description: `failed requests while warming up from zero: ${JSON.stringify(failed)}` });
       }
     });
@@ -52,7 +53,7 @@ test.describe('T2.6 scale flapping prevention', () => {
         samples = await observe(() => cluster.getReplicas(DB_SMALL), { forMs: windowMs, intervalMs: profile.pollingIntervalSeconds * 1000 });
       });
     } finally {
-      failed = failures(await traffic.stop());
+      failed = (await traffic.stop()).failures();
     }
 
     const events = (await cluster.getScalingEvents({ since })).filter((e) => e.scaledObject === DB_SMALL && e.at <= since + windowMs);

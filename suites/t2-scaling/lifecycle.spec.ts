@@ -3,7 +3,8 @@ import { startTraffic } from '../lib/traffic.ts';
 import { eventually, expectSteady } from '../lib/polling.ts';
 import { perPodThreshold, scaledObjectSpec } from '../lib/scaled-objects.ts';
 import { measure, recordFigure } from '../lib/measure.ts';
-import { DB_SMALL, expect, test } from '../fixtures/index.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { DB_SMALL } from '../../lib/names.ts';
 
 // T2.2 → T2.4 follow one load as the plan does: raise it, lower it, stop it.
 test.describe.serial('T2.2–T2.4 database pods follow the active tenants', () => {
@@ -63,7 +64,7 @@ test.describe.serial('T2.2–T2.4 database pods follow the active tenants', () =
       recordFigure(test.info(), { name: `T2.3 end of load → 1 ready pod (from ${before})`, value: (atOne - loadEnded) / 1000, unit: 's' });
       recordFigure(test.info(), { name: 'T2.3 end of load → metric fell (active window + scrape)', value: (fell!.at - loadEnded) / 1000, unit: 's' });
     });
-    expect(Object.entries(stats.byStatus).filter(([s]) => s !== '200'), 'requests that failed while scaling').toEqual([]);
+    expect(Object.entries(stats.outcomes).filter(([s]) => s !== '200'), 'requests that failed while scaling').toEqual([]);
   });
 
   test('T2.4 with no tenant active, the database scales 1 → 0 @nightly @pr', async ({ cluster, deadlines, plan }) => {

@@ -1,7 +1,8 @@
 import { loadScenarios } from '../../fixtures/load-scenarios.ts';
 import { eventually } from '../lib/polling.ts';
-import { failures, startTraffic } from '../lib/traffic.ts';
-import { DB_SMALL, expect, test } from '../fixtures/index.ts';
+import { startTraffic } from '../lib/traffic.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { DB_SMALL } from '../../lib/names.ts';
 
 test.describe('T2.5 multi-tenant scaling', () => {
   test('T2.5 ten active tenants get five pods, none of them disturbed by the others @nightly', async ({ cluster, tenants, deadlines }) => {
@@ -12,13 +13,13 @@ test.describe('T2.5 multi-tenant scaling', () => {
         await cluster.waitForReplicasReady(DB_SMALL, 5, { timeoutMs: deadlines.scaleUpMs * 2 });
       });
       await test.step('assess: once scaled, every tenant sticks to one pod', async () => {
-        traffic.stats.podsByTenant.clear();
-        await eventually('every tenant answered again after the scale-up', async () => traffic.stats.podsByTenant.size, (n) => n === clients.length, { timeoutMs: deadlines.metricSeenMs });
-        for (const [tenant, pods] of traffic.stats.podsByTenant) expect(pods.size, `${tenant} on ${[...pods].join(', ')}`).toBe(1);
+        traffic.podsByTenant.clear();
+        await eventually('every tenant answered again after the scale-up', async () => traffic.podsByTenant.size, (n) => n === clients.length, { timeoutMs: deadlines.metricSeenMs });
+        for (const [tenant, pods] of traffic.podsByTenant) expect(pods.size, `${tenant} on ${[...pods].join(', ')}`).toBe(1);
       });
     } finally {
       const stats = await traffic.stop();
-      expect(failures(stats), 'failed requests of any tenant while the pool grew').toEqual({});
+      expect(stats.failures(), 'failed requests of any tenant while the pool grew').toEqual({});
     }
   });
 });

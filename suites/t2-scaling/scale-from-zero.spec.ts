@@ -1,7 +1,8 @@
 import { measure, planBound, recordSeries } from '../lib/measure.ts';
 import { eventually } from '../lib/polling.ts';
 import { scalingTimeline } from '../lib/timeline.ts';
-import { DB_SMALL, expect, test } from '../fixtures/index.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { DB_SMALL } from '../../lib/names.ts';
 
 test.describe('T2.1 scale from zero', () => {
   test('T2.1 the first request at zero pods is answered, within the TTFR bound @pr', async ({ cluster, tenants, deadlines }) => {

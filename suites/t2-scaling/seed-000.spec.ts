@@ -1,7 +1,8 @@
-import { http } from '../lib/http.ts';
+import { http, tenantHeaders } from '../../lib/http.ts';
 import { measure } from '../lib/measure.ts';
 import { eventually } from '../lib/polling.ts';
-import { DB_SMALL, WORKER, expect, test } from '../fixtures/index.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { DB_SMALL, WORKER } from '../../lib/names.ts';
 
 /**
  * Seed 000's performance table, the scaling rows: a worker pod cold start (job published →
@@ -21,7 +22,7 @@ test.describe('seed 000 scaling figures', () => {
       const form = new FormData();
       form.append('file', new Blob([`${testId} cold worker`]), `${testId}.txt`);
       const before = Date.now();
-      const res = await http(`${endpoints.gatewayUrl}/upload`, { method: 'POST', body: form, headers: { authorization: `Bearer ${await tenants.token(owner)}` } });
+      const res = await http(`${endpoints.gatewayUrl}/upload`, { method: 'POST', body: form, headers: tenantHeaders({ token: await tenants.token(owner) }) });
       expect(res.status, res.text).toBe(202);
       return { at: before, jobId: res.body.job_id as string };
     });
@@ -38,7 +39,7 @@ test.describe('seed 000 scaling figures', () => {
     });
 
     await test.step('assess: and the job is done', async () => {
-      await eventually(`job ${published.jobId} done`, async () => (await http(`${endpoints.gatewayUrl}/jobs/${published.jobId}`, { headers: { authorization: `Bearer ${await tenants.token(owner)}` } })).body.state, (s) => s === 'done', { timeoutMs: deadlines.jobDoneMs });
+      await eventually(`job ${published.jobId} done`, async () => (await http(`${endpoints.gatewayUrl}/jobs/${published.jobId}`, { headers: tenantHeaders({ token: await tenants.token(owner) }) })).body.state, (s) => s === 'done', { timeoutMs: deadlines.jobDoneMs });
     });
   });
 });

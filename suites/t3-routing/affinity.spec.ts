@@ -1,5 +1,6 @@
 import { placement } from '../lib/routing.ts';
-import { DB_SMALL, expect, test } from '../fixtures/index.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { DB_SMALL } from '../../lib/names.ts';
 
 test.describe('T3.1 tenant affinity', () => {
   test('T3.1 same tenant, same pod, until a scale event @nightly @pr', async ({ tenants, pools, plan }) => {

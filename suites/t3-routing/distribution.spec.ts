@@ -1,9 +1,10 @@
 import { mapConcurrent } from '../lib/concurrency.ts';
-import { http } from '../lib/http.ts';
+import { http, tenantHeaders } from '../../lib/http.ts';
 import { homePods, placement, skew } from '../lib/routing.ts';
 import { idealSkewBound } from '../lib/stats.ts';
 import { measure, planBound } from '../lib/measure.ts';
-import { DB_SMALL, expect, test } from '../fixtures/index.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { DB_SMALL } from '../../lib/names.ts';
 
 /**
  * The router's decision depends on the tenant header alone, so the ring's evenness is
@@ -17,7 +18,7 @@ test.describe('T3.2 consistent hashing', () => {
     const fixtureClients = await Promise.all(tenants.ofTier('small', 50).map((t) => tenants.client(t.id)));
     const probeIds = Array.from({ length: plan.routing.skewProbeTenants }, (_, i) => `probe-${String(i + 1).padStart(4, '0')}`);
     const route = async (ids: string[]) => new Map(await mapConcurrent(ids, 32, async (id) => {
-      const res = await http(`${endpoints.loadBalancerUrl}/health`, { headers: { 'x-tenant-id': id, authorization: `Bearer ${await cluster.mintToken(id)}` } });
+      const res = await http(`${endpoints.loadBalancerUrl}/health`, { headers: tenantHeaders({ tenant: id, token: await cluster.mintToken(id) }) });
       if (res.status !== 200 || !res.servedBy) throw new Error(`${id}: ${res.status} ${res.text.slice(0, 200)}`);
       return [id, res.servedBy] as const;
     }));

@@ -1,8 +1,9 @@
 import { eventually } from '../lib/polling.ts';
-import { http } from '../lib/http.ts';
+import { http, tenantHeaders } from '../../lib/http.ts';
 import { mapConcurrent } from '../lib/concurrency.ts';
 import { measure } from '../lib/measure.ts';
-import { DB_SMALL, WORKER, dbOfTier, expect, test } from '../fixtures/index.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { DB_SMALL, WORKER, dbWorkload } from '../../lib/names.ts';
 
 test.describe('T3.5 gateway routing', () => {
   test('T3.5 the gateway takes the tenant from the token, never from a header a client sends @nightly @pr', async ({ endpoints, tenants, pools, deadlines, plan, profile, testId }) => {
@@ -23,7 +24,8 @@ test.describe('T3.5 gateway routing', () => {
         form.append('file', new Blob([`${testId} upload ${i} of ${owner}`]), `${testId}-${i}.txt`);
         const res = await http(`${endpoints.gatewayUrl}/upload`, {
           method: 'POST', body: form,
-          headers: { authorization: `Bearer ${await tenants.token(owner)}`, 'x-tenant-id': intruder },
+          // The owner's token with the intruder's id: the gateway must go by the token.
+          headers: tenantHeaders({ token: await tenants.token(owner), tenant: intruder }),
         });
         expect(res.status, res.text).toBe(202);
         return { owner, intruder, id: res.body.job_id as string };
@@ -31,7 +33,7 @@ test.describe('T3.5 gateway routing', () => {
     });
 
     await test.step('assess: every job, and its result, belongs to the token’s tenant only', async () => {
-      const jobAs = async (jobId: string, tenant: string) => http(`${endpoints.gatewayUrl}/jobs/${jobId}`, { headers: { authorization: `Bearer ${await tenants.token(tenant)}` } });
+      const jobAs = async (jobId: string, tenant: string) => http(`${endpoints.gatewayUrl}/jobs/${jobId}`, { headers: tenantHeaders({ token: await tenants.token(tenant) }) });
       // The workers share the queue: the last job waits for those before it.
       const timeoutMs = deadlines.jobDoneMs + Math.ceil(uploads / workers) * profile.parseMs[1];
       await eventually(`${uploads} jobs done`, async () => {
@@ -58,7 +60,7 @@ test.describe('T3.5 gateway routing', () => {
   test('T3.5 each tier’s tenants land on their tier’s pods, and only there @nightly @pr', async ({ tenants, pools, plan }) => {
     const tiers = ['small', 'medium', 'large'] as const;
     await test.step('setup: one pod per tier', async () => {
-      for (const tier of tiers) await pools.hold(dbOfTier(tier), 1);
+      for (const tier of tiers) await pools.hold(dbWorkload(tier), 1);
     });
     await test.step('assess: 100 requests for each of 10 tenants per tier (all 5 large ones)', async () => {
       for (const tier of tiers) {

@@ -1,7 +1,8 @@
 import { mapConcurrent } from '../lib/concurrency.ts';
 import { measure, recordFigure } from '../lib/measure.ts';
 import { quantile } from '../lib/stats.ts';
-import { DB_SMALL, expect, test } from '../fixtures/index.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { DB_SMALL } from '../../lib/names.ts';
 
 /**
  * Seed 000's read rows: a read of a cached tenant < 10 ms and of a tenant not cached

@@ -1,4 +1,5 @@
-import { DB_SMALL, expect, test } from '../fixtures/index.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { DB_SMALL } from '../../lib/names.ts';
 
 test.describe('T3.4 health-aware routing', () => {
   test('T3.4 zero 5xx while a pod terminates under concurrent load @nightly @pr', async ({ cluster, tenants, pools, plan, deadlines }) => {

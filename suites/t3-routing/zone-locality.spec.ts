@@ -1,8 +1,9 @@
 import { mapConcurrent, tally } from '../lib/concurrency.ts';
-import { http } from '../lib/http.ts';
+import { http, tenantHeaders } from '../../lib/http.ts';
 import { measure, recordFigure, recordSeries } from '../lib/measure.ts';
 import { eventually } from '../lib/polling.ts';
-import { DB_SMALL, expect, test } from '../fixtures/index.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { DB_SMALL } from '../../lib/names.ts';
 
 /**
  * Locality is a property of the hash ring a client's zone sees: each tenant id is one draw,
@@ -23,7 +24,7 @@ test.describe('T3.3 multi-AZ routing', () => {
     const n = Math.ceil((9 * p * (1 - p)) / (slack * slack));
     const probeIds = Array.from({ length: n }, (_, i) => `zone-probe-${String(i + 1).padStart(5, '0')}`);
     const zoneOf = async (id: string) => {
-      const res = await http(`${zoneA}/health`, { headers: { 'x-tenant-id': id, authorization: `Bearer ${await cluster.mintToken(id)}` } });
+      const res = await http(`${zoneA}/health`, { headers: tenantHeaders({ tenant: id, token: await cluster.mintToken(id) }) });
       if (res.status !== 200 || !res.zone) throw new Error(`${id}: ${res.status} ${res.text.slice(0, 200)}`);
       return res.zone;
     };

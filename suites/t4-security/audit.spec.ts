@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { auditLines, counterBy } from '../lib/audit.ts';
-import { http } from '../lib/http.ts';
+import { http, tenantHeaders } from '../../lib/http.ts';
 import { measure } from '../lib/measure.ts';
 import { eventually } from '../lib/polling.ts';
-import { DB_SMALL, expect, test } from '../fixtures/index.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { DB_SMALL, REQUEST_ID_HEADER } from '../../lib/names.ts';
 
 /**
  * T4.3: every key unwrap is one audit line with tenant, key version, request id and caller.
@@ -21,16 +22,16 @@ test.describe('T4.3 key access audit', () => {
       for (const [n, tenant] of ids.entries()) {
         const c = await tenants.client(tenant);
         for (let i = 0; i < 3; i += 1) {
-          const rid = { 'x-request-id': `${testId}.${tenant}.${n}.${i}` };
+          const rid = { headers: { [REQUEST_ID_HEADER]: `${testId}.${tenant}.${n}.${i}` } };
           expect((await c.request('POST', '/api/v1/resources', { id: `r${i}`, title: 'audited', content: 'x', tags: [] }, rid)).status).toBe(201);
           expect((await c.request('GET', `/api/v1/resources/r${i}`, undefined, rid)).status).toBe(200);
         }
         // Straight to each pod too, so both pods open the tenant (and see its rotation).
-        for (const p of pods) expect((await c.at(`http://${p.address}`).request('GET', '/api/v1/resources?limit=1', undefined, { 'x-request-id': `${testId}.${tenant}.${p.name}` })).status).toBe(200);
+        for (const p of pods) expect((await c.at(`http://${p.address}`).request('GET', '/api/v1/resources?limit=1', undefined, { headers: { [REQUEST_ID_HEADER]: `${testId}.${tenant}.${p.name}` } })).status).toBe(200);
       }
-      const admin = { authorization: `Bearer ${await cluster.mintAdminToken()}`, 'x-tenant-id': ids[0]! };
+      const admin = tenantHeaders({ token: await cluster.mintAdminToken(), tenant: ids[0]! });
       for (let i = 0; i < 2; i += 1) {
-        const rotated = await http(`${endpoints.loadBalancerUrl}/admin/tenants/${ids[0]}/keys/rotate`, { method: 'POST', headers: { ...admin, 'x-request-id': `${testId}.${ids[0]}.rotate${i}` } });
+        const rotated = await http(`${endpoints.loadBalancerUrl}/admin/tenants/${ids[0]}/keys/rotate`, { method: 'POST', headers: { ...admin, [REQUEST_ID_HEADER]: `${testId}.${ids[0]}.rotate${i}` } });
         expect(rotated.status, rotated.text).toBe(200);
       }
       const c = await tenants.client(ids[0]!);

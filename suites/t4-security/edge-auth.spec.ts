@@ -1,9 +1,10 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT, decodeProtectedHeader } from 'jose';
-import { http } from '../lib/http.ts';
+import { http, tenantHeaders } from '../../lib/http.ts';
 import { measure } from '../lib/measure.ts';
 import { eventually, expectSteady } from '../lib/polling.ts';
-import { dbOfTier, expect, test } from '../fixtures/index.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { TENANT_HEADER, dbWorkload } from '../../lib/names.ts';
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
@@ -16,7 +17,7 @@ const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('bas
 test.describe('T4 edge token verification', () => {
   test('T4 edge: bad tokens are refused at the load balancer and never wake an idle tier @pr', async ({ cluster, endpoints, tenants, deadlines }) => {
     test.skip(!cluster.signToken, `the ${cluster.kind} target cannot sign test tokens with its issuer key`);
-    const IDLE = dbOfTier('large');
+    const IDLE = dbWorkload('large');
     const [victim, large] = tenants.ofTier('large', 2).map((t) => t.id) as [string, string];
     const small = tenants.ofTier('small', 1)[0]!.id;
     const PER_CASE = 20;
@@ -55,7 +56,7 @@ test.describe('T4 edge token verification', () => {
         counts[c.name] = {};
         for (let i = 0; i < PER_CASE; i += 1) {
           const res = await http(`${endpoints.loadBalancerUrl}/api/v1/resources?limit=1`, {
-            headers: { 'x-tenant-id': c.tenant, ...(c.token ? { authorization: `Bearer ${c.token}` } : {}) },
+            headers: c.token ? tenantHeaders({ tenant: c.tenant, token: c.token }) : { [TENANT_HEADER]: c.tenant },
           });
           counts[c.name]![res.status] = (counts[c.name]![res.status] ?? 0) + 1;
           expect(res.status, `${c.name}: ${res.text}`).toBe(c.status);

@@ -1,7 +1,8 @@
 import { skipUnless } from '../../cluster/target.ts';
-import { http } from '../lib/http.ts';
+import { http, tenantHeaders } from '../../lib/http.ts';
 import { measure } from '../lib/measure.ts';
-import { DB_SMALL, expect, test } from '../fixtures/index.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { DB_SMALL } from '../../lib/names.ts';
 
 interface RawRecord { key: string; ct: string; kv: number }
 
@@ -28,11 +29,11 @@ test.describe('T4.1 encryption at rest', () => {
     });
 
     const dumps = await test.step('assess: no stored value of any tenant contains the marker', async () => {
-      const admin = { authorization: `Bearer ${await cluster.mintAdminToken()}` };
+      const adminToken = await cluster.mintAdminToken();
       const out = new Map<string, RawRecord[]>();
       let values = 0;
       for (const tenant of writers) {
-        const res = await http(`${endpoints.loadBalancerUrl}/admin/tenants/${tenant}/raw`, { headers: { ...admin, 'x-tenant-id': tenant } });
+        const res = await http(`${endpoints.loadBalancerUrl}/admin/tenants/${tenant}/raw`, { headers: tenantHeaders({ token: adminToken, tenant }) });
         expect(res.status, res.text).toBe(200);
         const records = res.body.records as RawRecord[];
         expect(records.length, `${tenant} has stored records`).toBeGreaterThanOrEqual(3);

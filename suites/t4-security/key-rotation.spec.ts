@@ -1,6 +1,7 @@
-import { http } from '../lib/http.ts';
+import { http, tenantHeaders } from '../../lib/http.ts';
 import { measure } from '../lib/measure.ts';
-import { DB_SMALL, expect, test } from '../fixtures/index.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { DB_SMALL } from '../../lib/names.ts';
 
 /**
  * T4.2: rotating a tenant's data key while clients read and write it fails no request;
@@ -11,7 +12,7 @@ test.describe('T4.2 key rotation', () => {
     const tenant = tenants.ofTier('small', 1)[0]!.id;
     const CLIENTS = 4;
     const client = await tenants.client(tenant);
-    const admin = { authorization: `Bearer ${await cluster.mintAdminToken()}`, 'x-tenant-id': tenant };
+    const admin = tenantHeaders({ token: await cluster.mintAdminToken(), tenant });
 
     const before = await test.step('setup: two pods, data written under the current key', async () => {
       await pools.hold(DB_SMALL, 2);

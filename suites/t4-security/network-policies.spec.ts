@@ -2,6 +2,7 @@ import { type Flow, type NetworkPeer, flowAllowed } from '../../cluster/manifest
 import { findObject, renderOverlay } from '../../cluster/manifests/render.ts';
 import type { RenderedManifests } from '../../cluster/manifests/types.ts';
 import { skipUnless } from '../../cluster/target.ts';
+import { DB_SMALL, GATEWAY, NAMESPACE, NATS, PROMETHEUS, WORKER, dbWorkload } from '../../lib/names.ts';
 import { measure } from '../lib/measure.ts';
 import { expect, test } from '../fixtures/index.ts';
 
@@ -9,14 +10,14 @@ type Peer = 'dbSmall' | 'dbLarge' | 'worker' | 'gateway' | 'nats' | 'prometheus'
 
 /** The peers of the table, with the labels the rendered manifests give their pods. */
 function peers(m: RenderedManifests): Record<Peer, NetworkPeer> {
-  const template = (kind: string, name: string) => ({ namespace: 'percolate', labels: findObject(m, kind, name).spec.template.metadata.labels as Record<string, string> });
+  const template = (kind: string, name: string) => ({ namespace: NAMESPACE, labels: findObject(m, kind, name).spec.template.metadata.labels as Record<string, string> });
   return {
-    dbSmall: template('StatefulSet', 'percolate-db-small'),
-    dbLarge: template('StatefulSet', 'percolate-db-large'),
-    worker: template('Deployment', 'percolate-worker'),
-    gateway: template('Deployment', 'percolate-gateway'),
-    nats: template('StatefulSet', 'nats'),
-    prometheus: template('Deployment', 'prometheus'),
+    dbSmall: template('StatefulSet', DB_SMALL),
+    dbLarge: template('StatefulSet', dbWorkload('large')),
+    worker: template('Deployment', WORKER),
+    gateway: template('Deployment', GATEWAY),
+    nats: template('StatefulSet', NATS),
+    prometheus: template('Deployment', PROMETHEUS),
     ingress: { namespace: 'istio-system', labels: { istio: 'ingressgateway', app: 'istio-ingressgateway' } },
     keda: { namespace: 'keda', labels: { app: 'keda-operator' } },
     outsider: { namespace: 'default', labels: { app: 'curl' } },

@@ -1,6 +1,7 @@
 import { loadPlan } from '../../load/lib/scenarios.ts';
 import { measure } from '../lib/measure.ts';
-import { dbOfTier, expect, test } from '../fixtures/index.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { dbWorkload } from '../../lib/names.ts';
 import { applyFaultUnderTest, runPlan } from './load-runner.ts';
 
 test.describe('T5.1 baseline latency', () => {
@@ -8,7 +9,7 @@ test.describe('T5.1 baseline latency', () => {
     const plan = loadPlan('baseline', profile.name);
     test.setTimeout(test.info().timeout + plan.stages.reduce((s, x) => s + x.durationS, 0) * 1000);
     await test.step('setup: one pod per tier the tenants use, held (the baseline measures serving, not scaling)', async () => {
-      for (const tier of new Set(plan.tenants.map((t) => t.tier))) await pools.hold(dbOfTier(tier), 1);
+      for (const tier of new Set(plan.tenants.map((t) => t.tier))) await pools.hold(dbWorkload(tier), 1);
       await applyFaultUnderTest(faults, test.info());
     });
     const summary = await test.step('assess: the scenario runs at its arrival rate', () =>

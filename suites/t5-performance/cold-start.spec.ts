@@ -3,7 +3,8 @@ import { summarize } from '../../load/lib/summary.ts';
 import { findK6, runK6 } from '../../load/tools/k6-runner.ts';
 import { measure } from '../lib/measure.ts';
 import { eventually } from '../lib/polling.ts';
-import { dbOfTier, expect, test } from '../fixtures/index.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { dbWorkload } from '../../lib/names.ts';
 
 test.describe('T5.4 cold start latency', () => {
   test('T5.4 every tier from zero pods: p95 of the time to first response < 30 s @nightly', async ({ cluster, tenants, endpoints, profile, deadlines, plan: targets, testId }) => {
@@ -14,8 +15,8 @@ test.describe('T5.4 cold start latency', () => {
     const k6 = findK6();
     for (let round = 1; round <= cold.iterationsPerTier; round += 1) {
       await test.step(`setup ${round}/${cold.iterationsPerTier}: every tier idle down to zero pods (autoscaling owns them)`, async () => {
-        for (const tier of cold.tiers) await cluster.resumeAutoscaling(dbOfTier(tier));
-        await eventually('every database tier at 0 pods', async () => Promise.all(cold.tiers.map((t) => cluster.listPods({ workload: dbOfTier(t) }))),
+        for (const tier of cold.tiers) await cluster.resumeAutoscaling(dbWorkload(tier));
+        await eventually('every database tier at 0 pods', async () => Promise.all(cold.tiers.map((t) => cluster.listPods({ workload: dbWorkload(t) }))),
           (lists) => lists.every((pods) => pods.length === 0), { timeoutMs: deadlines.scaleToZeroMs });
       });
       await test.step(`assess ${round}/${cold.iterationsPerTier}: the first request of each tier, all tiers at once`, async () => {

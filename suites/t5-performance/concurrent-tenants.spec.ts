@@ -1,6 +1,7 @@
 import { loadPlan, planDurationS } from '../../load/lib/scenarios.ts';
 import { measure } from '../lib/measure.ts';
-import { dbOfTier, expect, test } from '../fixtures/index.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { dbWorkload } from '../../lib/names.ts';
 import { applyFaultUnderTest, runPlan } from './load-runner.ts';
 
 test.describe('T5.5 concurrent tenants', () => {
@@ -10,7 +11,7 @@ test.describe('T5.5 concurrent tenants', () => {
     await test.step('setup: enough pods per tier that each keeps its tenants open (the profile\'s tenant cache), held', async () => {
       for (const tier of new Set(plan.tenants.map((t) => t.tier))) {
         const count = plan.tenants.filter((t) => t.tier === tier).length;
-        await pools.hold(dbOfTier(tier), Math.ceil(count / profile.tenantCacheSize));
+        await pools.hold(dbWorkload(tier), Math.ceil(count / profile.tenantCacheSize));
       }
       await applyFaultUnderTest(faults, test.info());
     });

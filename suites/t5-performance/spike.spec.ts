@@ -1,6 +1,7 @@
 import { loadPlan, planDurationS } from '../../load/lib/scenarios.ts';
 import { measure } from '../lib/measure.ts';
-import { dbOfTier, expect, test } from '../fixtures/index.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { dbWorkload } from '../../lib/names.ts';
 import { applyFaultUnderTest, runPlan } from './load-runner.ts';
 
 test.describe('T5.2 spike handling', () => {
@@ -11,7 +12,7 @@ test.describe('T5.2 spike handling', () => {
     // same tenants meets the pool it found; held, so the figures measure the spike rather
     // than a scale event running beside it (T2.2 covers scaling up).
     await test.step('setup: one pod per tier the tenants use, held', async () => {
-      for (const tier of new Set(plan.tenants.map((t) => t.tier))) await pools.hold(dbOfTier(tier), 1);
+      for (const tier of new Set(plan.tenants.map((t) => t.tier))) await pools.hold(dbWorkload(tier), 1);
       await applyFaultUnderTest(faults, test.info());
     });
     const summary = await test.step('assess: base rate, ramp to 10x, hold, back down, recovery', () =>

@@ -1,6 +1,7 @@
 import { loadPlan, planDurationS } from '../../load/lib/scenarios.ts';
 import { measure } from '../lib/measure.ts';
-import { dbOfTier, expect, test } from '../fixtures/index.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { dbWorkload } from '../../lib/names.ts';
 import { applyFaultUnderTest, runPlan } from './load-runner.ts';
 
 test.describe('T5.3 sustained load', () => {
@@ -9,7 +10,7 @@ test.describe('T5.3 sustained load', () => {
     const plan = loadPlan('sustained', profile.name);
     test.setTimeout(test.info().timeout + planDurationS(plan) * 1000);
     await test.step('setup: one pod per tier the tenants use, held', async () => {
-      for (const tier of new Set(plan.tenants.map((t) => t.tier))) await pools.hold(dbOfTier(tier), 1);
+      for (const tier of new Set(plan.tenants.map((t) => t.tier))) await pools.hold(dbWorkload(tier), 1);
       await applyFaultUnderTest(faults, test.info());
     });
     const summary = await test.step(`assess: ${plan.stages[0]!.target} req/s for ${planDurationS(plan)} s`, () =>

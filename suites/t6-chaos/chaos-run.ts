@@ -1,7 +1,8 @@
 import type { TestInfo } from '@playwright/test';
 import type { ClusterTarget } from '../../cluster/target.ts';
 import type { Tenants } from '../fixtures/tenants.ts';
-import { type Disruption, type Verdict, RegisterWorkload, TenantEndpoint, disruption, judge } from '../lib/checker/index.ts';
+import { TenantClient } from '../../lib/http.ts';
+import { type Disruption, type Verdict, RegisterWorkload, disruption, judge } from '../lib/checker/index.ts';
 import { reportAvailability, reportVerdict } from '../lib/checker/report.ts';
 import type { Deadlines } from '../lib/deadlines.ts';
 import type { SeriesEvent } from '../lib/measure.ts';
@@ -19,14 +20,14 @@ export class ChaosRun {
   readonly events: SeriesEvent[] = [];
   faultAt = Number.NaN;
 
-  private constructor(readonly clients: TenantEndpoint[], runTag: string, lanes: number, requestTimeoutMs: number) {
+  private constructor(readonly clients: TenantClient[], runTag: string, lanes: number, requestTimeoutMs: number) {
     this.workload = new RegisterWorkload({ clients, lanes, runTag, requestTimeoutMs });
   }
 
   /** `count` tenants of the small tier, each reaching the cluster through `baseUrl` (the load balancer). */
   static async create(opts: { tenants: Tenants; baseUrl: string; count: number; runTag: string; lanes?: number; requestTimeoutMs?: number }): Promise<ChaosRun> {
     const list = opts.tenants.ofTier('small', opts.count);
-    const clients = await Promise.all(list.map(async (t) => new TenantEndpoint(opts.baseUrl, t.id, await opts.tenants.token(t.id))));
+    const clients = await Promise.all(list.map(async (t) => new TenantClient(opts.baseUrl, t.id, await opts.tenants.token(t.id))));
     // Longer than the db-node's publish timeout (5 s), so a refused write is seen as its 503.
     return new ChaosRun(clients, opts.runTag.replace(/[^A-Za-z0-9_-]/g, ''), opts.lanes ?? 8, opts.requestTimeoutMs ?? 8000);
   }

@@ -1,13 +1,12 @@
 import { skipUnless } from '../../cluster/target.ts';
 import { Ledger, disruption, outcomeOf } from '../lib/checker/index.ts';
 import { reportAvailability } from '../lib/checker/report.ts';
-import { http } from '../lib/http.ts';
+import { http, tenantHeaders } from '../../lib/http.ts';
 import { mapConcurrent } from '../lib/concurrency.ts';
 import { measure, recordFigure } from '../lib/measure.ts';
 import { eventually } from '../lib/polling.ts';
-import { DB_SMALL, WORKER, expect, test } from '../fixtures/index.ts';
-
-const GATEWAY = 'percolate-gateway';
+import { expect, test } from '../fixtures/index.ts';
+import { DB_SMALL, GATEWAY, WORKER } from '../../lib/names.ts';
 
 test.describe('T6.5 gateway failure', () => {
   test('T6.5 every gateway pod killed during uploads (and a worker mid-job): back within the bound, each retried upload one job, each job done once @nightly', async ({ cluster, endpoints, tenants, pools, faults, plan, deadlines, testId }) => {
@@ -28,7 +27,7 @@ test.describe('T6.5 gateway failure', () => {
       const form = new FormData();
       form.append('file', new Blob([`${key} quarterly numbers for ${tenant}`]), `${key}.txt`);
       try {
-        const res = await http(`${endpoints.gatewayUrl}/upload`, { method: 'POST', body: form, signal: AbortSignal.timeout(8000), headers: { authorization: `Bearer ${tokens.get(tenant)}`, 'idempotency-key': key } });
+        const res = await http(`${endpoints.gatewayUrl}/upload`, { method: 'POST', body: form, signal: AbortSignal.timeout(8000), headers: tenantHeaders({ token: tokens.get(tenant)! }, { 'idempotency-key': key }) });
         const { outcome, detail } = outcomeOf(res);
         complete(outcome, detail, res.status === 202 ? String(res.body.job_id) : null);
         if (res.status === 202) {
@@ -96,7 +95,7 @@ test.describe('T6.5 gateway failure', () => {
       recordFigure(test.info(), { name: 'uploads retried', value: retried, unit: 'uploads' });
       const jobs = [...jobsByKey].map(([key, ids]) => ({ key, jobId: [...ids][0]!, tenant: ledger.ops.find((o) => o.key === key)!.tenant }));
       const states = await eventually(`all ${jobs.length} jobs done within jobDoneMs`, async () => mapConcurrent(jobs, 8, async (j) =>
-        (await http(`${endpoints.gatewayUrl}/jobs/${j.jobId}`, { headers: { authorization: `Bearer ${tokens.get(j.tenant)}` } })).body.state as string),
+        (await http(`${endpoints.gatewayUrl}/jobs/${j.jobId}`, { headers: tenantHeaders({ token: tokens.get(j.tenant)! }) })).body.state as string),
       (st) => st.every((x) => x === 'done'), { timeoutMs: deadlines.jobDoneMs + 30_000, intervalMs: 1000 });
       expect(states.filter((x) => x !== 'done')).toEqual([]);
       const logs = (await Promise.all((await cluster.listPods({ workload: WORKER })).map((p) => cluster.getPodLogs(p.name)))).join('\n');

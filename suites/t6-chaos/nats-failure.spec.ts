@@ -1,9 +1,10 @@
 import type { ClusterTarget } from '../../cluster/target.ts';
-import { http } from '../lib/http.ts';
+import { http, tenantHeaders } from '../../lib/http.ts';
 import { mapConcurrent } from '../lib/concurrency.ts';
 import { measure } from '../lib/measure.ts';
 import { eventually } from '../lib/polling.ts';
-import { DB_SMALL, WORKER, expect, test } from '../fixtures/index.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { DB_SMALL, WORKER } from '../../lib/names.ts';
 import { ChaosRun } from './chaos-run.ts';
 
 type NatsChaos = Required<Pick<ClusterTarget, 'natsNodes' | 'killNatsNode' | 'restoreNatsNode'>>;
@@ -59,7 +60,7 @@ test.describe('T6.4 NATS failure', () => {
       for (let i = 0; i < 10; i += 1) {
         const form = new FormData();
         form.append('file', new Blob([`${testId} job ${i}`]), `job-${i}.txt`);
-        const res = await http(`${endpoints.gatewayUrl}/upload`, { method: 'POST', body: form, headers: { authorization: `Bearer ${token}`, 'idempotency-key': `t64${testId}-${i}`.replace(/[^A-Za-z0-9_.:-]/g, '') } });
+        const res = await http(`${endpoints.gatewayUrl}/upload`, { method: 'POST', body: form, headers: tenantHeaders({ token }, { 'idempotency-key': `t64${testId}-${i}`.replace(/[^A-Za-z0-9_.:-]/g, '') }) });
         expect(res.status, res.text).toBe(202);
         jobIds.push(String(res.body.job_id));
       }
@@ -87,7 +88,7 @@ test.describe('T6.4 NATS failure', () => {
       measure(test.info(), 'writes acknowledged without quorum', acked, 'ops', { op: '==', value: 0, source: 'docs/design.md §4: losing quorum refuses writes' });
       await pools.hold(WORKER, 1);
       await eventually(`the ${jobIds.length} held jobs done`, async () => mapConcurrent(jobIds, 4, async (id) =>
-        (await http(`${endpoints.gatewayUrl}/jobs/${id}`, { headers: { authorization: `Bearer ${token}` } })).body.state as string), (st) => st.every((x) => x === 'done'), { timeoutMs: deadlines.jobDoneMs + 30_000, intervalMs: 1000 });
+        (await http(`${endpoints.gatewayUrl}/jobs/${id}`, { headers: tenantHeaders({ token }) })).body.state as string), (st) => st.every((x) => x === 'done'), { timeoutMs: deadlines.jobDoneMs + 30_000, intervalMs: 1000 });
       const logs = (await Promise.all((await cluster.listPods({ workload: WORKER })).map((p) => cluster.getPodLogs(p.name)))).join('\n');
       const twice = jobIds.filter((id) => logs.split('\n').filter((l) => l.includes('"job completed"') && l.includes(`"jobId":"${id}"`)).length > 1).length;
       measure(test.info(), 'jobs completed more than once', twice, 'jobs', { op: '<=', value: plan.chaos.duplicateJobs, source: 'targets.yaml chaos.duplicateJobs' });

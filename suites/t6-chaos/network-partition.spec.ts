@@ -1,7 +1,8 @@
 import { skipUnless } from '../../cluster/target.ts';
 import { measure, recordFigure } from '../lib/measure.ts';
 import { eventually } from '../lib/polling.ts';
-import { DB_SMALL, test } from '../fixtures/index.ts';
+import { test } from '../fixtures/index.ts';
+import { DB_SMALL } from '../../lib/names.ts';
 import { ChaosRun } from './chaos-run.ts';
 
 /*

@@ -1,6 +1,7 @@
 import { skipUnless } from '../../cluster/target.ts';
 import { measure } from '../lib/measure.ts';
-import { DB_SMALL, expect, test } from '../fixtures/index.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { DB_SMALL } from '../../lib/names.ts';
 import { ChaosRun } from './chaos-run.ts';
 
 test.describe('T6.1 pod failure', () => {

@@ -1,7 +1,8 @@
 import { skipUnless } from '../../cluster/target.ts';
 import { measure } from '../lib/measure.ts';
 import { eventually } from '../lib/polling.ts';
-import { DB_SMALL, expect, test } from '../fixtures/index.ts';
+import { expect, test } from '../fixtures/index.ts';
+import { DB_SMALL } from '../../lib/names.ts';
 import { ChaosRun } from './chaos-run.ts';
 
 test.describe('T6.3 zone failure', () => {
@@ -34,7 +35,7 @@ test.describe('T6.3 zone failure', () => {
       run.mark('chaos-stop', `${zone} restored`);
       await cluster.waitForReplicasReady(DB_SMALL, 3, { timeoutMs: deadlines.podReadyMs + 30_000 });
       await eventually(`${zonePod} in ${zone} serves tenants through the load balancer again (rebalanced)`, async () => {
-        const served = await Promise.all(run.clients.map((c) => c.request('GET', '/api/v1/resources?limit=1', undefined, 5000).then((r) => r.servedBy, () => null)));
+        const served = await Promise.all(run.clients.map((c) => c.request('GET', '/api/v1/resources?limit=1', undefined, { timeoutMs: 5000 }).then((r) => r.servedBy, () => null)));
         return served.filter((p) => p === zonePod).length;
       }, (n) => n > 0, { timeoutMs: deadlines.metricSeenMs + deadlines.podReadyMs });
       await run.afterRecovery(60, Date.now(), deadlines.podReadyMs + 30_000);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Contract } from '../../reference-services/shared/contract.ts';
 import { DbTestCluster, dbContract } from '../helpers/db-cluster.ts';
-import { http } from '../helpers/http.ts';
+import { http } from '../../lib/http.ts';
 import { fuzzService, fuzzSettings, fuzzTimeout } from './fuzz-run.ts';
 import { FUZZ_TENANT as TENANT, dbFuzzTarget, seedTenant, storedRecords } from './targets.ts';
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintTenantToken } from '../../reference-services/shared/auth.ts';
 import { Contract } from '../../reference-services/shared/contract.ts';
 import { JOBS_STREAM } from '../../reference-services/shared/nats.ts';
-import { http } from '../helpers/http.ts';
+import { http, tenantHeaders } from '../../lib/http.ts';
 import { JobQueue } from '../helpers/job-queue.ts';
 import { fileUpload } from '../helpers/multipart.ts';
 import { REPO_ROOT } from '../../lib/repo.ts';
@@ -33,7 +33,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 async function leftBehind(jobUrl: string, token: string) {
   const keys: string[] = [];
   for await (const k of await queue.states.keys()) keys.push(k);
-  const job = await http(jobUrl, { headers: { authorization: `Bearer ${token}` } });
+  const job = await http(jobUrl, { headers: tenantHeaders({ token }) });
   return {
     files: await filesUnder(uploadDir),
     queued: (await queue.jsm.streams.info(JOBS_STREAM)).state.messages,
@@ -63,7 +63,7 @@ describe('gateway under hostile input', () => {
     const token = await mintTenantToken(secrets, TENANT, 'small');
     const upload = fileUpload('seed.txt', 'the one real upload');
     const accepted = await http(`${gateway.url}/upload`, {
-      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': upload.contentType }, body: upload.toBuffer(),
+      method: 'POST', headers: tenantHeaders({ token }, { 'content-type': upload.contentType }), body: upload.toBuffer(),
     });
     expect(accepted.status, accepted.text).toBe(202);
     const jobId = accepted.body.job_id as string;

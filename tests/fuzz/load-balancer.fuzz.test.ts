@@ -5,21 +5,19 @@ import type { LocalClusterTarget } from '../../cluster/local/target/client.ts';
 import { Contract } from '../../reference-services/shared/contract.ts';
 import { LIMITS } from '../../reference-services/shared/limits.ts';
 import { dbContract } from '../helpers/db-cluster.ts';
-import { http } from '../helpers/http.ts';
+import { TenantClient, http, tenantHeaders } from '../../lib/http.ts';
 import { fileUpload } from '../helpers/multipart.ts';
+import { DB_SMALL, GATEWAY } from '../../lib/names.ts';
 import { REPO_ROOT } from '../../lib/repo.ts';
 import { fuzzService, fuzzSettings, fuzzTimeout } from './fuzz-run.ts';
 import { operationsOf } from './hostile-requests.ts';
 import { FUZZ_TENANT as TENANT, dbFuzzTarget, seedTenant, storedRecords } from './targets.ts';
-import { TenantClient } from '../helpers/http.ts';
 
 // The same hostile requests through the local cluster's HAProxy, the way clients reach the
 // services: whatever the load balancer refuses itself (a URL, headers or a declared body
 // beyond the limits, bytes it cannot parse) must also be a 4xx with the contracts' error
 // body, and what it passes on must be refused by the pod as it is directly. No pod may
 // restart (a crash), and the tenant's data must stay as it was.
-const DB_WORKLOAD = 'percolate-db-small';
-const GATEWAY_WORKLOAD = 'percolate-gateway';
 let cluster: LocalClusterTarget;
 
 /** A pod that crashed restarts in place: the sum of restarts counts crashes. */
@@ -28,7 +26,7 @@ async function restarts(): Promise<number> {
 }
 
 beforeAll(async () => {
-  cluster = await new LocalClusterBuilder().withProfile('fast').withReplicas(DB_WORKLOAD, 1).withWorkers(0).withReplicas(GATEWAY_WORKLOAD, 1).start();
+  cluster = await new LocalClusterBuilder().withProfile('fast').withReplicas(DB_SMALL, 1).withWorkers(0).withReplicas(GATEWAY, 1).start();
 }, 180_000);
 afterAll(async () => { await cluster?.close(); }, 60_000);
 
@@ -67,10 +65,10 @@ describe.skipIf(!process.env.FUZZ_LB)('hostile input through the load balancer',
     const gw = cluster.getGatewayUrl();
     const token = await cluster.mintToken(TENANT);
     const upload = fileUpload('seed.txt', 'the one real upload');
-    const accepted = await http(`${gw}/upload`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': upload.contentType }, body: upload.toBuffer() });
+    const accepted = await http(`${gw}/upload`, { method: 'POST', headers: tenantHeaders({ token }, { 'content-type': upload.contentType }), body: upload.toBuffer() });
     expect(accepted.status, accepted.text).toBe(202);
     const jobUrl = `${gw}/jobs/${accepted.body.job_id as string}`;
-    const job = async () => (await http(jobUrl, { headers: { authorization: `Bearer ${token}` } })).body;
+    const job = async () => (await http(jobUrl, { headers: tenantHeaders({ token }) })).body;
     const before = await job();
     const restartsBefore = await restarts();
     const contract = new Contract(join(REPO_ROOT, 'reference-services/gateway/openapi.yaml'));

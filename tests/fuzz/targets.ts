@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
 import type { Contract } from '../../reference-services/shared/contract.ts';
-import { type TenantClient, http } from '../helpers/http.ts';
+import { type TenantClient, http, tenantHeaders } from '../../lib/http.ts';
 import { type FuzzTarget, operationsOf } from './hostile-requests.ts';
 
 export const FUZZ_TENANT = 'tenant-fuzz';
@@ -22,7 +22,7 @@ export async function dbFuzzTarget(c: Contract, tokens: { token: string; otherTo
 
 /** The tenant's data as stored, read back through the admin API: any write shows here. */
 export async function storedRecords(baseUrl: string, admin: string, tenant = TENANT): Promise<unknown> {
-  const res = await http(`${baseUrl}/admin/tenants/${tenant}/raw`, { headers: { authorization: `Bearer ${admin}` } });
+  const res = await http(`${baseUrl}/admin/tenants/${tenant}/raw`, { headers: tenantHeaders({ token: admin }) });
   if (res.status !== 200) throw new Error(`reading the stored records answered ${res.status} ${res.text.slice(0, 200)}`);
   return res.body;
 }

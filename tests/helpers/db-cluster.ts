@@ -5,7 +5,7 @@ import type { LocalNatsCluster } from '../../cluster/local/components/nats.ts';
 import { REPO_ROOT } from '../../lib/repo.ts';
 import type { Secrets } from '../../reference-services/shared/secrets.ts';
 import type { Tier } from '../../reference-services/shared/tenant-id.ts';
-import { TenantClient } from './http.ts';
+import { TenantClient } from '../../lib/http.ts';
 import { type ServiceProcess, TestServices } from './processes.ts';
 
 export const dbContract = () => new Contract(join(REPO_ROOT, 'reference-services/db-node/openapi.yaml'));

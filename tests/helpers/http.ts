@@ -1,8 +1,6 @@
 import { expect } from 'vitest';
+import type { HttpResult } from '../../lib/http.ts';
 import type { Contract } from '../../reference-services/shared/contract.ts';
-import type { HttpResult } from '../../suites/lib/http.ts';
-
-export { http, TenantClient, type HttpResult } from '../../suites/lib/http.ts';
 
 /** Asserts that a real response keeps the OpenAPI contract of its operation. */
 export function expectContract(contract: Contract, method: string, pathTemplate: string, res: HttpResult): void {

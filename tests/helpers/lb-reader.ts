@@ -1,4 +1,5 @@
 import type { ClusterTarget } from '../../cluster/target.ts';
+import { sendRequest } from '../../lib/http.ts';
 
 export interface LbAnswer { status: number; pod: string | null; body: string; ms: number }
 
@@ -8,10 +9,7 @@ export function lbReader(cluster: () => Pick<ClusterTarget, 'mintToken'> & { get
   return async (tenant) => {
     if (!tokens.has(tenant)) tokens.set(tenant, await cluster().mintToken(tenant));
     const started = performance.now();
-    const res = await fetch(`${cluster().getLoadBalancerUrl()}/api/v1/resources?query=x`, {
-      headers: { authorization: `Bearer ${tokens.get(tenant)}`, 'x-tenant-id': tenant },
-    });
-    const body = await res.text();
-    return { status: res.status, pod: res.headers.get('x-served-by'), body, ms: performance.now() - started };
+    const res = await sendRequest(cluster().getLoadBalancerUrl(), { tenant, token: tokens.get(tenant)! }, { method: 'GET', path: '/api/v1/resources?query=x' });
+    return { status: res.status, pod: res.servedBy, body: res.text, ms: performance.now() - started };
   };
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { LocalNatsCluster } from '../../cluster/local/components/nats.ts';
 import { type ServiceName, manifestWorkload, reportedPort, serviceEnv, spawnService } from '../../cluster/local/components/service.ts';
 import { type Child, describeExit } from '../../cluster/local/process/child.ts';
+import { SERVED_BY_HEADER } from '../../lib/names.ts';
 import type { ProfileName } from '../../reference-services/shared/profile.ts';
 import { ensureSecretsFile, loadSecrets, type Secrets } from '../../reference-services/shared/secrets.ts';
 import { waitFor } from './ports.ts';
@@ -54,7 +55,7 @@ export class ServiceProcess {
     await waitFor(`${this.name} ready`, timeoutMs, async () => {
       if (!this.process.running) throw gone(this.name, this.process);
       const res = await fetch(`${this.url}/ready`);
-      const servedBy = res.headers.get('x-served-by');
+      const servedBy = res.headers.get(SERVED_BY_HEADER);
       if (servedBy !== this.name) throw new Error(`${this.url} answers as ${servedBy ?? 'something else'}, not ${this.name}`);
       return res.ok;
     });

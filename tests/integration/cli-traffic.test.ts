@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LocalClusterBuilder } from '../../cluster/local/target/builder.ts';
 import type { LocalClusterTarget } from '../../cluster/local/target/client.ts';
+import { tenantHeaders } from '../../lib/http.ts';
+import { DB_SMALL, WORKER } from '../../lib/names.ts';
 import { REPO_ROOT } from '../../lib/repo.ts';
 
 /**
@@ -11,8 +13,7 @@ import { REPO_ROOT } from '../../lib/repo.ts';
  * database pods (so there is a replica), one worker, one gateway.
  */
 
-const DB = 'percolate-db-small';
-const WORKER = 'percolate-worker';
+const DB = DB_SMALL;
 const TENANT = 'tenant-001';
 
 interface CliRun { code: number | null; stdout: string; stderr: string }
@@ -98,9 +99,7 @@ describe('percolate test-topology traffic commands', () => {
     expect(r.stderr.match(/^\[\s*\d+\.\ds\] tenant-001 +sent \d+/gm)?.length ?? 0).toBeGreaterThanOrEqual(2);
     // What it wrote is the tenant's, searchable by the run id.
     const token = await cluster.mintToken(TENANT);
-    const res = await fetch(`${cluster.getLoadBalancerUrl()}/api/v1/resources?query=${encodeURIComponent(s.runId)}&limit=100`, {
-      headers: { authorization: `Bearer ${token}`, 'x-tenant-id': TENANT },
-    });
+    const res = await fetch(`${cluster.getLoadBalancerUrl()}/api/v1/resources?query=${encodeURIComponent(s.runId)}&limit=100`, { headers: tenantHeaders({ tenant: TENANT, token }) });
     const found = (await res.json()) as { items: Array<{ id: string; tags: string[] }> };
     expect(found.items.length).toBeGreaterThan(0);
     expect(found.items.every((i) => i.id.startsWith(`${s.runId}-r`) && i.tags.includes(s.runId))).toBe(true);
@@ -114,7 +113,7 @@ describe('percolate test-topology traffic commands', () => {
     expect(a.pods).toEqual({ [a.topPod]: 50 });
     const human = await cli(['verify-affinity', TENANT, '--requests', '10']);
     expect(human.stdout).toMatch(new RegExp(`${a.topPod}\\s+10\\s+100\\.0%`));
-    expect(human.stdout).toMatch(/✓ 100\.0% on percolate-db-small-\d \(min 95\.0%\)/);
+    expect(human.stdout).toMatch(new RegExp(`✓ 100\\.0% on ${DB}-\\d \\(min 95\\.0%\\)`));
   });
 
   it('submit-jobs --wait: every job done, with its latency and a result the tenant can read; without a worker it gives up and exits 1', async () => {
@@ -124,7 +123,7 @@ describe('percolate test-topology traffic commands', () => {
     expect(s).toMatchObject({ submitted: 3, accepted: 3, failed: 0, unfinished: 0, states: { done: 3 } });
     expect(s.jobs.every((j: { latencyMs?: number; resultId?: string }) => (j.latencyMs ?? 0) > 0 && typeof j.resultId === 'string')).toBe(true);
     const token = await cluster.mintToken(TENANT);
-    const result = await fetch(`${cluster.getLoadBalancerUrl()}/api/v1/resources/${s.jobs[0].resultId}`, { headers: { authorization: `Bearer ${token}`, 'x-tenant-id': TENANT } });
+    const result = await fetch(`${cluster.getLoadBalancerUrl()}/api/v1/resources/${s.jobs[0].resultId}`, { headers: tenantHeaders({ tenant: TENANT, token }) });
     expect(result.status).toBe(200);
 
     // No worker: the job stays queued, and the command says so instead of waiting for ever.

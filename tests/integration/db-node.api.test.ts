@@ -3,7 +3,9 @@ import type { Contract } from '../../reference-services/shared/contract.ts';
 import { mintTenantToken, signToken } from '../../reference-services/shared/auth.ts';
 import { newIssuerKey } from '../../reference-services/shared/secrets.ts';
 import { DbTestCluster, dbContract } from '../helpers/db-cluster.ts';
-import { type HttpResult, TenantClient, expectContract, http } from '../helpers/http.ts';
+import { type HttpResult, TenantClient, http, tenantHeaders } from '../../lib/http.ts';
+import { TENANT_HEADER } from '../../lib/names.ts';
+import { expectContract } from '../helpers/http.ts';
 
 // One db-node, real NATS: every endpoint against the OpenAPI contract, auth, tenant
 // isolation, and the table of bad inputs.
@@ -47,9 +49,9 @@ describe('endpoints keep the contract', () => {
     check('GET', '/api/v1/resources/{id}', await a.request('GET', '/api/v1/resources/missing-id'), 404);
 
     const admin = await cluster.adminToken();
-    const keys = await http(`${node}/admin/tenants/tenant-contract/keys`, { headers: { authorization: `Bearer ${admin}` } });
+    const keys = await http(`${node}/admin/tenants/tenant-contract/keys`, { headers: tenantHeaders({ token: admin }) });
     check('GET', '/admin/tenants/{tenant}/keys', keys, 200);
-    const raw = await http(`${node}/admin/tenants/tenant-contract/raw`, { headers: { authorization: `Bearer ${admin}` } });
+    const raw = await http(`${node}/admin/tenants/tenant-contract/raw`, { headers: tenantHeaders({ token: admin }) });
     check('GET', '/admin/tenants/{tenant}/raw', raw, 200);
     check('GET', '/health', await http(`${node}/health`), 200);
     check('GET', '/ready', await http(`${node}/ready`), 200);
@@ -78,11 +80,11 @@ describe('endpoints keep the contract', () => {
 describe('auth', () => {
   it('refuses a request without a token (401), with another tenant token (403), and an admin route for a tenant (403: a valid token without the admin role)', async () => {
     const b = await cluster.client('tenant-b', 'db-api-0');
-    expect((await http(`${node}/api/v1/resources`, { headers: { 'x-tenant-id': 'tenant-b' } })).status).toBe(401);
-    const bTokenAsA = await b.request('GET', '/api/v1/resources', undefined, { 'x-tenant-id': 'tenant-a' });
+    expect((await http(`${node}/api/v1/resources`, { headers: { [TENANT_HEADER]: 'tenant-b' } })).status).toBe(401);
+    const bTokenAsA = await b.request('GET', '/api/v1/resources', undefined, { headers: { [TENANT_HEADER]: 'tenant-a' } });
     expect(bTokenAsA.status).toBe(403);
     expect(bTokenAsA.body).toMatchObject({ error: 'tenant_mismatch' });
-    expect((await http(`${node}/admin/tenants/tenant-b/raw`, { headers: { authorization: `Bearer ${await cluster.token('tenant-b')}` } })).status).toBe(403);
+    expect((await http(`${node}/admin/tenants/tenant-b/raw`, { headers: tenantHeaders({ token: await cluster.token('tenant-b') }) })).status).toBe(403);
   });
 });
 

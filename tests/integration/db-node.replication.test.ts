@@ -3,8 +3,7 @@ import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncSubject } from '../../reference-services/shared/nats.ts';
 import { DbTestCluster } from '../helpers/db-cluster.ts';
-import type { TenantClient } from '../helpers/http.ts';
-import { http } from '../helpers/http.ts';
+import { type TenantClient, http, tenantHeaders } from '../../lib/http.ts';
 
 // Two db-nodes on one JetStream: writes acknowledged only once stored in the sync
 // stream, applied by every node, last-write-wins, and nothing acknowledged is lost
@@ -20,7 +19,7 @@ afterAll(async () => { await cluster?.stop(); });
 async function resourceIds(client: TenantClient, expectAtLeast: number): Promise<Set<string>> {
   // The list endpoint pages at 100; the tenant's stored ids come from the raw view.
   const admin = await cluster.adminToken();
-  const res = await http(`${client.baseUrl}/admin/tenants/${client.tenantId}/raw`, { headers: { authorization: `Bearer ${admin}` } });
+  const res = await http(`${client.baseUrl}/admin/tenants/${client.tenantId}/raw`, { headers: tenantHeaders({ token: admin }) });
   const ids = new Set<string>((res.body.records as Array<{ key: string }>).filter((r) => r.key.startsWith('r!')).map((r) => r.key.slice(2)));
   expect(ids.size).toBeGreaterThanOrEqual(expectAtLeast);
   return ids;

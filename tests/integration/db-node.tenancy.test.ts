@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DbTestCluster } from '../helpers/db-cluster.ts';
-import { http } from '../helpers/http.ts';
+import { http, tenantHeaders } from '../../lib/http.ts';
 
 // Per-tenant machinery of one db-node: envelope encryption, key rotation and its audit
 // trail, the open-tenant cache, per-tenant limits, the active-tenant gauge, and SIGTERM.
@@ -22,7 +22,7 @@ beforeAll(async () => {
 });
 afterAll(async () => { await cluster?.stop(); });
 
-const admin = async (method: string, path: string) => http(`${url}${path}`, { method, headers: { authorization: `Bearer ${await cluster.adminToken()}` } });
+const admin = async (method: string, path: string) => http(`${url}${path}`, { method, headers: tenantHeaders({ token: await cluster.adminToken() }) });
 const metricValue = async (pattern: RegExp) => Number(pattern.exec((await http(`${url}/metrics`)).text)?.[1] ?? 0);
 const auditLines = (tenant: string) => cluster.node('db-t-0').process.jsonLogs().filter((l) => l.audit === 'key.unwrap' && l.tenant === tenant);
 

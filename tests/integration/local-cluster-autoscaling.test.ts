@@ -1,13 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parsePrometheusValue, type ScalingEvent } from '../../cluster/autoscaler/index.ts';
+import type { ScalingEvent } from '../../cluster/autoscaler/index.ts';
 import { triggerLabel, triggerThreshold } from '../../cluster/autoscaler/config.ts';
-import { DB_WORKLOAD, LocalClusterBuilder, WORKER_WORKLOAD } from '../../cluster/local/target/builder.ts';
+import { LocalClusterBuilder } from '../../cluster/local/target/builder.ts';
 import { SCALING_EVENTS_FILE } from '../../cluster/local/control/autoscaling.ts';
 import type { LocalClusterTarget } from '../../cluster/local/target/client.ts';
 import { runtimeSettings } from '../../cluster/local/control/settings.ts';
 import { type ScaledObjectSpec, renderOverlay, scaledObjects } from '../../cluster/manifests.ts';
+import { DB_SMALL, WORKER } from '../../lib/names.ts';
+import { PrometheusClient } from '../../lib/prometheus.ts';
 import { loadProfile } from '../../reference-services/shared/profile.ts';
 import { JobQueue } from '../helpers/job-queue.ts';
 import { lbReader } from '../helpers/lb-reader.ts';
@@ -34,8 +36,7 @@ const toZeroMs = metricSeenMs + profile.cooldownSeconds * S + 2 * poll + drainMs
 /** Longer than any scaler that is not paused takes to act on a change it can see. */
 const steadyMs = metricSeenMs + poll;
 
-const DB = DB_WORKLOAD;
-const WORKER = WORKER_WORKLOAD;
+const DB = DB_SMALL;
 
 describe('local cluster autoscaling: KEDA + HPA from the rendered ScaledObjects', () => {
   let cluster: LocalClusterTarget;
@@ -50,10 +51,7 @@ describe('local cluster autoscaling: KEDA + HPA from the rendered ScaledObjects'
   const dbQuery = () => { const t = dbTrigger(); if (t.type !== 'prometheus') throw new Error('the database scales on a Prometheus query'); return t.query; };
 
   const get = lbReader(() => cluster);
-  const prom = async (query: string): Promise<number> => {
-    const res = await fetch(`${cluster.getPrometheusUrl()}/api/v1/query?query=${encodeURIComponent(query)}`);
-    return parsePrometheusValue(await res.json(), query);
-  };
+  const prom = (query: string): Promise<number> => new PrometheusClient(cluster.getPrometheusUrl()).scalar(query);
   const scaleEvents = (scaledObject: string, since: number) => cluster.getScalingEvents({ since, scaledObject, scaleOnly: true });
   const lastScaleTo = (scaledObject: string, since: number, replicas: number, timeoutMs: number, what: string) =>
     waitFor(what, timeoutMs, async () => { const ev = await scaleEvents(scaledObject, since); return ev.at(-1)?.replicasAfter === replicas && ev; }, 100);

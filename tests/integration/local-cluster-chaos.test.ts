@@ -6,8 +6,10 @@ import { LocalClusterBuilder } from '../../cluster/local/target/builder.ts';
 import { ControlApiError, type LocalClusterTarget } from '../../cluster/local/target/client.ts';
 import { pollUntil } from '../../cluster/local/network/net-util.ts';
 import { skipUnless } from '../../cluster/target.ts';
+import { tenantHeaders } from '../../lib/http.ts';
+import { DB_SMALL, NAME_LABEL, WORKER } from '../../lib/names.ts';
 
-const DB = 'percolate-db-small';
+const DB = DB_SMALL;
 const CHAOS = new URL('../../chaos/', import.meta.url).pathname;
 /** An example of chaos/ with some fields of its spec changed (a test-sized duration). */
 const example = (file: string, spec: Record<string, unknown>) => {
@@ -26,7 +28,7 @@ describe('local cluster: chaos executor', () => {
   const lb = async (method: 'GET' | 'POST', body?: unknown) => {
     const res = await fetch(`${cluster.getLoadBalancerUrl()}/api/v1/resources${method === 'GET' ? '?query=chaos' : ''}`, {
       method,
-      headers: { authorization: `Bearer ${token}`, 'x-tenant-id': TENANT, ...(body ? { 'content-type': 'application/json' } : {}) },
+      headers: tenantHeaders({ tenant: TENANT, token }, body ? { 'content-type': 'application/json' } : {}),
       ...(body ? { body: JSON.stringify(body) } : {}),
       signal: AbortSignal.timeout(20_000),
     });
@@ -152,7 +154,7 @@ describe('local cluster: chaos executor', () => {
     };
     await rejects(cluster.applyExperimentResource({ apiVersion: 'chaos-mesh.org/v1alpha1', kind: 'PodChaos', metadata: { name: 'x' }, spec: { action: 'pod-kill', mode: 'fixed' } }), 400, /spec\.value: mode fixed needs value/);
     await rejects(cluster.applyExperimentResource(example('db-network-delay.yaml', { action: 'duplicate', duplicate: { duplicate: '5' } })), 422, /duplicate/);
-    await rejects(cluster.applyExperimentResource(example('db-pod-kill.yaml', { selector: { labelSelectors: { 'app.kubernetes.io/name': 'percolate-worker' } } })), 409, /no pod matches/);
+    await rejects(cluster.applyExperimentResource(example('db-pod-kill.yaml', { selector: { labelSelectors: { [NAME_LABEL]: WORKER } } })), 409, /no pod matches/);
     await rejects(cluster.recover('never-applied'), 404, /no experiment "never-applied"/);
     await expect(cluster.applyExperiment('chaos/no-such-file.yaml')).rejects.toThrow(/cannot read the experiment chaos\/no-such-file\.yaml: ENOENT/);
     expect(await cluster.recoverExperiments()).toEqual([]);

@@ -6,13 +6,14 @@ import { runtimeSettings } from '../../cluster/local/control/settings.ts';
 import { localityDistribution } from '../../cluster/manifests/mesh.ts';
 import { renderOverlay } from '../../cluster/manifests/render.ts';
 import { loadTenants } from '../../fixtures/tenants.ts';
-import type { Tier } from '../../reference-services/shared/tenant-id.ts';
+import { tenantHeaders } from '../../lib/http.ts';
+import { DB_WORKLOADS, SERVED_BY_HEADER, type Tier, ZONE_HEADER, dbWorkload, isPodOf } from '../../lib/names.ts';
 
 // T3.3 (zone locality and failover) and the tier half of T3.5 on the local target: a
 // small tier of 3 pods (one per zone) and a medium tier of 1, both held there (their
 // ScaledObjects start paused at those counts); the large tier is left to its autoscaler
 // at 0, so a request that reached it would wake it.
-const DB = { small: 'percolate-db-small', medium: 'percolate-db-medium', large: 'percolate-db-large' } as const;
+const DB = { small: dbWorkload('small'), medium: dbWorkload('medium'), large: dbWorkload('large') };
 const settings = runtimeSettings('fast');
 const CLIENT_ZONE = 'zone-a';
 /** Enough tenants that 3 standard deviations of the zone-local share stay within ±0.07 (share 0.8). */
@@ -34,9 +35,9 @@ describe('local cluster: tier routing and zone locality', () => {
   };
   const get = async (baseUrl: string, tenant: string, bearer: string): Promise<Answer> => {
     try {
-      const res = await fetch(`${baseUrl}/api/v1/resources?query=x`, { headers: { authorization: `Bearer ${bearer}`, 'x-tenant-id': tenant } });
+      const res = await fetch(`${baseUrl}/api/v1/resources?query=x`, { headers: tenantHeaders({ tenant, token: bearer }) });
       await res.arrayBuffer();
-      return { status: res.status, pod: res.headers.get('x-served-by') ?? '', zone: res.headers.get('x-zone') ?? '' };
+      return { status: res.status, pod: res.headers.get(SERVED_BY_HEADER) ?? '', zone: res.headers.get(ZONE_HEADER) ?? '' };
     } catch {
       return { status: 0, pod: '', zone: '' };
     }
@@ -78,7 +79,7 @@ describe('local cluster: tier routing and zone locality', () => {
       const tenants = loadTenants(tier).slice(0, 8).map((t) => t.id);
       for (const url of frontends) {
         const answers = [...(await eachTenant(url, tenants, tier)).entries()];
-        expect(answers.filter(([, a]) => a.status !== 200 || !a.pod.startsWith(`${DB[tier]}-`)), `${tier} tenants through ${url}`).toEqual([]);
+        expect(answers.filter(([, a]) => a.status !== 200 || !isPodOf(a.pod, DB[tier])), `${tier} tenants through ${url}`).toEqual([]);
       }
     }
 
@@ -89,7 +90,7 @@ describe('local cluster: tier routing and zone locality', () => {
     const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString()) as Record<string, unknown>;
     const forged = [header, Buffer.from(JSON.stringify({ ...claims, tier: 'medium' })).toString('base64url'), signature].join('.');
     const answer = await get(e.loadBalancerUrl, small!.id, forged);
-    expect([answer.status, answer.pod.startsWith('percolate-db-')]).toEqual([401, false]);
+    expect([answer.status, DB_WORKLOADS.some((w) => isPodOf(answer.pod, w))]).toEqual([401, false]);
     // A valid token of another tier, sent past the load balancer straight to a pod: 421.
     const [medium] = loadTenants('medium');
     const [smallPod] = await cluster.listPods({ workload: DB.small });

@@ -3,10 +3,10 @@ import { LocalClusterBuilder } from '../../cluster/local/target/builder.ts';
 import type { LocalClusterTarget } from '../../cluster/local/target/client.ts';
 import { loadProfile } from '../../reference-services/shared/profile.ts';
 import { deadlinesFor } from '../../suites/lib/deadlines.ts';
-import { TenantClient, http } from '../helpers/http.ts';
+import { TenantClient, http } from '../../lib/http.ts';
+import { DB_SMALL, WORKER } from '../../lib/names.ts';
 
-const DB = 'percolate-db-small';
-const WORKER = 'percolate-worker';
+const DB = DB_SMALL;
 
 /**
  * The harness itself: no pod answers for another (pods own their ports), the cluster's own
@@ -108,7 +108,7 @@ describe('local cluster supervision', () => {
         const put = await t.request('PUT', '/api/v1/entities/ryw', { properties: { n } }).catch(() => undefined);
         if (!put) { transportErrors += 1; continue; }
         requests += 1;
-        if (!/^percolate-db-small-\d+$/.test(put.servedBy ?? '')) wrong.push(`PUT answered by ${put.servedBy} (${put.status})`);
+        if (!new RegExp(`^${DB}-\\d+$`).test(put.servedBy ?? '')) wrong.push(`PUT answered by ${put.servedBy} (${put.status})`);
         if (put.status !== 200 && put.status !== 201) { wrong.push(`PUT ${t.tenantId} ${put.status} ${put.text.slice(0, 120)}`); continue; }
         const get = await t.request('GET', '/api/v1/entities/ryw').catch(() => undefined);
         if (!get) { transportErrors += 1; continue; }

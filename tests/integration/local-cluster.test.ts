@@ -7,10 +7,13 @@ import { isListening } from '../../cluster/local/network/net-util.ts';
 import { RUN_MARKER_ENV } from '../../cluster/local/process/paths.ts';
 import { isRunning, processesWithEnv } from '../../cluster/local/process/proc-identity.ts';
 import { runtimeSettings } from '../../cluster/local/control/settings.ts';
+import { tenantHeaders } from '../../lib/http.ts';
+import { DB_SMALL, GATEWAY, SERVED_BY_HEADER, WORKER } from '../../lib/names.ts';
+import { PrometheusClient } from '../../lib/prometheus.ts';
 import { loadProfile } from '../../reference-services/shared/profile.ts';
 import { lbReader } from '../helpers/lb-reader.ts';
 
-const DB = 'percolate-db-small';
+const DB = DB_SMALL;
 const settings = runtimeSettings('fast');
 const profile = loadProfile('fast');
 
@@ -25,8 +28,8 @@ async function dbServers(statsUrl: string): Promise<Record<string, string>> {
 
 /** Prometheus' active targets of one scrape job: pod → health. */
 async function promTargets(promUrl: string, job: string): Promise<Record<string, string>> {
-  const body = await (await fetch(`${promUrl}/api/v1/targets?state=active`)).json() as { data: { activeTargets: { labels: Record<string, string>; health: string }[] } };
-  return Object.fromEntries(body.data.activeTargets.filter((t) => t.labels.job === job).map((t) => [t.labels.pod ?? t.labels.instance!, t.health]));
+  const targets = await new PrometheusClient(promUrl).activeTargets();
+  return Object.fromEntries(targets.filter((t) => t.labels.job === job).map((t) => [t.labels.pod ?? t.labels.instance!, t.health]));
 }
 
 describe('local cluster', () => {
@@ -44,19 +47,19 @@ describe('local cluster', () => {
     const token = await cluster.mintToken('tenant-up');
     const write = await fetch(`${e.loadBalancerUrl}/api/v1/resources`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'x-tenant-id': 'tenant-up', 'content-type': 'application/json' },
+      headers: tenantHeaders({ tenant: 'tenant-up', token }, { 'content-type': 'application/json' }),
       body: JSON.stringify({ title: 'first', content: 'through the load balancer' }),
     });
     expect(write.status).toBe(201);
-    expect(write.headers.get('x-served-by')).toBe(`${DB}-0`);
+    expect(write.headers.get(SERVED_BY_HEADER)).toBe(`${DB}-0`);
     expect((await fetch(`${e.gatewayUrl}/health`)).status).toBe(200);
     expect((await fetch(`${e.natsMonitoringUrl}/healthz?js-enabled-only=true`)).status).toBe(200);
     expect((await fetch(`${e.prometheusUrl}/-/ready`)).status).toBe(200);
     const pods = await cluster.listPods();
-    expect(pods.map((p) => p.workload).sort()).toEqual([DB, 'percolate-gateway']);
+    expect(pods.map((p) => p.workload).sort()).toEqual([DB, GATEWAY]);
     // Replica counts given at start hold: their ScaledObjects start paused there (paused-replicas).
     expect((await cluster.listScaledObjects()).filter((so) => so.paused).map((so) => [so.name, so.pausedReplicas, so.replicas]))
-      .toEqual([[DB, 1, 1], ['percolate-worker', 0, 0]]);
+      .toEqual([[DB, 1, 1], [WORKER, 0, 0]]);
     expect(pods.every((p) => p.ready && p.zone.startsWith('zone-') && p.node.startsWith('node-'))).toBe(true);
     // Every pod is scraped through file_sd, and is up.
     await expect.poll(async () => promTargets(e.prometheusUrl, 'db-node'), { timeout: 15_000, interval: 250, message: 'prometheus scrapes the db pod within 15 s' })
@@ -135,11 +138,7 @@ describe('local cluster', () => {
     await cluster.pauseAutoscaling(DB, 0);
     await cluster.waitForReplicasReady(DB, 0, { timeoutMs: 30_000 });
     expect(await dbServers((await cluster.getEndpoints()).extra.haproxyStats!)).toEqual({});
-    const activeTenants = async () => {
-      const query = 'count(count by (tenant_id) (percolate_tenant_active{tier="small"}))';
-      const body = await (await fetch(`${cluster.getPrometheusUrl()}/api/v1/query?query=${encodeURIComponent(query)}`)).json() as { data: { result: { value: [number, string] }[] } };
-      return Number(body.data.result[0]?.value[1] ?? 0);
-    };
+    const activeTenants = () => new PrometheusClient(cluster.getPrometheusUrl()).scalar('count(count by (tenant_id) (percolate_tenant_active{tier="small"}))');
     await expect.poll(activeTenants, { timeout: (profile.metricDelaySeconds + profile.pollingIntervalSeconds) * 1000, interval: 100, message: 'the scaler\'s metric reads 0 once the pods are gone' }).toBe(0);
     await cluster.resumeAutoscaling(DB);
     const activatorMetrics = `${(await cluster.getEndpoints()).extra[`activator:${DB}`]}/metrics`;
@@ -148,14 +147,14 @@ describe('local cluster', () => {
     const pending = dbGet('tenant-cold');
     // While held, the request is demand the scaler can see.
     await expect.poll(async () => (await fetch(activatorMetrics)).text(), { timeout: 5_000, interval: 20, message: 'the activator reports the held request within 5 s' })
-      .toMatch(/percolate_activator_pending_requests\{workload="percolate-db-small",tier="small"\} 1/);
+      .toContain(`percolate_activator_pending_requests{workload="${DB}",tier="small"} 1`);
     const answer = await pending;
     console.log(`held first request at zero db pods answered in ${Math.round(answer.ms)} ms`);
     expect(answer.status, answer.body).toBe(200);
     expect(answer.pod).toBe(`${DB}-0`);
     expect(answer.ms).toBeLessThan(settings.activationTimeoutMs);
     expect(await cluster.getReplicas(DB)).toBe(1);
-    expect(await (await fetch(activatorMetrics)).text()).toMatch(/percolate_activator_requests_total\{workload="percolate-db-small",tier="small",outcome="forwarded"\} 1/);
+    expect(await (await fetch(activatorMetrics)).text()).toContain(`percolate_activator_requests_total{workload="${DB}",tier="small",outcome="forwarded"} 1`);
     // KEDA did it: the autoscaler's activation, pushed by the held request.
     expect((await cluster.getScalingEvents({ since: sentAt })).filter((e) => e.scaledObject === DB && e.replicasAfter !== e.replicasBefore))
       .toEqual([expect.objectContaining({ actor: 'keda', reason: 'activated', trigger: 'external-push', replicasBefore: 0, replicasAfter: 1 })]);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { JOBS_STREAM } from '../../reference-services/shared/nats.ts';
 import { DbTestCluster } from '../helpers/db-cluster.ts';
-import { http } from '../helpers/http.ts';
+import { http } from '../../lib/http.ts';
 import { JobQueue } from '../helpers/job-queue.ts';
 import type { Child } from '../../cluster/local/process/child.ts';
 import type { ServiceProcess } from '../helpers/processes.ts';

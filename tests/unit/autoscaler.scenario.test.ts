@@ -1,5 +1,6 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type ProfileOverlay, type ScaledObjectSpec, PROFILE_OVERLAYS, renderOverlay, scaledObjects } from '../../cluster/manifests.ts';
+import { DB_SMALL, WORKER } from '../../lib/names.ts';
 import { startAutoscaler, stopAutoscalers } from './autoscaler.harness.ts';
 
 // Whole lives of the two ScaledObjects in manifests/, rendered per overlay, on a simulated
@@ -34,8 +35,8 @@ function timing(so: ScaledObjectSpec) {
 }
 
 describe.each(PROFILE_OVERLAYS)('the %s overlay', (overlay) => {
-  it('takes percolate-db-small 0 → 1 → N → 1 → 0 as tenants come and go', async () => {
-    const so = spec(overlay, 'percolate-db-small');
+  it(`takes ${DB_SMALL} 0 → 1 → N → 1 → 0 as tenants come and go`, async () => {
+    const so = spec(overlay, DB_SMALL);
     const { P, C, S, poll } = timing(so);
     expect(so.triggers[0]).toMatchObject({ type: 'prometheus', threshold: 2, activationThreshold: 0 });
     expect(so.maxReplicaCount).toBe(10);
@@ -65,8 +66,8 @@ describe.each(PROFILE_OVERLAYS)('the %s overlay', (overlay) => {
     expect(events.filter((e) => e.replicasAfter < e.replicasBefore && e.replicasAfter > 0).every((e) => e.actor === 'hpa')).toBe(true);
   });
 
-  it('scales percolate-worker on queue lag up to its maximum and back to zero when the queue drains', async () => {
-    const so = spec(overlay, 'percolate-worker');
+  it(`scales ${WORKER} on queue lag up to its maximum and back to zero when the queue drains`, async () => {
+    const so = spec(overlay, WORKER);
     const { P, C, S, poll } = timing(so);
     expect(so.triggers[0]).toMatchObject({ type: 'nats-jetstream', stream: 'PERCOLATE_JOBS', consumer: 'workers', lagThreshold: 5 });
     expect(so.maxReplicaCount).toBe(8);

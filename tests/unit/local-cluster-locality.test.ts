@@ -63,10 +63,10 @@ describe('mesh plan: frontends and backends of the local mesh', () => {
   it('has a zone-agnostic frontend and one per zone, each routing on the tier claim with small as the default', () => {
     expect(plan.frontends.map((f) => f.name)).toEqual([DB_FRONTEND, ...ZONES.map(zonalFrontend), 'percolate-gateway']);
     expect(plan.frontends[0]).toEqual({
-      name: 'percolate-db', defaultBackend: 'percolate-db-small',
+      name: DB_FRONTEND, defaultBackend: 'percolate-db-small',
       claimRoute: { claim: 'tier', backends: { small: 'percolate-db-small', medium: 'percolate-db-medium', large: 'percolate-db-large' } },
     });
-    expect(plan.frontends.find((f) => f.name === 'percolate-db.zone-b')?.claimRoute?.backends.medium).toBe('percolate-db-medium.zone-b');
+    expect(plan.frontends.find((f) => f.name === zonalFrontend('zone-b'))?.claimRoute?.backends.medium).toBe('percolate-db-medium.zone-b');
   });
 
   it('gives every tier a backend per zone with that zone\'s rule, each with the tier\'s activator as backup', () => {

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import { SERVED_BY_HEADER } from '../../../lib/names.ts';
 import type { PodInfo, PodPhase } from '../../target.ts';
 
 /** A pod as the local runtime reports it: also whether the load balancer routes to it yet. */
@@ -295,7 +296,7 @@ function httpOk(port: number, path: string, timeoutMs: number, expectedPod: stri
   return new Promise((resolve) => {
     const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: timeoutMs }, (res) => {
       res.resume();
-      resolve((res.statusCode ?? 500) < 400 && res.headers['x-served-by'] === expectedPod);
+      resolve((res.statusCode ?? 500) < 400 && res.headers[SERVED_BY_HEADER] === expectedPod);
     });
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(false));

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { TIER_LABEL } from '../../../lib/names.ts';
 import { REPO_ROOT } from '../../../lib/repo.ts';
 import type { ProfileName } from '../../../reference-services/shared/profile.ts';
 import { renderOverlay } from '../../manifests/render.ts';
@@ -82,7 +83,7 @@ export async function manifestWorkload(service: ServiceName, profile: ProfileNam
     rendered.set(profile, manifests);
     manifests.catch(() => rendered.delete(profile));
   }
-  const found = workloads(await manifests).filter((w) => w.service === service && (service !== 'db-node' || w.labels['percolate.io/tier'] === tier));
+  const found = workloads(await manifests).filter((w) => w.service === service && (service !== 'db-node' || w.labels[TIER_LABEL] === tier));
   if (found.length !== 1) throw new Error(`the ${profile} manifests have ${found.length} workloads of ${service}${service === 'db-node' ? ` (tier ${tier})` : ''}, expected one`);
   return found[0]!;
 }

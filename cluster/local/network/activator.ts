@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { Agent, type IncomingMessage, type Server, type ServerResponse, createServer, request } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { TENANT_HEADER } from '../../../lib/names.ts';
 
 /**
  * The activation path (docs/design.md §3), as KEDA's HTTP add-on interceptor and Knative's
@@ -78,14 +79,14 @@ export class Activator {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.url === '/metrics' && req.headers[HOP_HEADER] === undefined && !req.headers['x-tenant-id']) {
+    if (req.url === '/metrics' && req.headers[HOP_HEADER] === undefined && !req.headers[TENANT_HEADER]) {
       res.setHeader('content-type', this.registry.contentType);
       res.end(await this.registry.metrics());
       return;
     }
     const { workload, tier } = this.backend;
     const labels = { workload, tier };
-    const tenant = String(req.headers['x-tenant-id'] ?? '');
+    const tenant = String(req.headers[TENANT_HEADER] ?? '');
     const started = performance.now();
     this.hold(tenant, +1);
     let outcome = 'forwarded';

@@ -11,6 +11,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { TENANT_HEADER } from '../../../lib/names.ts';
 import { ISSUER, TOKEN_ALG } from '../../../reference-services/shared/auth.ts';
 import { loadSecrets, publicKeyPems } from '../../../reference-services/shared/secrets.ts';
 
@@ -26,7 +27,7 @@ export interface EdgeAuth {
 const SAFE = /^[A-Za-z0-9._:/-]+$/;
 
 /** Writes the issuer's public keys where HAProxy reads them; the private keys stay in the secrets file. */
-export function edgeAuthFromSecrets(secretsFile: string, dir: string, tenantHeader = 'x-tenant-id'): EdgeAuth {
+export function edgeAuthFromSecrets(secretsFile: string, dir: string, tenantHeader = TENANT_HEADER): EdgeAuth {
   mkdirSync(dir, { recursive: true });
   const keys: EdgeAuth['keys'] = [];
   for (const [kid, pem] of publicKeyPems(loadSecrets({ PERCOLATE_SECRETS_FILE: secretsFile }))) {

@@ -1,10 +1,11 @@
+import { DB_SERVICE } from '../../../lib/names.ts';
 import type { LocalityDistribution } from '../../manifests/mesh.ts';
 import type { HaproxyBackend, HaproxyFrontend } from './haproxy-config.ts';
 import type { ZonalBackend } from './lb-pool.ts';
 import { LOCAL_REGION, ruleFor } from './locality.ts';
 
-/** The database load balancer's frontend: the Service every tier sits behind (percolate-db). */
-export const DB_FRONTEND = 'percolate-db';
+/** The database load balancer's frontend: the Service every tier sits behind. */
+export const DB_FRONTEND = DB_SERVICE;
 /** The token claim that names the tenant's tier (what RequestAuthentication copies into x-tenant-tier). */
 export const TIER_CLAIM = 'tier';
 /** Requests whose token names no tier (or an unknown one) go to this tier, as the mesh's untiered route does. */

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { NAMESPACE, TIER_LABEL } from '../../../lib/names.ts';
 import type { RenderedManifests, WorkloadSpec } from '../../manifests.ts';
 // Not the cluster/manifests.ts barrel: it also loads the schema validator, start-up time the daemon does not need.
 import { hashHeader, localityDistribution } from '../../manifests/mesh.ts';
@@ -52,7 +53,7 @@ export class LocalMesh {
     const activators = new Map<string, Activator>();
     for (const spec of o.specs) {
       if (spec.service === 'db-node') {
-        const tier = spec.labels['percolate.io/tier'] ?? 'small';
+        const tier = spec.labels[TIER_LABEL] ?? 'small';
         const activator = new Activator({ workload: spec.name, tier, frontendUrl: '' }, o.activation, o.settings.activationTimeoutMs);
         await activator.listen();
         activators.set(spec.name, activator);
@@ -96,8 +97,8 @@ export class LocalMesh {
   /** What Prometheus scrapes of the mesh: each activator (its held requests are demand) and HAProxy. */
   scrapeTargets(): Array<{ job: ScrapeJob; name: string; target: ScrapeTarget }> {
     return [
-      ...[...this.activators].map(([workload, a]) => ({ job: 'activator' as const, name: workload, target: { address: a.address, labels: { workload, namespace: 'percolate' } } })),
-      { job: 'haproxy', name: 'haproxy', target: { address: `127.0.0.1:${this.haproxy.statsPort}`, labels: { namespace: 'percolate' } } },
+      ...[...this.activators].map(([workload, a]) => ({ job: 'activator' as const, name: workload, target: { address: a.address, labels: { workload, namespace: NAMESPACE } } })),
+      { job: 'haproxy', name: 'haproxy', target: { address: `127.0.0.1:${this.haproxy.statsPort}`, labels: { namespace: NAMESPACE } } },
     ];
   }
 

@@ -1,14 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { DB_SMALL, GATEWAY, WORKER } from '../../../lib/names.ts';
 import type { ProfileName } from '../../../reference-services/shared/profile.ts';
 import { LocalClusterTarget } from './client.ts';
 import { type UpOptions, upLocalCluster } from '../control/launcher.ts';
 import { STATE_DIR_PREFIX, runDirParent } from '../process/paths.ts';
 import { currentProcess } from '../process/proc-identity.ts';
-
-export const DB_WORKLOAD = 'percolate-db-small';
-export const WORKER_WORKLOAD = 'percolate-worker';
-export const GATEWAY_WORKLOAD = 'percolate-gateway';
 
 /**
  * Starts a local cluster the testcontainers way:
@@ -29,9 +26,9 @@ export class LocalClusterBuilder {
   private signal: AbortSignal | undefined;
 
   withProfile(profile: ProfileName): this { this.profile = profile; return this; }
-  withDbReplicas(n: number): this { return this.withReplicas(DB_WORKLOAD, n); }
-  withWorkers(n: number): this { return this.withReplicas(WORKER_WORKLOAD, n); }
-  withGateways(n: number): this { return this.withReplicas(GATEWAY_WORKLOAD, n); }
+  withDbReplicas(n: number): this { return this.withReplicas(DB_SMALL, n); }
+  withWorkers(n: number): this { return this.withReplicas(WORKER, n); }
+  withGateways(n: number): this { return this.withReplicas(GATEWAY, n); }
   /** Replicas at start for any workload of the manifests (the manifests' own count otherwise). */
   withReplicas(workload: string, n: number): this {
     if (!Number.isInteger(n) || n < 0) throw new Error(`replicas of ${workload} must be a non-negative integer, got ${n}`);

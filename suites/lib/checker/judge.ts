@@ -2,7 +2,8 @@ import type { ClusterTarget } from '../../../cluster/target.ts';
 import { eventually } from '../polling.ts';
 import { type CheckResult, type ReplicaState, checkRegisters, describe, divergentTenants } from './check.ts';
 import type { Ledger } from './ledger.ts';
-import { type TenantEndpoint, keysOf, readReplica } from './registers.ts';
+import type { TenantClient } from '../../../lib/http.ts';
+import { keysOf, readReplica } from './registers.ts';
 
 export interface Verdict {
   check: CheckResult;
@@ -23,7 +24,7 @@ export async function judge(opts: {
   workload: string;
   replicas: number;
   ledger: Ledger;
-  clients: TenantEndpoint[];
+  clients: TenantClient[];
   podReadyMs: number;
   convergeWithinMs: number;
 }): Promise<Verdict> {

@@ -1,4 +1,4 @@
-import { http, type HttpResult } from '../http.ts';
+import { type HttpResult, type TenantClient, http } from '../../../lib/http.ts';
 import { mapConcurrent } from '../concurrency.ts';
 import { type ReplicaState, keyOf } from './check.ts';
 import { Ledger, outcomeOf } from './ledger.ts';
@@ -11,22 +11,8 @@ import { Ledger, outcomeOf } from './ledger.ts';
  * rewrites one of a few keys per tenant (a register: a stale value shows there).
  */
 
-/** A tenant's identity against one endpoint, with a bound on every request. */
-export class TenantEndpoint {
-  constructor(readonly baseUrl: string, readonly tenantId: string, readonly token: string) {}
-
-  request<T = any>(method: string, path: string, json: unknown, timeoutMs: number): Promise<HttpResult<T>> {
-    return http<T>(`${this.baseUrl}${path}`, {
-      method, json, signal: AbortSignal.timeout(timeoutMs),
-      headers: { authorization: `Bearer ${this.token}`, 'x-tenant-id': this.tenantId },
-    });
-  }
-
-  at(baseUrl: string): TenantEndpoint { return new TenantEndpoint(baseUrl, this.tenantId, this.token); }
-}
-
 export interface RegisterWorkloadOptions {
-  clients: TenantEndpoint[];
+  clients: TenantClient[];
   /** Concurrent client lanes (Jepsen's processes). */
   lanes: number;
   /** Tags every key and value of this run, so runs never read each other's data. */
@@ -60,10 +46,10 @@ export class RegisterWorkload {
   }
 
   /** One write, recorded from invocation to outcome. */
-  async write(client: TenantEndpoint, lane: number, key: string, value: string): Promise<void> {
+  async write(client: TenantClient, lane: number, key: string, value: string): Promise<void> {
     const complete = this.ledger.invoke({ type: 'write', process: lane, tenant: client.tenantId, key, value, start: Date.now() });
     try {
-      const res = await client.request('PUT', `/api/v1/entities/${key}`, { properties: { [PROPERTY]: value } }, this.opts.requestTimeoutMs);
+      const res = await client.request('PUT', `/api/v1/entities/${key}`, { properties: { [PROPERTY]: value } }, { timeoutMs: this.opts.requestTimeoutMs });
       const { outcome, detail } = outcomeOf(res);
       complete(outcome, detail);
     } catch (err) {
@@ -88,20 +74,20 @@ export interface Replica { name: string; address: string }
  * barrier (`POST /api/v1/sync`: the pod has applied the replication log up to its current
  * end), then each key. A key that cannot be read is reported unreadable, never guessed.
  */
-export async function readReplica(replica: Replica, clients: Map<string, TenantEndpoint>, keys: Array<{ tenant: string; key: string }>, concurrency = 8): Promise<ReplicaState> {
+export async function readReplica(replica: Replica, clients: Map<string, TenantClient>, keys: Array<{ tenant: string; key: string }>, concurrency = 8): Promise<ReplicaState> {
   const base = `http://${replica.address}`;
   const values = new Map<string, string | null>();
   const unreadable: string[] = [];
-  const first = clients.values().next().value as TenantEndpoint | undefined;
+  const first = clients.values().next().value as TenantClient | undefined;
   if (first) {
-    const sync = await first.at(base).request('POST', '/api/v1/sync', { timeoutMs: 5000 }, 10_000).catch((err: Error) => ({ status: 0, text: err.message, body: {} as any }));
+    const sync = await first.at(base).request('POST', '/api/v1/sync', { timeoutMs: 5000 }, { timeoutMs: 10_000 }).catch((err: Error): Pick<HttpResult<any>, 'status' | 'text' | 'body'> => ({ status: 0, text: err.message, body: {} }));
     if (sync.status !== 200 || !sync.body?.caughtUp) throw new Error(`${replica.name} did not catch up with the replication log before read-back: ${sync.status} ${sync.text}`);
   }
   await mapConcurrent(keys, concurrency, async ({ tenant, key }) => {
     const client = clients.get(tenant)!.at(base);
     const k = keyOf(tenant, key);
     try {
-      const res = await client.request('GET', `/api/v1/entities/${key}`, undefined, 5000);
+      const res = await client.request('GET', `/api/v1/entities/${key}`, undefined, { timeoutMs: 5000 });
       if (res.status === 404) values.set(k, null);
       else if (res.status === 200) values.set(k, (res.body?.properties?.[PROPERTY] as string | undefined) ?? null);
       else unreadable.push(k);

@@ -1,8 +1,11 @@
+import type { RequestOutcome } from './http.ts';
 import { Latency, type LatencySummary } from './latency.ts';
-import type { Operation } from './mix.ts';
 
-/** How one request ended: an HTTP status, or a transport failure by its code. */
-export type Outcome = { status: number } | { failure: string };
+/**
+ * What a traffic driver saw: requests sent, how each ended (by status, or by transport
+ * failure), which pods answered, and latency. The suite's background traffic
+ * (suites/lib/traffic.ts) and the CLI's commands (cli/traffic/) both count with it.
+ */
 
 export interface StatsSnapshot {
   sent: number;
@@ -11,7 +14,8 @@ export interface StatsSnapshot {
   dropped: number;
   /** By status code ("200", "429") or failure ("ECONNREFUSED", "timeout", "aborted"). */
   outcomes: Record<string, number>;
-  operations: Partial<Record<Operation, number>>;
+  /** By operation of the traffic mix (read, search, write…), where the driver names one. */
+  operations: Record<string, number>;
   /** Non-2xx answers and transport failures. */
   errors: number;
   /** 5xx answers and transport failures (not our own aborts at Ctrl-C): the ones a healthy cluster never gives. */
@@ -23,25 +27,37 @@ export interface StatsSnapshot {
 
 const inc = (m: Record<string, number>, key: string, by = 1) => { m[key] = (m[key] ?? 0) + by; };
 
+/** An outcome key ("200", "ECONNREFUSED") that a healthy cluster never gives: a 5xx, or a transport failure other than our own abort. */
+export const isServerErrorOutcome = (key: string): boolean => {
+  const status = Number(key);
+  return Number.isInteger(status) ? status >= 500 : key !== 'aborted';
+};
+
+/** An outcome key that is not a 2xx answer. */
+export const isErrorOutcome = (key: string): boolean => {
+  const status = Number(key);
+  return !Number.isInteger(status) || status < 200 || status >= 300;
+};
+
 /** Counters and latency of a traffic run (one tenant, or all of them merged). */
 export class TrafficStats {
   sent = 0;
   dropped = 0;
   readonly outcomes: Record<string, number> = {};
-  readonly operations: Partial<Record<Operation, number>> = {};
+  readonly operations: Record<string, number> = {};
   readonly pods: Record<string, number> = {};
   readonly latency = new Latency();
-  /** Since the last progress line. */
+  /** Since the last `resetWindow()` (a progress line). */
   readonly window = new Latency();
   windowAnswered = 0;
 
-  recordSent(op: Operation): void {
+  recordSent(op?: string): void {
     this.sent++;
-    inc(this.operations as Record<string, number>, op);
+    if (op !== undefined) inc(this.operations, op);
   }
 
   /** Latency counts for answers only: a refused connection says nothing about the service's speed. */
-  recordOutcome(outcome: Outcome, ms: number, pod: string | null): void {
+  recordOutcome(outcome: RequestOutcome, ms: number, pod: string | null): void {
     if ('status' in outcome) {
       inc(this.outcomes, String(outcome.status));
       this.latency.record(ms);
@@ -55,7 +71,7 @@ export class TrafficStats {
     this.sent += other.sent;
     this.dropped += other.dropped;
     for (const [k, v] of Object.entries(other.outcomes)) inc(this.outcomes, k, v);
-    for (const [k, v] of Object.entries(other.operations)) inc(this.operations as Record<string, number>, k, v);
+    for (const [k, v] of Object.entries(other.operations)) inc(this.operations, k, v);
     for (const [k, v] of Object.entries(other.pods)) inc(this.pods, k, v);
     this.latency.add(other.latency);
     this.window.add(other.window);
@@ -64,20 +80,19 @@ export class TrafficStats {
 
   resetWindow(): void { this.window.reset(); this.windowAnswered = 0; }
 
+  /** The outcomes a healthy cluster never gives (5xx answers, transport failures), by key: `{}` when there were none. */
+  failures(): Record<string, number> {
+    return Object.fromEntries(Object.entries(this.outcomes).filter(([k]) => isServerErrorOutcome(k)));
+  }
+
   snapshot(): StatsSnapshot {
     let errors = 0;
     let serverErrors = 0;
     let answered = 0;
     for (const [k, v] of Object.entries(this.outcomes)) {
-      const status = Number(k);
-      if (Number.isInteger(status)) {
-        answered += v;
-        if (status < 200 || status >= 300) errors += v;
-        if (status >= 500) serverErrors += v;
-      } else {
-        errors += v;
-        if (k !== 'aborted') serverErrors += v;
-      }
+      if (Number.isInteger(Number(k))) answered += v;
+      if (isErrorOutcome(k)) errors += v;
+      if (isServerErrorOutcome(k)) serverErrors += v;
     }
     return {
       sent: this.sent, answered, dropped: this.dropped, outcomes: { ...this.outcomes }, operations: { ...this.operations },
@@ -95,8 +110,3 @@ export function fmtOutcomes(outcomes: Record<string, number>, only?: (key: strin
   });
   return keys.length ? keys.map((k) => `${k}:${outcomes[k]}`).join(' ') : 'none';
 }
-
-export const isErrorOutcome = (key: string) => {
-  const status = Number(key);
-  return !Number.isInteger(status) || status < 200 || status >= 300;
-};
