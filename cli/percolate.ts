@@ -1,29 +1,25 @@
 /**
  * `percolate` — the command line of the test suite. `test-topology` drives the embedded
- * local cluster (up, status, token, scale, down).
+ * local cluster (up, status, token, scale, down) and, on any target, traffic, chaos and
+ * autoscaling. Every command follows cli/command.ts: exit codes of `EXIT`, validators of
+ * cli/args.ts, settings from lib/config.ts.
  */
-import { Command, CommanderError } from 'commander';
-import { ControlApiError } from '../cluster/local/target/client.ts';
-import { UsageError, testTopologyCommand } from './test-topology.ts';
+import { Command } from 'commander';
+import { EXIT, exitCodeFor, withConventions } from './command.ts';
+import { testTopologyCommand } from './test-topology.ts';
 
 export function program(): Command {
-  return new Command('percolate')
+  return withConventions(new Command('percolate')
     .description('Percolate cluster test suite')
-    .showHelpAfterError()
-    .exitOverride()
-    .addCommand(testTopologyCommand());
+    .addCommand(testTopologyCommand()));
 }
 
 export async function main(argv: string[] = process.argv): Promise<number> {
   try {
     await program().parseAsync(argv);
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode;
-    if (e instanceof UsageError) { process.stderr.write(`percolate: ${e.message}\n`); return 2; }
-    if (e instanceof ControlApiError) { process.stderr.write(`percolate: ${e.message}\n`); return e.status >= 500 ? 1 : 2; }
-    process.stderr.write(`percolate: ${e instanceof Error ? e.message : String(e)}\n`);
-    return 1;
+    return exitCodeFor(e);
   }
 }
 

@@ -137,6 +137,14 @@ export class NotImplementedOnTarget extends Error {
   }
 }
 
+/**
+ * No cluster of the chosen target is running to attach to (or the one there may not be
+ * used: its run is gone, or it is still starting). The message says how to get one.
+ */
+export class NoClusterError extends Error {
+  override name = 'NoClusterError';
+}
+
 /** One server of the NATS cluster, as the target runs it. */
 export interface NatsNodeInfo {
   /** Position in the cluster (0-based), the argument of `killNatsNode` / `restoreNatsNode`. */

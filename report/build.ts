@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
+import { type RunChoice, harnessConfig } from '../lib/config.ts';
 import { type HistoryEntry, figureKey, updateHistory } from './history.ts';
 import { type RenderedPlot, formatValue, renderPage } from './html.ts';
 import { type RunContext, type RunModel, loadRun } from './model.ts';
@@ -30,14 +31,15 @@ export interface BuildResult {
 
 export const CONTEXT_FILE = 'run-context.json';
 
-export function currentContext(cwd = process.cwd()): RunContext {
+/** The commit of `cwd`'s checkout, with the run's target and profile (default: this process's, from lib/config.ts). */
+export function currentContext(cwd = process.cwd(), run: RunChoice = harnessConfig()): RunContext {
   let commit = 'unknown';
   try {
     commit = execFileSync('git', ['describe', '--always', '--dirty', '--abbrev=12'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   } catch {
     // not a git checkout (an unpacked artifact): the commit stays unknown
   }
-  return { target: process.env.PERCOLATE_TARGET ?? 'local', profile: process.env.PERCOLATE_PROFILE ?? 'fast', commit };
+  return { target: run.target, profile: run.profile, commit };
 }
 
 function contextFor(resultsFile: string): RunContext {

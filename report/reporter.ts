@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { FullConfig, FullResult, Reporter } from '@playwright/test/reporter';
+import { runChoiceOf } from '../lib/config.ts';
 import { CONTEXT_FILE, buildReport, currentContext } from './build.ts';
 import { CHROMIUM_PATH, checkReport } from './check.ts';
 
@@ -8,7 +9,7 @@ export interface RunReportOptions {
   /** The JSON reporter's output file; this reporter must be listed after it. */
   resultsFile?: string;
   outputFile?: string;
-  /** Check the page in Chromium (default true; PERCOLATE_REPORT_CHECK=0 turns it off). */
+  /** Check the page in Chromium (default true; playwright.config.ts passes PERCOLATE_REPORT_CHECK from lib/config.ts). */
   check?: boolean;
 }
 
@@ -26,7 +27,7 @@ export default class RunReportReporter implements Reporter {
   constructor(options: RunReportOptions = {}) {
     this.resultsFile = resolve(options.resultsFile ?? 'reports/results.json');
     this.outputFile = resolve(options.outputFile ?? 'reports/run.html');
-    this.check = (options.check ?? true) && process.env.PERCOLATE_REPORT_CHECK !== '0';
+    this.check = options.check ?? true;
   }
 
   printsToStdio(): boolean {
@@ -34,9 +35,9 @@ export default class RunReportReporter implements Reporter {
   }
 
   onBegin(config: FullConfig): void {
-    // Recorded now, while the run's environment and checkout are the ones tested.
+    // Recorded now, while the run's checkout is the one tested; target and profile are the run's metadata.
     mkdirSync(dirname(this.resultsFile), { recursive: true });
-    writeFileSync(join(dirname(this.resultsFile), CONTEXT_FILE), `${JSON.stringify(currentContext(config.rootDir), null, 2)}\n`);
+    writeFileSync(join(dirname(this.resultsFile), CONTEXT_FILE), `${JSON.stringify(currentContext(config.rootDir, runChoiceOf(config.metadata)), null, 2)}\n`);
   }
 
   async onEnd(result: FullResult): Promise<{ status?: FullResult['status'] } | undefined> {

@@ -4,9 +4,10 @@
 //   npx tsx scripts/token.ts --admin
 //   npx tsx scripts/token.ts --jwks              (the issuer's public keys, for RequestAuthentication's `jwks`)
 //   npx tsx scripts/token.ts --rotate-issuer     (a new signing key; the old one stays in the JWKS)
-// Secrets come from PERCOLATE_SECRETS_FILE, else .percolate/secrets.json (created if missing).
+// Secrets come from PERCOLATE_SECRETS_FILE (lib/config.ts), else .percolate/secrets.json (created if missing).
 import { parseArgs } from 'node:util';
 import { tierOf } from '../fixtures/tenants.ts';
+import { harnessConfig } from '../lib/config.ts';
 import { mintAdminToken, mintTenantToken } from '../reference-services/shared/auth.ts';
 import { DEFAULT_SECRETS_FILE, ensureSecretsFile, loadSecrets, publicJwks, rotateIssuerKey } from '../reference-services/shared/secrets.ts';
 import { TENANT_ID_PATTERN, isTier } from '../reference-services/shared/tenant-id.ts';
@@ -17,8 +18,8 @@ const { values, positionals } = parseArgs({
 });
 const fail = (message: string): never => { process.stderr.write(`token: ${message}\n`); process.exit(2); };
 
-const file = process.env.PERCOLATE_SECRETS_FILE ?? ensureSecretsFile(DEFAULT_SECRETS_FILE);
-const secrets = loadSecrets({ ...process.env, PERCOLATE_SECRETS_FILE: file });
+const file = harnessConfig().secretsFile ?? ensureSecretsFile(DEFAULT_SECRETS_FILE);
+const secrets = loadSecrets({ PERCOLATE_SECRETS_FILE: file });
 const ttl = Number(values.ttl);
 if (!Number.isInteger(ttl) || ttl <= 0) fail('--ttl must be a positive number of seconds');
 

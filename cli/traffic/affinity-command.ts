@@ -1,7 +1,8 @@
 import { type Command, Option } from 'commander';
 import { TIERS, type Tier } from '../../reference-services/shared/tenant-id.ts';
 import { table } from '../format.ts';
-import { EXIT, count, number, runWith, subcommand, tenantId } from './command.ts';
+import { count, number, tenantId } from '../args.ts';
+import { EXIT, runWith } from '../command.ts';
 import { sendAs } from '../../lib/http.ts';
 import { fmtLatency } from '../../lib/latency.ts';
 import { TrafficStats, fmtOutcomes, isErrorOutcome } from '../../lib/traffic-stats.ts';
@@ -26,7 +27,7 @@ export interface AffinityResult {
 }
 
 export function registerAffinityCommand(parent: Command): void {
-  const cmd = subcommand(parent, 'verify-affinity')
+  const cmd = parent.command('verify-affinity')
     .description('send N requests for one tenant through the load balancer and report the share served by one pod (x-served-by); exit 1 below --min-share')
     .argument('<tenant>', 'tenant id', tenantId)
     .option('--requests <n>', 'how many requests', count('--requests', 1, 100_000), 100)
@@ -69,5 +70,5 @@ export function registerAffinityCommand(parent: Command): void {
       ctx.out(`  ${result.pass ? '✓' : '✗'} ${(100 * share).toFixed(1)}% on ${topPod ?? 'no pod'} (min ${(100 * o.minShare).toFixed(1)}%)`);
     }
     return result.pass ? EXIT.ok : EXIT.failed;
-  }));
+  }, { interrupt: 'summary' }));
 }

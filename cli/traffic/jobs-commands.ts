@@ -4,7 +4,8 @@ import { performance } from 'node:perf_hooks';
 import { type Command, Option } from 'commander';
 import { TIERS, type Tier } from '../../reference-services/shared/tenant-id.ts';
 import { table } from '../format.ts';
-import { type CommandContext, EXIT, count, runWith, seconds, subcommand, tenantId } from './command.ts';
+import { count, seconds, tenantId } from '../args.ts';
+import { type CommandContext, EXIT, runWith } from '../command.ts';
 import { type TrackedJob, type UploadFile, countStates, generatedFile, isFinal, latencyOf, pollOnce, upload } from './jobs.ts';
 import { fmtLatency, fmtMs } from '../../lib/latency.ts';
 import { newRunId, tierFor } from './tenants.ts';
@@ -80,7 +81,7 @@ async function submitAndWait(ctx: CommandContext, command: string, files: Array<
 }
 
 export function registerJobCommands(parent: Command): void {
-  const jobs = subcommand(parent, 'submit-jobs')
+  const jobs = parent.command('submit-jobs')
     .description('POST /upload generated documents to the gateway --count times (each queues a parse job); with --wait, poll each job until done or failed')
     .option('--count <n>', 'how many jobs', count('--count', 1, 10_000), 10)
     .option('--size <bytes>', 'size of each generated document', count('--size', 1, 64 * 1024 * 1024), 4096);
@@ -88,24 +89,23 @@ export function registerJobCommands(parent: Command): void {
     const runId = newRunId('job');
     const files = Array.from({ length: o.count }, (_, i) => async () => generatedFile(runId, i, o.size));
     return submitAndWait(ctx, 'submit-jobs', files, o, runId);
-  }));
+  }, { interrupt: 'summary' }));
 
-  const one = subcommand(parent, 'submit-upload')
+  const one = parent.command('submit-upload')
     .description('POST one file to the gateway (as curl -F file=@FILE) and wait until its job is done or failed')
     .requiredOption('--file <path>', 'the file to upload (streamed, never read whole into memory)');
   jobOptions(one, true).action(runWith(async (ctx, o: JobOptions & { file: string }) => {
     const path = resolve(o.file);
-    let size: number;
+    let st: ReturnType<typeof statSync>;
     try {
-      const st = statSync(path);
-      if (!st.isFile()) return ctx.usage(`--file ${o.file} is not a regular file`);
-      size = st.size;
+      st = statSync(path);
     } catch (err) {
-      if ((err as { code?: string }).code === 'commander.usage') throw err;
       return ctx.usage(`--file ${o.file} cannot be read: ${(err as Error).message}`);
     }
+    if (!st.isFile()) return ctx.usage(`--file ${o.file} is not a regular file`);
+    const size = st.size;
     const runId = newRunId('upload');
     ctx.err(`uploading ${path} (${size} B)`);
     return submitAndWait(ctx, 'submit-upload', [async () => ({ name: basename(path), blob: await openAsBlob(path) })], o, runId);
-  }));
+  }, { interrupt: 'summary' }));
 }

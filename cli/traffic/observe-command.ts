@@ -3,7 +3,8 @@ import { type Command, Option } from 'commander';
 import { JOBS_STREAM } from '../../reference-services/shared/nats.ts';
 import { TIERS, type Tier } from '../../reference-services/shared/tenant-id.ts';
 import { table } from '../format.ts';
-import { EXIT, number, runWith, seconds, subcommand } from './command.ts';
+import { number, seconds } from '../args.ts';
+import { EXIT, runWith } from '../command.ts';
 import { type ScaleEventLine, type ScalingSample, ScalingObserver } from './observe.ts';
 
 interface ObserveOptions { duration: number; interval: number; tier: Tier; stream: string; consumer: string; json?: boolean; plain?: boolean }
@@ -34,7 +35,7 @@ function screen(s: ScalingSample, o: ObserveOptions, recent: ScaleEventLine[], e
 }
 
 export function registerObserveCommand(parent: Command): void {
-  const cmd = subcommand(parent, 'observe-scaling')
+  const cmd = parent.command('observe-scaling')
     .description('a live view of replicas per workload, active tenants (the database scaler\'s metric), job queue lag (the worker scaler\'s) and scaling events')
     .option('--duration <seconds>', 'how long to observe', seconds('--duration', 86_400), 600)
     .option('--interval <seconds>', 'time between samples', number('--interval', 0.1, 3_600), 1)
@@ -83,7 +84,7 @@ export function registerObserveCommand(parent: Command): void {
     if (o.json) ctx.out(JSON.stringify(summary));
     else ctx.out(`observed ${samples} samples over ${summary.durationS} s; replicas ${[...seen].map(([w, r]) => `${w} ${r.min === r.max ? r.min : `${r.min}–${r.max}`}`).join(', ') || 'n/a'}; scale events ${eventsAvailable ? events : 'n/a'}`);
     return EXIT.ok;
-  }));
+  }, { interrupt: 'summary' }));
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

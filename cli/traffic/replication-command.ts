@@ -2,7 +2,8 @@ import { type Command, Option } from 'commander';
 import { loadTenants } from '../../fixtures/tenants.ts';
 import { TIERS, type Tier } from '../../reference-services/shared/tenant-id.ts';
 import { table } from '../format.ts';
-import { EXIT, count, number, runWith, subcommand, tenantId } from './command.ts';
+import { count, number, tenantId } from '../args.ts';
+import { EXIT, runWith } from '../command.ts';
 import { Latency, fmtLatency, fmtMs } from '../../lib/latency.ts';
 import { dbPodSelector } from '../../lib/names.ts';
 import { type ProbeResult, type ReplicaLag, probeReplication } from './replication.ts';
@@ -13,7 +14,7 @@ interface ReplicationOptions { allTenants?: boolean; tier?: Tier; maxTenants: nu
 const fmtLag = (r: ReplicaLag) => (r.lagMs !== undefined ? fmtMs(r.lagMs) : '✗ never');
 
 export function registerReplicationCommand(parent: Command): void {
-  const cmd = subcommand(parent, 'check-replication')
+  const cmd = parent.command('check-replication')
     .description('write a probe through the load balancer and time until each ready database pod can read it (lag per replica); exit 1 if a replica is over --max-lag or never sees it')
     .argument('[tenant]', 'tenant id', tenantId)
     .option('--all-tenants', 'probe each fixture tenant of the tier (fixtures/tenants.yaml), at most --max-tenants')
@@ -87,6 +88,6 @@ export function registerReplicationCommand(parent: Command): void {
         : `  ✗ ${failures.length} of ${results.length} probes failed: a write refused, a replica that never saw it, or lag over ${fmtMs(o.maxLag)}${ctx.signal.aborted ? ' (interrupted)' : ''}`);
     }
     return pass ? EXIT.ok : EXIT.failed;
-  }));
+  }, { interrupt: 'summary' }));
 }
 

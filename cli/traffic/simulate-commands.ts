@@ -1,6 +1,7 @@
 import { type Command, Option } from 'commander';
 import { TIERS, type Tier } from '../../reference-services/shared/tenant-id.ts';
-import { type CommandContext, EXIT, count, number, runWith, seconds, subcommand, tenantId } from './command.ts';
+import { count, number, seconds, tenantId } from '../args.ts';
+import { type CommandContext, EXIT, runWith } from '../command.ts';
 import { DEFAULT_MIX, type Mix, parseMix } from './mix.ts';
 import { formatSummary, progressLine, summaryOf } from './simulate-report.ts';
 import { simulate } from './simulation.ts';
@@ -53,14 +54,14 @@ async function run(ctx: CommandContext, command: string, tenants: Array<{ tenant
 }
 
 export function registerSimulateCommands(parent: Command): void {
-  const one = subcommand(parent, 'simulate-tenant')
+  const one = parent.command('simulate-tenant')
     .description('open-model mixed traffic (reads, searches, writes, entity merges, moments) for one tenant through the load balancer; exit 1 on any 5xx or failed request')
     .argument('<tenant>', 'tenant id', tenantId)
     .addOption(new Option('--tier <tier>', 'the tenant\'s tier (default: its tier in fixtures/tenants.yaml, else small)').choices([...TIERS]));
   trafficOptions(one, 'requests per second', 10).action(runWith(async (ctx, tenant: string, o: TrafficOptions & { tier?: Tier }) =>
-    run(ctx, 'simulate-tenant', [{ tenant, tier: tierFor(tenant, o.tier) }], o)));
+    run(ctx, 'simulate-tenant', [{ tenant, tier: tierFor(tenant, o.tier) }], o), { interrupt: 'summary' }));
 
-  const many = subcommand(parent, 'simulate-tenants')
+  const many = parent.command('simulate-tenants')
     .description('simulate-tenant for several tenants at once: the first N fixture tenants of a tier, or a list')
     .option('--tenants <n>', 'how many of the tier\'s fixture tenants (fixtures/tenants.yaml, in file order)', count('--tenants', 1, 100), 5)
     .addOption(new Option('--tier <tier>', 'the tier to take them from').choices([...TIERS]).default('small'))
@@ -78,5 +79,5 @@ export function registerSimulateCommands(parent: Command): void {
     }
     const explicit = o.tenantIds !== undefined;
     return run(ctx, 'simulate-tenants', ids.map((tenant) => ({ tenant, tier: explicit ? tierFor(tenant, undefined, o.tier) : o.tier })), o);
-  }));
+  }, { interrupt: 'summary' }));
 }

@@ -1,28 +1,20 @@
 import { KubeConfig } from '@kubernetes/client-node';
-import { NAMESPACE } from '../../lib/names.ts';
+import { KUBE_ENDPOINT_VARS, type KubeConfigValues, type KubeEndpointName } from '../../lib/config.ts';
 import type { ClusterEndpoints } from '../target.ts';
 import { KubePreflightError, checkReachable, formatMissing, loadKubeConfig, missingOperators } from './preflight.ts';
 import { KubeClusterTarget } from './target.ts';
 
-/** Where tests reach the cluster's services from; a cluster decides this, so it is configured. */
-const ENDPOINT_ENV: Record<Exclude<keyof ClusterEndpoints, 'zonalLoadBalancerUrls' | 'extra'>, string> = {
-  loadBalancerUrl: 'PERCOLATE_LB_URL',
-  gatewayUrl: 'PERCOLATE_GATEWAY_URL',
-  natsUrl: 'PERCOLATE_NATS_URL',
-  natsMonitoringUrl: 'PERCOLATE_NATS_MONITORING_URL',
-  prometheusUrl: 'PERCOLATE_PROMETHEUS_URL',
-};
-
-export function endpointsFromEnv(env: NodeJS.ProcessEnv): ClusterEndpoints {
-  const missing = Object.values(ENDPOINT_ENV).filter((name) => !env[name]);
+/**
+ * Where tests reach the cluster's services from (a cluster decides this, so it is
+ * configured: PERCOLATE_LB_URL …, read by lib/config.ts); the error lists what is missing.
+ */
+export function kubeEndpoints(kube: KubeConfigValues): ClusterEndpoints {
+  const missing = (Object.keys(KUBE_ENDPOINT_VARS) as KubeEndpointName[]).filter((k) => !kube.endpoints[k]).map((k) => KUBE_ENDPOINT_VARS[k]);
   if (missing.length) {
     throw new KubePreflightError(`PERCOLATE_TARGET=kube: set ${missing.join(', ')} to URLs reachable from this machine (the Istio ingress gateway's address, or \`kubectl -n percolate port-forward svc/<name> <port>\`; README "Run on your cluster")`);
   }
-  const get = (k: keyof typeof ENDPOINT_ENV) => env[ENDPOINT_ENV[k]]!;
-  return {
-    loadBalancerUrl: get('loadBalancerUrl'), gatewayUrl: get('gatewayUrl'), natsUrl: get('natsUrl'),
-    natsMonitoringUrl: get('natsMonitoringUrl'), prometheusUrl: get('prometheusUrl'), zonalLoadBalancerUrls: {}, extra: {},
-  };
+  const { loadBalancerUrl, gatewayUrl, natsUrl, natsMonitoringUrl, prometheusUrl } = kube.endpoints as Record<KubeEndpointName, string>;
+  return { loadBalancerUrl, gatewayUrl, natsUrl, natsMonitoringUrl, prometheusUrl, zonalLoadBalancerUrls: {}, extra: {} };
 }
 
 /** The operators without which the suite cannot run at all; the others only remove capabilities. */
@@ -43,10 +35,10 @@ export async function preflightKube(env: NodeJS.ProcessEnv = process.env): Promi
   return { kc, version, warnings };
 }
 
-export async function openKubeTarget(env: NodeJS.ProcessEnv = process.env): Promise<KubeClusterTarget> {
-  const endpoints = endpointsFromEnv(env);
-  const { kc } = await preflightKube(env);
-  return new KubeClusterTarget(kc, { kind: 'kube', endpoints, namespace: env.PERCOLATE_NAMESPACE ?? NAMESPACE });
+export async function openKubeTarget(kube: KubeConfigValues): Promise<KubeClusterTarget> {
+  const endpoints = kubeEndpoints(kube);
+  const { kc } = await preflightKube();
+  return new KubeClusterTarget(kc, { kind: 'kube', endpoints, namespace: kube.namespace });
 }
 
 /** A target over a kubeconfig given as text (the k3s container's). */

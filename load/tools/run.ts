@@ -12,7 +12,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openTarget } from '../../cluster/targets.ts';
-import { SCRIPTS, type ScriptName, isProfile, loadPlan } from '../lib/scenarios.ts';
+import { ConfigError, TARGET_KINDS, harnessConfig, parseProfile, parseTarget } from '../../lib/config.ts';
+import { SCRIPTS, type ScriptName, loadPlan } from '../lib/scenarios.ts';
 import { LOAD_DIR } from './bundle.ts';
 import { bringTiersToZero, findK6, mintTokens } from './k6-runner.ts';
 
@@ -21,21 +22,29 @@ const K6_INSTALL = `k6 is not installed (looked for K6_BINARY, then k6 on PATH).
 then run this again, or set K6_BINARY=/path/to/k6. Without k6, the same scenarios and thresholds run in the suite:
   npx playwright test --project=t5-performance`;
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: { target: { type: 'string', default: process.env.PERCOLATE_TARGET ?? 'local' }, profile: { type: 'string', default: process.env.PERCOLATE_PROFILE ?? 'fast' } },
-});
 const fail = (message: string): never => { process.stderr.write(`load: ${message}\n`); process.exit(2); };
-const script = (positionals[0] ?? fail(`usage: npm run load -- <${SCRIPTS.join('|')}> [--target local|k3s|kube] [--profile fast|realistic] [-- k6 args]`)).replace(/^load\//, '').replace(/\.(ts|js)$/, '');
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { target: { type: 'string' }, profile: { type: 'string' } } });
+const script = (positionals[0] ?? fail(`usage: npm run load -- <${SCRIPTS.join('|')}> [--target ${TARGET_KINDS.join('|')}] [--profile fast|realistic] [-- k6 args]`)).replace(/^load\//, '').replace(/\.(ts|js)$/, '');
 if (!(SCRIPTS as readonly string[]).includes(script)) fail(`unknown script "${script}"; known: ${SCRIPTS.join(', ')}`);
-if (!['local', 'k3s', 'kube'].includes(values.target!)) fail(`--target must be local, k3s or kube, got "${values.target}"`);
-if (!isProfile(values.profile)) fail(`--profile must be fast or realistic, got "${values.profile}"`);
+// The options win over the environment (PERCOLATE_TARGET, PERCOLATE_PROFILE: lib/config.ts).
+const choice = (() => {
+  try {
+    const config = harnessConfig();
+    return {
+      target: values.target === undefined ? config.target : parseTarget(values.target, '--target'),
+      profile: values.profile === undefined ? config.profile : parseProfile(values.profile, '--profile'),
+    };
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return fail(err.message);
+  }
+})();
 
 const k6 = findK6();
 if (!k6) { process.stderr.write(`${K6_INSTALL}\n`); process.exit(3); }
 
-const plan = loadPlan(script as ScriptName, values.profile as 'fast' | 'realistic');
-const target = await openTarget({ ...process.env, PERCOLATE_TARGET: values.target, PERCOLATE_PROFILE: values.profile });
+const plan = loadPlan(script as ScriptName, choice.profile);
+const target = await openTarget(choice);
 let code = 1;
 try {
   const { loadBalancerUrl } = await target.getEndpoints();
@@ -51,7 +60,7 @@ try {
     }
     const child = spawn(k6, ['run', ...positionals.slice(1), join(LOAD_DIR, `${script}.ts`)], {
       stdio: 'inherit',
-      env: { ...process.env, BASE_URL: loadBalancerUrl, TOKENS_FILE: tokensFile, PERCOLATE_PROFILE: values.profile, SUMMARY_DIR: summaryDir },
+      env: { ...process.env, BASE_URL: loadBalancerUrl, TOKENS_FILE: tokensFile, PERCOLATE_PROFILE: choice.profile, SUMMARY_DIR: summaryDir },
     });
     code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
     if (code !== 0) break;

@@ -18,14 +18,14 @@ import { DB_SMALL } from '../../lib/names.ts';
  * count of scale events.
  */
 test.describe('T2.6 scale flapping prevention', () => {
-  test('T2.6 oscillating load the autoscaler sees causes fewer than 4 scale events @nightly @pr', async ({ cluster, tenants, profile, deadlines, plan }) => {
+  test('T2.6 oscillating load the autoscaler sees causes fewer than 4 scale events @nightly @pr', async ({ cluster, tenants, profile, timeProfile, deadlines, plan }) => {
     const { oscillating } = loadScenarios();
     const high = await Promise.all(tenants.ofTier('small', oscillating.highTenants).map((t) => tenants.client(t.id)));
     const low = high.slice(0, oscillating.lowTenants);
-    const so = await scaledObjectSpec(profile.name, DB_SMALL);
+    const so = await scaledObjectSpec(profile, DB_SMALL);
     const { highMs, lowMs, seenLowMs } = deadlines.oscillation;
-    const windowMs = profile.flappingWindowSeconds * 1000;
-    const stabilizationMs = profile.scaleDownStabilizationSeconds * 1000;
+    const windowMs = timeProfile.flappingWindowSeconds * 1000;
+    const stabilizationMs = timeProfile.scaleDownStabilizationSeconds * 1000;
     // The pod counts the metric asks for in each phase, from the ScaledObject's threshold.
     const threshold = perPodThreshold(so);
     const highPods = Math.ceil(oscillating.highTenants / threshold);
@@ -49,8 +49,8 @@ test.describe('T2.6 scale flapping prevention', () => {
     let samples: Array<{ at: number; value: number }> = [];
     let failed: Record<string, number> = {};
     try {
-      await test.step(`assess: ${profile.flappingWindowSeconds} s of ${highMs / 1000} s high (${high.length} tenants) / ${lowMs / 1000} s low (${low.length}): the metric dips for ~${seenLowMs / 1000} s each cycle`, async () => {
-        samples = await observe(() => cluster.getReplicas(DB_SMALL), { forMs: windowMs, intervalMs: profile.pollingIntervalSeconds * 1000 });
+      await test.step(`assess: ${timeProfile.flappingWindowSeconds} s of ${highMs / 1000} s high (${high.length} tenants) / ${lowMs / 1000} s low (${low.length}): the metric dips for ~${seenLowMs / 1000} s each cycle`, async () => {
+        samples = await observe(() => cluster.getReplicas(DB_SMALL), { forMs: windowMs, intervalMs: timeProfile.pollingIntervalSeconds * 1000 });
       });
     } finally {
       failed = (await traffic.stop()).failures();
@@ -87,7 +87,7 @@ test.describe('T2.6 scale flapping prevention', () => {
 
     await test.step(`assess: scale events (seed 003: < 4 in 20 min of oscillating load)`, async () => {
       const scales = events.filter((e) => e.replicasAfter !== e.replicasBefore && e.reason !== 'paused' && e.reason !== 'resumed');
-      test.info().annotations.push({ type: 'measured', description: `${scales.length} scale events in ${profile.flappingWindowSeconds} s: ${scales.map((e) => `${e.replicasBefore}→${e.replicasAfter} (${e.actor} ${e.reason})`).join(', ') || 'none'}; replicas seen ${[...new Set(samples.map((s) => s.value))].join(', ')}` });
+      test.info().annotations.push({ type: 'measured', description: `${scales.length} scale events in ${timeProfile.flappingWindowSeconds} s: ${scales.map((e) => `${e.replicasBefore}→${e.replicasAfter} (${e.actor} ${e.reason})`).join(', ') || 'none'}; replicas seen ${[...new Set(samples.map((s) => s.value))].join(', ')}` });
       measure(test.info(), 'T2.6 scale events under oscillating load', scales.length, 'events', { op: '<=', value: plan.scaling.maxScaleEventsPer20Min, source: 'targets.yaml scaling.maxScaleEventsPer20Min' });
     });
     expect(failed, 'failed requests during the oscillating load').toEqual({});

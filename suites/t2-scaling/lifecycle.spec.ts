@@ -15,7 +15,7 @@ test.describe.serial('T2.2–T2.4 database pods follow the active tenants', () =
   // and scaling on the current count (5 / 2 × pods) keeps climbing.
   test('T2.2 five active tenants scale the database 1 → ceil(5 / 2) = 3 @pr', async ({ cluster, tenants, deadlines, plan, profile }) => {
     const active = 5;
-    const so = await scaledObjectSpec(profile.name, DB_SMALL);
+    const so = await scaledObjectSpec(profile, DB_SMALL);
     const expected = Math.ceil(active / perPodThreshold(so));
     const clients = await Promise.all(tenants.ofTier('small', active).map((t) => tenants.client(t.id)));
     await test.step('setup: autoscaling owns the pool; at most one pod to start from', async () => {

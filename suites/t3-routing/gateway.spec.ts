@@ -6,7 +6,7 @@ import { expect, test } from '../fixtures/index.ts';
 import { DB_SMALL, WORKER, dbWorkload } from '../../lib/names.ts';
 
 test.describe('T3.5 gateway routing', () => {
-  test('T3.5 the gateway takes the tenant from the token, never from a header a client sends @nightly @pr', async ({ endpoints, tenants, pools, deadlines, plan, profile, testId }) => {
+  test('T3.5 the gateway takes the tenant from the token, never from a header a client sends @nightly @pr', async ({ endpoints, tenants, pools, deadlines, plan, timeProfile, testId }) => {
     const { gatewayUploads: uploads, gatewayTenants: tenantCount } = plan.routing;
     const ids = tenants.ofTier('small', tenantCount).map((t) => t.id);
     const workers = 2;
@@ -35,7 +35,7 @@ test.describe('T3.5 gateway routing', () => {
     await test.step('assess: every job, and its result, belongs to the token’s tenant only', async () => {
       const jobAs = async (jobId: string, tenant: string) => http(`${endpoints.gatewayUrl}/jobs/${jobId}`, { headers: tenantHeaders({ token: await tenants.token(tenant) }) });
       // The workers share the queue: the last job waits for those before it.
-      const timeoutMs = deadlines.jobDoneMs + Math.ceil(uploads / workers) * profile.parseMs[1];
+      const timeoutMs = deadlines.jobDoneMs + Math.ceil(uploads / workers) * timeProfile.parseMs[1];
       await eventually(`${uploads} jobs done`, async () => {
         const states = await mapConcurrent(jobs, 16, async (j) => (await jobAs(j.id, j.owner)).body.state as string);
         return states.filter((st) => st !== 'done');

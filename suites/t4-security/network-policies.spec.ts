@@ -67,7 +67,7 @@ const MUST_REFUSE: Array<[Peer, Peer, number, string]> = [
  */
 test.describe('T4.5 network policies', () => {
   test('T4.5 the rendered policies allow each needed flow and refuse each forbidden one @pr', async ({ cluster, profile }) => {
-    const m = await test.step('setup: render the manifests of the profile', async () => renderOverlay(profile.name));
+    const m = await test.step('setup: render the manifests of the profile', async () => renderOverlay(profile));
     const p = peers(m);
     const flow = (from: Peer, to: Peer, port: number): Flow => ({ from: p[from], to: p[to], port, protocol: to === 'kubeDns' ? 'UDP' : 'TCP' });
 

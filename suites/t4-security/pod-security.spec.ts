@@ -35,7 +35,7 @@ function restrictedViolations(kind: string, name: string, pod: Json): string[] {
  */
 test.describe('T4.4 pod security', () => {
   test('T4.4 every workload meets the restricted Pod Security Standard @pr', async ({ cluster, profile }) => {
-    const m = await test.step('setup: render the manifests of the profile', async () => renderOverlay(profile.name));
+    const m = await test.step('setup: render the manifests of the profile', async () => renderOverlay(profile));
     await test.step('assess: each pod template, each container', async () => {
       const workloads = m.objects.filter((o) => ['Deployment', 'StatefulSet', 'DaemonSet', 'Job'].includes(o.kind));
       expect(workloads.length).toBeGreaterThanOrEqual(5);

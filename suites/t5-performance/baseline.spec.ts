@@ -6,7 +6,7 @@ import { applyFaultUnderTest, runPlan } from './load-runner.ts';
 
 test.describe('T5.1 baseline latency', () => {
   test('T5.1 steady load across tiers: p95 < 500 ms, p99 < 1 s, errors < 0.1 % @nightly', async ({ pools, tenants, endpoints, profile, plan: targets, faults, testId }) => {
-    const plan = loadPlan('baseline', profile.name);
+    const plan = loadPlan('baseline', profile);
     test.setTimeout(test.info().timeout + plan.stages.reduce((s, x) => s + x.durationS, 0) * 1000);
     await test.step('setup: one pod per tier the tenants use, held (the baseline measures serving, not scaling)', async () => {
       for (const tier of new Set(plan.tenants.map((t) => t.tier))) await pools.hold(dbWorkload(tier), 1);

@@ -8,7 +8,7 @@ import { dbWorkload } from '../../lib/names.ts';
 
 test.describe('T5.4 cold start latency', () => {
   test('T5.4 every tier from zero pods: p95 of the time to first response < 30 s @nightly', async ({ cluster, tenants, endpoints, profile, deadlines, plan: targets, testId }) => {
-    const plan = loadPlan('cold-start', profile.name);
+    const plan = loadPlan('cold-start', profile);
     const cold = plan.coldStart!;
     test.setTimeout(test.info().timeout + cold.iterationsPerTier * (deadlines.scaleToZeroMs + cold.boundSeconds * 1000));
     const samples: Array<{ tier: string; seconds: number; status: number; servedBy: string | null }> = [];

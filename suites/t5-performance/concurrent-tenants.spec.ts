@@ -5,13 +5,13 @@ import { dbWorkload } from '../../lib/names.ts';
 import { applyFaultUnderTest, runPlan } from './load-runner.ts';
 
 test.describe('T5.5 concurrent tenants', () => {
-  test('T5.5 all 100 tenants active at once: p95 < 750 ms, errors < 0.5 %, per tier @weekly', async ({ pools, tenants, endpoints, profile, plan: targets, faults, testId }) => {
-    const plan = loadPlan('concurrent-tenants', profile.name);
+  test('T5.5 all 100 tenants active at once: p95 < 750 ms, errors < 0.5 %, per tier @weekly', async ({ pools, tenants, endpoints, profile, timeProfile, plan: targets, faults, testId }) => {
+    const plan = loadPlan('concurrent-tenants', profile);
     test.setTimeout(test.info().timeout + planDurationS(plan) * 1000);
     await test.step('setup: enough pods per tier that each keeps its tenants open (the profile\'s tenant cache), held', async () => {
       for (const tier of new Set(plan.tenants.map((t) => t.tier))) {
         const count = plan.tenants.filter((t) => t.tier === tier).length;
-        await pools.hold(dbWorkload(tier), Math.ceil(count / profile.tenantCacheSize));
+        await pools.hold(dbWorkload(tier), Math.ceil(count / timeProfile.tenantCacheSize));
       }
       await applyFaultUnderTest(faults, test.info());
     });

@@ -3,6 +3,7 @@ import { recoveryAfter, runStaged } from '../../bench/staged-load.ts';
 import type { LoadPlan } from '../../load/lib/scenarios.ts';
 import { type LoadSummary, summarize, summaryText } from '../../load/lib/summary.ts';
 import { findK6, requestPoints, runK6 } from '../../load/tools/k6-runner.ts';
+import { harnessConfig } from '../../lib/config.ts';
 import { recordFigure, recordSeries } from '../lib/measure.ts';
 import type { Faults } from '../fixtures/faults.ts';
 import type { Tenants } from '../fixtures/tenants.ts';
@@ -13,7 +14,7 @@ import type { Tenants } from '../fixtures/tenants.ts';
  * fail, e.g. with chaos/db-slow-network-delay.yaml.
  */
 export async function applyFaultUnderTest(faults: Faults, testInfo: TestInfo): Promise<void> {
-  const file = process.env.PERCOLATE_T5_FAULT;
+  const file = harnessConfig().t5Fault;
   if (!file) return;
   testInfo.annotations.push({ type: 'fault', description: `${file} applied for the whole run (PERCOLATE_T5_FAULT)` });
   await faults.applyExperiment(file);

@@ -6,7 +6,7 @@ import { applyFaultUnderTest, runPlan } from './load-runner.ts';
 
 test.describe('T5.2 spike handling', () => {
   test('T5.2 a 10x spike: no errors during it, SLOs during and after it, recovered within the recovery phase @nightly', async ({ pools, tenants, endpoints, profile, plan: targets, faults, testId }) => {
-    const plan = loadPlan('spike', profile.name);
+    const plan = loadPlan('spike', profile);
     test.setTimeout(test.info().timeout + planDurationS(plan) * 1000);
     // The pool scales on active tenants, not on request rate (seed 002), so a spike on the
     // same tenants meets the pool it found; held, so the figures measure the spike rather

@@ -7,7 +7,7 @@ import { applyFaultUnderTest, runPlan } from './load-runner.ts';
 test.describe('T5.3 sustained load', () => {
   // 24 h with the realistic profile (the weekly schedule); a bounded soak on fast.
   test('T5.3 the baseline SLOs hold for the whole run @weekly', async ({ pools, tenants, endpoints, profile, plan: targets, faults, testId }) => {
-    const plan = loadPlan('sustained', profile.name);
+    const plan = loadPlan('sustained', profile);
     test.setTimeout(test.info().timeout + planDurationS(plan) * 1000);
     await test.step('setup: one pod per tier the tenants use, held', async () => {
       for (const tier of new Set(plan.tenants.map((t) => t.tier))) await pools.hold(dbWorkload(tier), 1);

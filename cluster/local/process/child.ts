@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, fstatSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { binaryFor } from '../../../lib/config.ts';
 import { REPO_ROOT } from '../../../lib/repo.ts';
 import { Fatal, pollUntil } from '../network/net-util.ts';
 import { processIdentity, signalGroup } from './proc-identity.ts';
@@ -100,9 +101,9 @@ export function describeExit(status: ExitStatus | undefined): string {
   return status.signal ? `killed by ${status.signal}` : `exited with code ${status.code}`;
 }
 
-/** The binary of a component: PERCOLATE_<NAME>_BIN overrides PATH (e.g. PERCOLATE_NATS_SERVER_BIN). */
-export function binary(name: string, env: NodeJS.ProcessEnv = process.env): string {
-  return env[`PERCOLATE_${name.toUpperCase().replace(/-/g, '_')}_BIN`] || name;
+/** The binary of a component: PERCOLATE_<NAME>_BIN overrides PATH (e.g. PERCOLATE_NATS_SERVER_BIN; lib/config.ts reads it). */
+export function binary(name: string): string {
+  return binaryFor(name);
 }
 
 /**

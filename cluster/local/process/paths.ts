@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../../../lib/repo.ts';
+import { harnessConfig } from '../../../lib/config.ts';
 
 /** Every process of a run carries this variable, so a sweep can find it even if no record survived. */
 export const RUN_MARKER_ENV = 'PERCOLATE_RUN_DIR';
@@ -13,11 +13,12 @@ export const STATE_DIR_PREFIX = 'percolate-state-';
 
 /**
  * Where the state of the local cluster is kept between commands: one cluster per state
- * directory. The CLI uses the repository's `.percolate/local`; tests pass their own so
- * they never touch a cluster a person started by hand.
+ * directory. The CLI uses the repository's `.percolate/local` (or PERCOLATE_LOCAL_STATE_DIR,
+ * read by lib/config.ts); tests pass their own so they never touch a cluster a person
+ * started by hand.
  */
-export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.PERCOLATE_LOCAL_STATE_DIR || join(REPO_ROOT, '.percolate', 'local');
+export function defaultStateDir(): string {
+  return harnessConfig().localStateDir;
 }
 
 export const stateFile = (stateDir: string): string => join(stateDir, 'state.json');

@@ -5,7 +5,7 @@ import { loadSecrets } from '../../../reference-services/shared/secrets.ts';
 import type { Tier } from '../../../reference-services/shared/tenant-id.ts';
 import {
   type Capabilities, type CapabilityName, type Capability, type ClusterEndpoints, type ClusterTarget, type DeletePodOptions, type KillPodOptions, type NodeInfo,
-  type PodSelector, type WaitOptions, type WorkloadInfo, type ZoneInfo, matchesSelector,
+  type PodSelector, type WaitOptions, type WorkloadInfo, type ZoneInfo, NoClusterError, matchesSelector,
 } from '../../target.ts';
 import { downLocalCluster } from '../control/launcher.ts';
 import { pollUntil } from '../network/net-util.ts';
@@ -33,7 +33,7 @@ export class ControlApiError extends Error {
 /**
  * The `local` ClusterTarget: a client of the daemon's control API. One that started its
  * cluster (LocalClusterBuilder.start) stops it on close; one that attached to a running
- * cluster (connectLocalCluster) only lets go.
+ * cluster (attachLocalCluster) only lets go.
  */
 export class LocalClusterTarget implements ClusterTarget {
   readonly kind = 'local';
@@ -257,12 +257,21 @@ export class LocalClusterTarget implements ClusterTarget {
   async [Symbol.asyncDispose](): Promise<void> { await this.close(); }
 }
 
-/** Attaches to the cluster a `percolate test-topology up` started (closing it leaves it running). */
-export function connectLocalCluster(stateDir: string = defaultStateDir()): LocalClusterTarget {
+const START_HINT = 'start one with `npx percolate test-topology up`';
+
+/**
+ * Attaches to the running local cluster of a state dir (closing the target leaves it
+ * running). The one attach: the CLI, `openTarget` and the suite's global setup all come
+ * here. Refused, with a NoClusterError that says why and what to do, when no daemon runs
+ * there, when the run that owned the cluster is gone (it is going away and is never
+ * reused: the next `up` sweeps it), and — unless `anyPhase` (`status` shows a cluster
+ * while it starts or stops) — when it is not ready.
+ */
+export function attachLocalCluster(stateDir: string = defaultStateDir(), { anyPhase = false }: { anyPhase?: boolean } = {}): LocalClusterTarget {
   const state = readState(stateDir);
-  if (!state || !daemonAlive(state)) throw new Error(`no local cluster is running (state dir ${stateDir}): start one with \`npx percolate test-topology up\``);
-  // Started by a run that has died: it is going away, and is never reused.
-  if (ownerGone(state)) throw new Error(`the local cluster in ${stateDir} belonged to a run that is gone (pid ${state.owner!.pid}); it will be swept`);
-  if (state.phase !== 'ready') throw new Error(`the local cluster in ${stateDir} is ${state.phase}`);
+  if (!state || !daemonAlive(state)) throw new NoClusterError(`no local cluster is running (state dir ${stateDir}): ${START_HINT}`);
+  if (ownerGone(state)) throw new NoClusterError(`the local cluster in ${stateDir} belonged to a run that is gone (pid ${state.owner!.pid}); it will be swept: ${START_HINT}`);
+  if (!anyPhase && state.phase !== 'ready') throw new NoClusterError(`the local cluster in ${stateDir} is ${state.phase}: wait for it, or \`npx percolate test-topology down\` and start again`);
+  if (!state.control) throw new NoClusterError(`the local cluster in ${stateDir} has no control API yet (it is ${state.phase}): wait for it`);
   return new LocalClusterTarget(state, stateDir, false);
 }
