@@ -1,6 +1,6 @@
 import { defineConfig } from '@playwright/test';
 import type { TargetOptions } from './suites/fixtures/target.ts';
-import { loadProfile } from './reference-services/shared/profile.ts';
+import { SETTLE_MS, loadProfile } from './lib/time.ts';
 
 /**
  * The T1–T6 plan as Playwright projects, one per category:
@@ -23,7 +23,7 @@ export default defineConfig<TargetOptions>({
   forbidOnly: !!process.env.CI,
   retries: 0,
   timeout: testTimeoutMs,
-  expect: { timeout: 10_000 },
+  expect: { timeout: SETTLE_MS },
   outputDir: 'reports/test-results',
   reporter: [
     ['list'],

@@ -4,7 +4,8 @@ import { type NatsConnection, connect } from '@nats-io/transport-node';
 import { mintTenantToken } from '../reference-services/shared/auth.ts';
 import { type Secrets, ensureSecretsFile, loadSecrets } from '../reference-services/shared/secrets.ts';
 import { NatsServer, REPO_ROOT, type ManagedProcess, ServiceProcess, scratchDir, startProcess } from '../tests/helpers/processes.ts';
-import { freePort, waitFor } from '../tests/helpers/ports.ts';
+import { freePort } from '../tests/helpers/ports.ts';
+import { Fatal, eventually } from '../lib/poll.ts';
 import { onTeardown } from './teardown.ts';
 
 export const progress = (msg: string): void => { process.stderr.write(`[bench] ${msg}\n`); };
@@ -72,10 +73,10 @@ export async function startBareServer(env: BenchEnv, bodyFile: string): Promise<
     { PORT: String(port), BARE_BODY_FILE: bodyFile }, env.dir);
   onTeardown('bare-server', () => proc.stop());
   const url = `http://127.0.0.1:${port}`;
-  await waitFor('bare-server answering', 15_000, async () => {
-    if (!proc.running) throw new Error(`bare-server exited:\n${proc.logs.slice(-1000)}`);
-    return (await fetch(url)).ok;
-  });
+  await eventually('bare-server answering', async () => {
+    if (!proc.running) throw new Fatal(`bare-server exited:\n${proc.logs.slice(-1000)}`);
+    return (await fetch(url)).status;
+  }, (status) => status === 200, { timeoutMs: 15_000, intervalMs: 50 });
   return { url, process: proc };
 }
 

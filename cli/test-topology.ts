@@ -5,7 +5,7 @@ import { DB_WORKLOAD, GATEWAY_WORKLOAD, WORKER_WORKLOAD } from '../cluster/local
 import { defaultStateDir } from '../cluster/local/process/paths.ts';
 import { readState } from '../cluster/local/process/state.ts';
 import { daemonAlive } from '../cluster/local/process/sweep.ts';
-import { PROFILE_NAMES, type ProfileName } from '../reference-services/shared/profile.ts';
+import { PROFILE_NAMES, type ProfileName, REPLICAS_READY_TIMEOUT_MS, UP_TIMEOUT_MS } from '../lib/time.ts';
 import { TENANT_ID_PATTERN, TIERS, type Tier } from '../reference-services/shared/tenant-id.ts';
 import { formatEndpoints, formatStatus, ms } from './format.ts';
 import { registerChaosCommands } from './chaos-commands.ts';
@@ -52,7 +52,7 @@ export function testTopologyCommand(): Command {
     .option('--db-replicas <n>', 'hold percolate-db-small at n pods: its ScaledObject starts paused at n (default: the autoscaler owns the count, 0 until the first request)', count('--db-replicas'))
     .option('--workers <n>', 'hold the workers at n pods: their ScaledObject starts paused at n (default: the autoscaler owns the count, 0 until jobs queue)', count('--workers'))
     .option('--gateways <n>', 'gateway pods to start with (default: the manifests\' replicas)', count('--gateways'))
-    .option('--timeout <ms>', 'give up (and tear down) after this long', count('--timeout', 3_600_000), 120_000)
+    .option('--timeout <ms>', 'give up (and tear down) after this long', count('--timeout', 3_600_000), UP_TIMEOUT_MS)
     .action(async (opts: { profile: ProfileName; dbReplicas?: number; workers?: number; gateways?: number; timeout: number }, self: Command) => {
       const stateDir = stateDirOf(self);
       const abort = new AbortController();
@@ -128,7 +128,7 @@ export function testTopologyCommand(): Command {
     .argument('<workload>', 'db | worker | gateway | percolate-db-small | …')
     .argument('<replicas>', 'desired replicas', count('replicas'))
     .option('--no-wait', 'return once the change is accepted')
-    .option('--timeout <ms>', 'longest wait for the pods to be ready', count('--timeout', 3_600_000), 60_000)
+    .option('--timeout <ms>', 'longest wait for the pods to be ready', count('--timeout', 3_600_000), REPLICAS_READY_TIMEOUT_MS)
     .action(async (workload: string, replicas: number, opts: { wait: boolean; timeout: number }, self: Command) => {
       const target = connect(stateDirOf(self));
       const names = (await target.listWorkloads()).map((w) => w.name);

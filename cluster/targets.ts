@@ -1,6 +1,6 @@
 import { LocalClusterBuilder } from './local/target/builder.ts';
 import { connectLocalCluster } from './local/target/client.ts';
-import { PROFILE_NAMES, type ProfileName } from '../reference-services/shared/profile.ts';
+import { PROFILE_NAMES, type ProfileName } from '../lib/time.ts';
 import type { ClusterTarget } from './target.ts';
 
 export const TARGET_KINDS = ['local', 'k3s', 'kube'] as const;

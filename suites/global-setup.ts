@@ -2,7 +2,7 @@ import type { FullConfig } from '@playwright/test';
 import { connectLocalCluster } from '../cluster/local/target/client.ts';
 import { downLocalCluster, upLocalCluster } from '../cluster/local/control/launcher.ts';
 import { currentProcess } from '../cluster/local/process/proc-identity.ts';
-import { PROFILE_NAMES, type ProfileName } from '../reference-services/shared/profile.ts';
+import { PROFILE_NAMES, type ProfileName } from '../lib/time.ts';
 import { setUpRemoteTarget } from '../cluster/targets.ts';
 
 /**

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { REPO_ROOT, startProcess } from '../../tests/helpers/processes.ts';
-import { waitFor } from '../../tests/helpers/ports.ts';
+import { Fatal, eventually } from '../../lib/poll.ts';
 import { onTeardown } from '../teardown.ts';
 
 export interface RawLagOptions { rate: number; count: number; warmup: number; payloadBytes: number }
@@ -14,10 +14,10 @@ export async function rawJetStreamLag(natsUrl: string, opts: RawLagOptions, logD
   const consumer = startProcess('raw-consumer', process.execPath, ['--import', 'tsx', script, 'consume'],
     { ...env, EXPECT: String(opts.count) }, logDir);
   onTeardown('raw consumer', () => consumer.stop());
-  await waitFor('raw JetStream consumer ready', 15_000, async () => {
-    if (!consumer.running) throw new Error(`raw consumer exited:\n${consumer.logs.slice(-1000)}`);
+  await eventually('raw JetStream consumer ready', () => {
+    if (!consumer.running) throw new Fatal(`raw consumer exited:\n${consumer.logs.slice(-1000)}`);
     return consumer.logs.includes('ready\n');
-  });
+  }, (ready) => ready, { timeoutMs: 15_000, intervalMs: 50 });
   const publisher = startProcess('raw-publisher', process.execPath, ['--import', 'tsx', script, 'publish'], {
     ...env, RATE: String(opts.rate), COUNT: String(opts.count), WARMUP: String(opts.warmup), PAYLOAD_BYTES: String(opts.payloadBytes),
   }, logDir);

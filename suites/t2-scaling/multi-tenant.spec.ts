@@ -1,5 +1,5 @@
 import { loadScenarios } from '../../fixtures/load-scenarios.ts';
-import { eventually } from '../lib/polling.ts';
+import { eventually } from '../../lib/poll.ts';
 import { failures, startTraffic } from '../lib/traffic.ts';
 import { DB_SMALL, expect, test } from '../fixtures/index.ts';
 

@@ -1,6 +1,6 @@
 import { http } from '../lib/http.ts';
 import { measure } from '../lib/measure.ts';
-import { eventually } from '../lib/polling.ts';
+import { eventually } from '../../lib/poll.ts';
 import { DB_SMALL, WORKER, expect, test } from '../fixtures/index.ts';
 
 /**

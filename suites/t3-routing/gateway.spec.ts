@@ -1,4 +1,4 @@
-import { eventually } from '../lib/polling.ts';
+import { eventually } from '../../lib/poll.ts';
 import { http } from '../lib/http.ts';
 import { mapConcurrent } from '../lib/concurrency.ts';
 import { measure } from '../lib/measure.ts';

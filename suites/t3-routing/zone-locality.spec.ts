@@ -1,7 +1,7 @@
 import { mapConcurrent, tally } from '../lib/concurrency.ts';
 import { http } from '../lib/http.ts';
 import { measure, recordFigure, recordSeries } from '../lib/measure.ts';
-import { eventually } from '../lib/polling.ts';
+import { eventually } from '../../lib/poll.ts';
 import { DB_SMALL, expect, test } from '../fixtures/index.ts';
 
 /**

@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT, decodeProtectedHeader } from 'jose';
 import { http } from '../lib/http.ts';
 import { measure } from '../lib/measure.ts';
-import { eventually, expectSteady } from '../lib/polling.ts';
+import { eventually, expectSteady } from '../../lib/poll.ts';
 import { dbOfTier, expect, test } from '../fixtures/index.ts';
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');

@@ -2,7 +2,7 @@ import { loadPlan } from '../../load/lib/scenarios.ts';
 import { summarize } from '../../load/lib/summary.ts';
 import { findK6, runK6 } from '../../load/tools/k6-runner.ts';
 import { measure } from '../lib/measure.ts';
-import { eventually } from '../lib/polling.ts';
+import { eventually } from '../../lib/poll.ts';
 import { dbOfTier, expect, test } from '../fixtures/index.ts';
 
 test.describe('T5.4 cold start latency', () => {

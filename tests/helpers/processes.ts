@@ -4,7 +4,8 @@ import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, waitFor } from './ports.ts';
+import { freePort } from './ports.ts';
+import { Fatal, eventually } from '../../lib/poll.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -69,10 +70,8 @@ export class NatsServer {
   async restart(): Promise<void> {
     this.process = startProcess('nats-server', 'nats-server',
       ['-a', '127.0.0.1', '-p', String(this.port), '-m', String(this.monitorPort), '-js', '-sd', this.storeDir], {}, this.logDir);
-    await waitFor('nats-server healthy', 10_000, async () => {
-      const res = await fetch(`http://127.0.0.1:${this.monitorPort}/healthz?js-enabled-only=true`);
-      return res.ok;
-    });
+    await eventually('nats-server healthy', async () => (await fetch(`http://127.0.0.1:${this.monitorPort}/healthz?js-enabled-only=true`)).status,
+      (status) => status === 200, { timeoutMs: 10_000, intervalMs: 50 });
   }
 
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> { await this.process?.stop(signal); }
@@ -104,27 +103,27 @@ export class ServiceProcess {
     this.process = startProcess(this.name, process.execPath, ['--import', 'tsx', entry],
       { ...this.env, PORT: String(this.port), PORT_FILE: this.portFile }, this.logDir);
     const pid = this.process.child.pid;
-    this.port = await waitFor(`${this.name} listening`, 20_000, () => {
-      if (!this.process.running) throw new Error(`${this.name} exited:\n${this.process.logs.slice(-2000)}`);
+    this.port = (await eventually(`${this.name} listening`, () => {
+      if (!this.process.running) throw new Fatal(`${this.name} exited:\n${this.process.logs.slice(-2000)}`);
       try {
         const report = JSON.parse(readFileSync(this.portFile, 'utf8')) as { port: number; pid: number };
         return report.pid === pid ? report.port : undefined;
       } catch {
         return undefined;
       }
-    }, 20);
+    }, (port) => port !== undefined, { timeoutMs: 20_000, intervalMs: 20 }))!;
     if (opts.waitReady !== false) await this.waitReady();
   }
 
   /** Ready, and answering as itself: a port some other process holds is not this service. */
   async waitReady(timeoutMs = 20_000): Promise<void> {
-    await waitFor(`${this.name} ready`, timeoutMs, async () => {
-      if (!this.process.running) throw new Error(`${this.name} exited:\n${this.process.logs.slice(-2000)}`);
+    await eventually(`${this.name} ready`, async () => {
+      if (!this.process.running) throw new Fatal(`${this.name} exited:\n${this.process.logs.slice(-2000)}`);
       const res = await fetch(`${this.url}/ready`);
       const servedBy = res.headers.get('x-served-by');
       if (servedBy !== this.name) throw new Error(`${this.url} answers as ${servedBy ?? 'something else'}, not ${this.name}`);
-      return res.ok;
-    });
+      return res.status;
+    }, (status) => status === 200, { timeoutMs, intervalMs: 50 });
   }
 
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> { await this.process?.stop(signal); }

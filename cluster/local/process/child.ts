@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Fatal, pollUntil } from '../network/net-util.ts';
+import { Fatal, eventually } from '../../../lib/poll.ts';
 import { processIdentity, signalGroup } from './proc-identity.ts';
 import { REPO_ROOT } from './paths.ts';
 
@@ -84,10 +84,10 @@ export function spawnChild(name: string, command: string, args: string[], env: N
  */
 export async function whenHealthy(child: Child, what: string, timeoutMs: number, healthy: () => Promise<boolean>): Promise<Child> {
   try {
-    await pollUntil(what, timeoutMs, async () => {
+    await eventually(what, async () => {
       if (!child.running) throw new Fatal(describeExit(child.exitStatus));
       return healthy();
-    }, 25);
+    }, (ok) => ok, { timeoutMs, intervalMs: 25 });
   } catch (err) {
     await child.stop(1_000);
     throw err;

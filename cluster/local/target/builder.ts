@@ -1,6 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ProfileName } from '../../../reference-services/shared/profile.ts';
+import type { ProfileName } from '../../../lib/time.ts';
 import { LocalClusterTarget } from './client.ts';
 import { type UpOptions, upLocalCluster } from '../control/launcher.ts';
 import { STATE_DIR_PREFIX, runDirParent } from '../process/paths.ts';
