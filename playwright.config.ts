@@ -1,6 +1,7 @@
 import { defineConfig } from '@playwright/test';
 import type { TargetOptions } from './suites/fixtures/target.ts';
 import { ConfigError, harnessConfig } from './lib/config.ts';
+import { SETTLE_MS } from './lib/time.ts';
 
 /**
  * The T1–T6 plan as Playwright projects, one per category:
@@ -35,7 +36,7 @@ export default defineConfig<TargetOptions>({
   forbidOnly: !!process.env.CI,
   retries: 0,
   timeout: testTimeoutMs,
-  expect: { timeout: 10_000 },
+  expect: { timeout: SETTLE_MS },
   outputDir: 'reports/test-results',
   reporter: [
     ['list'],

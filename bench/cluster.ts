@@ -8,7 +8,8 @@ import { tenantHeaders as headersOf } from '../lib/http.ts';
 import { REPO_ROOT } from '../lib/repo.ts';
 import type { Secrets } from '../reference-services/shared/secrets.ts';
 import { type ServiceProcess, TestServices } from '../tests/helpers/processes.ts';
-import { freePort, waitFor } from '../tests/helpers/ports.ts';
+import { freePort } from '../tests/helpers/ports.ts';
+import { Fatal, eventually } from '../lib/poll.ts';
 import { onTeardown } from './teardown.ts';
 
 export const progress = (msg: string): void => { process.stderr.write(`[bench] ${msg}\n`); };
@@ -75,10 +76,10 @@ export async function startBareServer(env: BenchEnv, bodyFile: string): Promise<
     { ...process.env, PORT: String(port), BARE_BODY_FILE: bodyFile }, join(env.dir, 'bare-server.log'), [port]);
   onTeardown('bare-server', async () => { await proc.stop(10_000); });
   const url = `http://127.0.0.1:${port}`;
-  await waitFor('bare-server answering', 15_000, async () => {
-    if (!proc.running) throw new Error(`bare-server exited:\n${proc.tail(1000)}`);
-    return (await fetch(url)).ok;
-  });
+  await eventually('bare-server answering', async () => {
+    if (!proc.running) throw new Fatal(`bare-server exited:\n${proc.tail(1000)}`);
+    return (await fetch(url)).status;
+  }, (status) => status === 200, { timeoutMs: 15_000, intervalMs: 50 });
   return { url, process: proc };
 }
 

@@ -27,7 +27,7 @@ import { jobDelivery } from './phases/job-delivery.ts';
 import { rawJetStreamLag } from './phases/raw-jetstream-lag.ts';
 import { replication } from './phases/replication.ts';
 import { searchScaling } from './phases/search-index.ts';
-import { loadProfile } from '../reference-services/shared/profile.ts';
+import { loadProfile } from '../lib/time.ts';
 import { SEED000_TARGETS, seed000Cluster } from './phases/seed-000-cluster.ts';
 import { teardown, teardownOnSignals } from './teardown.ts';
 

@@ -4,10 +4,10 @@ import { DB_SMALL as DB_WORKLOAD, GATEWAY as GATEWAY_WORKLOAD, WORKER as WORKER_
 import type { LocalClusterTarget } from '../cluster/local/target/client.ts';
 import { NoClusterError } from '../cluster/target.ts';
 import { type LocalCluster, attachOrStartLocal } from '../cluster/targets.ts';
-import { PROFILE_NAMES, type ProfileName } from '../reference-services/shared/profile.ts';
 import { TIERS, type Tier } from '../reference-services/shared/tenant-id.ts';
 import { count, tenantId } from './args.ts';
 import { EXIT, UsageError, runWith } from './command.ts';
+import { PROFILE_NAMES, type ProfileName, REPLICAS_READY_TIMEOUT_MS, UP_TIMEOUT_MS } from '../lib/time.ts';
 import { formatEndpoints, formatStatus, ms } from './format.ts';
 import { registerChaosCommands } from './chaos-commands.ts';
 import { pausedLine, registerAutoscalingCommands } from './autoscaling-commands.ts';
@@ -31,7 +31,7 @@ export function testTopologyCommand(): Command {
     .option('--db-replicas <n>', 'hold percolate-db-small at n pods: its ScaledObject starts paused at n (default: the autoscaler owns the count, 0 until the first request)', count('--db-replicas', 0, 100))
     .option('--workers <n>', 'hold the workers at n pods: their ScaledObject starts paused at n (default: the autoscaler owns the count, 0 until jobs queue)', count('--workers', 0, 100))
     .option('--gateways <n>', 'gateway pods to start with (default: the manifests\' replicas)', count('--gateways', 0, 100))
-    .option('--timeout <ms>', 'give up (and tear down) after this long', count('--timeout', 1, 3_600_000), 120_000)
+    .option('--timeout <ms>', 'give up (and tear down) after this long', count('--timeout', 1, 3_600_000), UP_TIMEOUT_MS)
     .action(runWith(async (ctx, o: UpOptions) => {
       const profile = o.profile ?? ctx.config.profile;
       let cluster: LocalCluster;
@@ -98,7 +98,7 @@ export function testTopologyCommand(): Command {
     .argument('<workload>', 'db | worker | gateway | percolate-db-small | …')
     .argument('<replicas>', 'desired replicas', count('replicas', 0, 100))
     .option('--no-wait', 'return once the change is accepted')
-    .option('--timeout <ms>', 'longest wait for the pods to be ready', count('--timeout', 1, 3_600_000), 60_000)
+    .option('--timeout <ms>', 'longest wait for the pods to be ready', count('--timeout', 1, 3_600_000), REPLICAS_READY_TIMEOUT_MS)
     .action(runWith(async (ctx, workload: string, replicas: number, o: { wait: boolean; timeout: number }) => {
       const target = ctx.local();
       const names = (await target.listWorkloads()).map((w) => w.name);

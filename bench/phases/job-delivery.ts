@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { type JobMessage, newJobId, objectNameFor } from '../../reference-services/shared/jobs.ts';
 import { JOBS_STREAM, ensureStreams, jobSubject } from '../../reference-services/shared/nats.ts';
 import type { ServiceProcess } from '../../tests/helpers/processes.ts';
-import { waitFor } from '../../tests/helpers/ports.ts';
+import { eventually } from '../../lib/poll.ts';
 import { type BenchEnv, progress, startWorker, tenantHeaders } from '../cluster.ts';
 import { type Sample, sampleSum, sampleValue, scrape } from '../prom-text.ts';
 import { atFixedRate } from '../schedule.ts';
@@ -58,7 +58,7 @@ export async function jobDelivery(env: BenchEnv, nodeA: ServiceProcess, opts: Jo
   progress(`job delivery: ${opts.warmupJobs} warm-up jobs, one at a time`);
   for (let i = 0; i < opts.warmupJobs; i++) {
     await publish(i);
-    await waitFor(`warm-up job ${i + 1} finished`, 10_000, async () => finishedJobs(await metrics()) >= i + 1, 5);
+    await eventually(`warm-up job ${i + 1} finished`, async () => finishedJobs(await metrics()), (n) => n >= i + 1, { timeoutMs: 10_000, intervalMs: 5 });
   }
 
   progress(`job delivery: ${opts.rate} jobs/s for ${opts.seconds}s on ${jobSubject('small')}`);
@@ -73,10 +73,10 @@ export async function jobDelivery(env: BenchEnv, nodeA: ServiceProcess, opts: Jo
   await Promise.all(pending);
 
   // Received is what the figure needs; finished (acked) keeps the teardown from cutting jobs short.
-  await waitFor(`worker received and finished ${published} jobs`, 30_000, async () => {
+  await eventually(`worker received and finished ${published} jobs`, async () => {
     const samples = await metrics();
-    return (sampleValue(samples, `${DELIVERY_SUMMARY}_count`) ?? 0) >= published && finishedJobs(samples) >= published;
-  }).catch((err: unknown) => progress(String(err)));
+    return { received: sampleValue(samples, `${DELIVERY_SUMMARY}_count`) ?? 0, finished: finishedJobs(samples) };
+  }, ({ received, finished }) => received >= published && finished >= published, { timeoutMs: 30_000, intervalMs: 50 }).catch((err: unknown) => progress(String(err)));
   const samples = await metrics();
   const buckets = samples.filter((s) => s.name === 'percolate_job_delivery_seconds_bucket').map((s) => `le ${s.labels.le}: ${s.value}`);
   progress(`job delivery histogram: ${buckets.join(', ')}`);

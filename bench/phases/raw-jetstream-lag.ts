@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { spawnChild } from '../../cluster/local/process/child.ts';
 import { REPO_ROOT } from '../../lib/repo.ts';
-import { waitFor } from '../../tests/helpers/ports.ts';
+import { Fatal, eventually } from '../../lib/poll.ts';
 import { onTeardown } from '../teardown.ts';
 
 export interface RawLagOptions { rate: number; count: number; warmup: number; payloadBytes: number }
@@ -15,10 +15,10 @@ export async function rawJetStreamLag(natsUrl: string, opts: RawLagOptions, logD
   const consumer = spawnChild('raw-consumer', process.execPath, ['--import', 'tsx', script, 'consume'],
     { ...process.env, ...env, EXPECT: String(opts.count) }, join(logDir, 'raw-consumer.log'));
   onTeardown('raw consumer', async () => { await consumer.stop(10_000); });
-  await waitFor('raw JetStream consumer ready', 15_000, async () => {
-    if (!consumer.running) throw new Error(`raw consumer exited:\n${consumer.tail(1000)}`);
+  await eventually('raw JetStream consumer ready', () => {
+    if (!consumer.running) throw new Fatal(`raw consumer exited:\n${consumer.tail(1000)}`);
     return consumer.output.includes('ready\n');
-  });
+  }, (ready) => ready, { timeoutMs: 15_000, intervalMs: 50 });
   const publisher = spawnChild('raw-publisher', process.execPath, ['--import', 'tsx', script, 'publish'], {
     ...process.env, ...env, RATE: String(opts.rate), COUNT: String(opts.count), WARMUP: String(opts.warmup), PAYLOAD_BYTES: String(opts.payloadBytes),
   }, join(logDir, 'raw-publisher.log'));

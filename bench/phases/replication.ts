@@ -1,6 +1,6 @@
 import { SYNC_STREAM, syncSubject } from '../../reference-services/shared/nats.ts';
 import type { ServiceProcess } from '../../tests/helpers/processes.ts';
-import { waitFor } from '../../tests/helpers/ports.ts';
+import { eventually } from '../../lib/poll.ts';
 import { type BenchEnv, progress, tenantHeaders } from '../cluster.ts';
 import { OpenModelGenerator, type OpenModelResult } from '../open-model.ts';
 import { type Sample, sampleValue, scrape } from '../prom-text.ts';
@@ -42,10 +42,8 @@ export async function replication(env: BenchEnv, nodeA: ServiceProcess, nodeB: S
     if (res.status !== 201) throw new Error(`replication warm-up write: HTTP ${res.status} ${await res.text()}`);
   }
   const appliedOnB = async () => sampleValue(await scrape(`${nodeB.url}/metrics`), LAG_HISTOGRAM_COUNT);
-  const appliedBefore = await waitFor('node B applied the warm-up writes', 10_000, async () => {
-    const n = await appliedOnB();
-    return n !== undefined && n >= opts.tenants ? n : undefined;
-  }).catch(() => undefined);
+  const appliedBefore = await eventually('node B applied the warm-up writes', appliedOnB, (n) => n !== undefined && n >= opts.tenants,
+    { timeoutMs: 10_000, intervalMs: 50 }).catch(() => undefined);
 
   const gen = new OpenModelGenerator(nodeA.url);
   let writes: OpenModelResult;
@@ -61,10 +59,8 @@ export async function replication(env: BenchEnv, nodeA: ServiceProcess, nodeB: S
   progress(`replication: writes on A p50 ${writes.p50Ms.toFixed(3)} ms, p99 ${writes.p99Ms.toFixed(3)} ms, ${writes.ok} ok, ${writes.errors} errors`);
   // Every acknowledged write is in the stream; wait (bounded) until B has applied them all.
   const expected = (appliedBefore ?? 0) + writes.ok;
-  const appliedAfter = await waitFor(`node B applied ${writes.ok} writes`, 15_000, async () => {
-    const n = await appliedOnB();
-    return n !== undefined && n >= expected ? n : undefined;
-  }).catch(async (err: unknown) => { progress(String(err)); return appliedOnB(); });
+  const appliedAfter = await eventually(`node B applied ${writes.ok} writes`, appliedOnB, (n) => n !== undefined && n >= expected,
+    { timeoutMs: 15_000, intervalMs: 50 }).catch(async (err: unknown) => { progress(String(err)); return appliedOnB(); });
   const samples = await scrape(`${nodeB.url}/metrics`);
   const { jsm } = await env.client();
   const stored = await jsm.streams.getMessage(SYNC_STREAM, { last_by_subj: syncSubject('bench-repl-0') }).catch(() => null);

@@ -1,5 +1,6 @@
 import { type Command, Option } from 'commander';
 import { TIERS, type Tier } from '../../reference-services/shared/tenant-id.ts';
+import { heldRequestTimeoutMs } from '../../lib/time.ts';
 import { table } from '../format.ts';
 import { count, number, tenantId } from '../args.ts';
 import { EXIT, runWith } from '../command.ts';
@@ -33,7 +34,7 @@ export function registerAffinityCommand(parent: Command): void {
     .option('--requests <n>', 'how many requests', count('--requests', 1, 100_000), 100)
     .option('--min-share <share>', 'the share on the most frequent pod that passes (seed 000: > 95%)', number('--min-share', 0, 1), 0.95)
     .option('--spacing <ms>', 'pause between requests, to spread them over time', number('--spacing', 0, 60_000), 0)
-    .option('--timeout <ms>', 'per request (above the 30 s time-to-first-response bound of a pool at zero)', count('--timeout', 1, 300_000), 35_000)
+    .option('--timeout <ms>', 'per request (above the 30 s time-to-first-response bound of a pool at zero)', count('--timeout', 1, 300_000), heldRequestTimeoutMs())
     .addOption(new Option('--tier <tier>', 'the tenant\'s tier (default: from fixtures/tenants.yaml, else small)').choices([...TIERS]))
     .option('--json', 'print the result as JSON');
   cmd.action(runWith(async (ctx, tenant: string, o: AffinityOptions) => {

@@ -2,6 +2,7 @@ import { type Command, Option } from 'commander';
 import { TIERS, type Tier } from '../../reference-services/shared/tenant-id.ts';
 import { count, number, seconds, tenantId } from '../args.ts';
 import { type CommandContext, EXIT, runWith } from '../command.ts';
+import { heldRequestTimeoutMs } from '../../lib/time.ts';
 import { DEFAULT_MIX, type Mix, parseMix } from './mix.ts';
 import { formatSummary, progressLine, summaryOf } from './simulate-report.ts';
 import { simulate } from './simulation.ts';
@@ -29,8 +30,8 @@ function trafficOptions(cmd: Command, rateHelp: string, defaultRate: number): Co
       .default(DEFAULT_MIX, Object.entries(DEFAULT_MIX).map(([op, w]) => `${op}=${w}`).join(',')))
     .option('--max-requests <n>', 'upper bound on the requests of one tenant', count('--max-requests', 1, 10_000_000), 1_000_000)
     .option('--max-in-flight <n>', 'unanswered requests (all tenants) beyond which arrivals are dropped and counted', count('--max-in-flight', 1, 4_000), 1_000)
-    // Above the 30 s time-to-first-response bound: a pool at zero holds the first requests that long.
-    .option('--timeout <ms>', 'a request unanswered this long counts as "timeout"', count('--timeout', 1, 300_000), 35_000)
+    // Above the time-to-first-response bound (30 s): a pool at zero holds the first requests that long.
+    .option('--timeout <ms>', 'a request unanswered this long counts as "timeout"', count('--timeout', 1, 300_000), heldRequestTimeoutMs())
     .option('--progress <seconds>', 'seconds between progress lines', number('--progress (seconds)', 0.1, 3_600), 5)
     .option('--json', 'print the summary as JSON on stdout');
 }

@@ -9,6 +9,7 @@ import { type Candidate, ChaosConflict, UnsupportedOnLocal, describeSelector, fi
 import type { ChaosResource, NetworkChaos, NodeChaos, PodChaos, PodSelector, ZoneChaos } from './types.ts';
 import { parseDuration } from './units.ts';
 import { runWorkflow } from './workflow.ts';
+import { NODE_DRAIN_TIMEOUT_MS } from '../../lib/time.ts';
 
 /** What the executor needs of a pod (the local runtime's Pod has all of it). */
 export interface ChaosPod {
@@ -90,7 +91,7 @@ export class ChaosExecutor {
   constructor(private readonly runtime: ChaosRuntime, options: ExecutorOptions = {}) {
     this.random = options.random ?? Math.random;
     this.resyncIntervalMs = options.resyncIntervalMs ?? 250;
-    this.drainTimeoutMs = options.drainTimeoutMs ?? 120_000;
+    this.drainTimeoutMs = options.drainTimeoutMs ?? NODE_DRAIN_TIMEOUT_MS;
     this.store = new RecordStore(runtime.config.runDir);
     // Records a previous daemon of this run dir left in force: their faults lived in that
     // daemon and died with it. (A run dir is not reused today; this keeps the records honest.)

@@ -9,7 +9,7 @@ import { serviceImages } from '../images/images.ts';
 import { renderOverlay } from '../manifests.ts';
 import type { ProfileOverlay } from '../manifests/types.ts';
 import type { ClusterEndpoints } from '../target.ts';
-import { applyObjects, waitFor } from '../kube/apply.ts';
+import { applyObjects, waitForCheck } from '../kube/apply.ts';
 import { type InstallStep, describePlan, installPlan, loadVersions } from './plan.ts';
 import { assertContainerRuntime } from './runtime.ts';
 
@@ -76,7 +76,7 @@ export async function startK3s(options: StartK3sOptions): Promise<StartedK3s> {
         } else if (step.kind === 'apply') {
           await applyObjects(kc, step.objects);
         } else if (step.kind === 'wait') {
-          await waitFor(kc, step.what, step.check, step.timeoutSeconds);
+          await waitForCheck(kc, step.what, step.check, step.timeoutSeconds);
         }
         log(`done ${step.kind}${'what' in step ? ` ${step.what}` : 'name' in step ? ` ${step.name}` : ''} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
       }

@@ -1,5 +1,6 @@
 import { ApiextensionsV1Api, AppsV1Api, type KubeConfig, type KubernetesObject, KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
 import type { WaitCheck } from '../k3s/plan.ts';
+import { eventually } from '../../lib/poll.ts';
 
 /** The field manager of everything this project applies (server-side apply owns those fields). */
 export const FIELD_MANAGER = 'percolate';
@@ -54,19 +55,16 @@ export async function unmet(kc: KubeConfig, check: WaitCheck): Promise<string | 
   }
 }
 
-/** Polls a check until it holds; the error names the check, its bound and what was still missing. */
-export async function waitFor(kc: KubeConfig, what: string, check: WaitCheck, timeoutSeconds: number, everyMs = 2_000): Promise<void> {
-  const deadline = Date.now() + timeoutSeconds * 1000;
-  let last = 'not checked yet';
-  for (;;) {
+/**
+ * Polls a check until it holds (the project's one poller); the error names the check, its
+ * bound and what was still missing, or the API server's answer when the last look failed.
+ */
+export async function waitForCheck(kc: KubeConfig, what: string, check: WaitCheck, timeoutSeconds: number, everyMs = 2_000): Promise<void> {
+  await eventually(what, async () => {
     try {
-      const missing = await unmet(kc, check);
-      if (!missing) return;
-      last = missing;
+      return await unmet(kc, check);
     } catch (err) {
-      last = errorText(err);
+      throw new Error(errorText(err), { cause: err });
     }
-    if (Date.now() >= deadline) throw new Error(`${what}: not done within ${timeoutSeconds} s (${last})`);
-    await new Promise((r) => setTimeout(r, Math.min(everyMs, Math.max(0, deadline - Date.now()))));
-  }
+  }, (missing) => missing === undefined, { timeoutMs: timeoutSeconds * 1000, intervalMs: everyMs });
 }

@@ -17,6 +17,8 @@ import {
   type WorkloadInfo, type ZoneInfo, matchesSelector,
 } from '../target.ts';
 import { FIELD_MANAGER, applyObjects, errorText } from './apply.ts';
+import { Fatal, eventually } from '../../lib/poll.ts';
+import { KUBE_DRAIN_TIMEOUT_MS, KUBE_REPLICAS_READY_TIMEOUT_MS } from '../../lib/time.ts';
 
 const ZONE_LABEL = 'topology.kubernetes.io/zone';
 const PAUSED = 'autoscaling.keda.sh/paused';
@@ -33,7 +35,6 @@ export interface KubeTargetOptions {
   onClose?: () => Promise<void>;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * A ClusterTarget over the Kubernetes API (`@kubernetes/client-node`): the `kube` target
@@ -108,16 +109,11 @@ export class KubeClusterTarget implements ClusterTarget {
   }
 
   async waitForReplicasReady(workload: string, replicas: number, options: WaitOptions = {}): Promise<PodInfo[]> {
-    const timeoutMs = options.timeoutMs ?? 120_000;
-    const deadline = Date.now() + timeoutMs;
-    let seen = '';
-    for (;;) {
-      const pods = await this.listPods({ workload });
-      if (pods.length === replicas && pods.every((p) => p.ready && !p.terminating)) return pods;
-      seen = pods.map((p) => `${p.name}${p.ready ? '' : ' (not ready)'}${p.terminating ? ' (terminating)' : ''}`).join(', ') || 'no pods';
-      if (Date.now() >= deadline) throw new Error(`${workload}: ${replicas} pods ready, none terminating: not within ${timeoutMs} ms (last: ${seen})`);
-      await sleep(Math.min(1_000, deadline - Date.now()));
-    }
+    return eventually(`${workload}: ${replicas} pods ready, none terminating`, () => this.listPods({ workload }),
+      (pods) => pods.length === replicas && pods.every((p) => p.ready && !p.terminating), {
+        timeoutMs: options.timeoutMs ?? KUBE_REPLICAS_READY_TIMEOUT_MS, intervalMs: 1_000,
+        show: (pods) => pods.map((p) => `${p.name}${p.ready ? '' : ' (not ready)'}${p.terminating ? ' (terminating)' : ''}`).join(', ') || 'no pods',
+      });
   }
 
   async listPods(selector?: PodSelector): Promise<PodInfo[]> {
@@ -156,13 +152,11 @@ export class KubeClusterTarget implements ClusterTarget {
   // ---- nodes (eviction API) -------------------------------------------------------------
 
   async drainNode(node: string, options: WaitOptions = {}): Promise<void> {
-    const timeoutMs = options.timeoutMs ?? 300_000;
-    const deadline = Date.now() + timeoutMs;
     await this.core.patchNode({ name: node, body: { spec: { unschedulable: true } } }, MERGE);
-    for (;;) {
+    // Each round evicts what is still on the node; the wait ends when nothing is.
+    await eventually(`drain of ${node}: every pod evicted`, async () => {
       const pods = (await this.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items
         .filter((p) => !p.metadata?.ownerReferences?.some((o) => o.kind === 'DaemonSet') && !p.metadata?.deletionTimestamp);
-      if (!pods.length) return;
       for (const p of pods) {
         try {
           await this.core.createNamespacedPodEviction({
@@ -171,12 +165,11 @@ export class KubeClusterTarget implements ClusterTarget {
           });
         } catch (err) {
           // 429: a PodDisruptionBudget holds this pod for now; the next round asks again.
-          if ((err as { code?: number }).code !== 429) throw new Error(`evicting ${p.metadata?.namespace}/${p.metadata?.name}: ${errorText(err)}`);
+          if ((err as { code?: number }).code !== 429) throw new Fatal(`evicting ${p.metadata?.namespace}/${p.metadata?.name}: ${errorText(err)}`);
         }
       }
-      if (Date.now() >= deadline) throw new Error(`drain of ${node}: ${pods.length} pods still on it after ${timeoutMs} ms (${pods.map((p) => p.metadata?.name).join(', ')})`);
-      await sleep(Math.min(2_000, deadline - Date.now()));
-    }
+      return pods.map((p) => p.metadata?.name ?? '?');
+    }, (left) => left.length === 0, { timeoutMs: options.timeoutMs ?? KUBE_DRAIN_TIMEOUT_MS, intervalMs: 2_000, show: (left) => `${left.length} pods still on it (${left.join(', ')})` });
   }
 
   async uncordonNode(node: string): Promise<void> {

@@ -5,7 +5,7 @@ import { NAMESPACE } from '../../lib/names.ts';
 import type { RenderedManifests, WorkloadSpec } from '../manifests.ts';
 import { findObject, renderOverlay } from '../manifests/render.ts';
 import { podSpecOf, workloads } from '../manifests/workloads.ts';
-import type { ProfileName } from '../../reference-services/shared/profile.ts';
+import { type ProfileName, type RuntimeSettings, runtimeSettings, unreadyGraceMs } from '../../lib/time.ts';
 import { ensureSecretsFile } from '../../reference-services/shared/secrets.ts';
 import type { ClusterEndpoints, NodeInfo, WorkloadInfo, ZoneInfo } from '../target.ts';
 import { type Child, hostEnv } from './process/child.ts';
@@ -16,12 +16,11 @@ import { LocalMesh } from './network/mesh.ts';
 // Not the cluster/manifests.ts barrel: it also loads the schema validator (kubernetes-models), 600 ms of start-up the daemon does not need.
 import { LocalNatsCluster } from './components/nats.ts';
 import { type ComponentHealth, Supervisor } from './process/supervisor.ts';
-import { pollUntil } from './network/net-util.ts';
+import { Fatal, eventually } from '../../lib/poll.ts';
 import { RUN_MARKER_ENV, logDir, logFile } from './process/paths.ts';
 import { type LocalPodInfo, Pod, type PodTemplate } from './components/pod.ts';
 import { processIdentity } from './process/proc-identity.ts';
 import { LocalPrometheus, type ScrapeJob } from './components/prometheus.ts';
-import { type RuntimeSettings, runtimeSettings, unreadyGraceMs } from './control/settings.ts';
 import { type LocalState, type ProcessRef, type RecordedProcess, writeState } from './process/state.ts';
 import { Topology } from './components/topology.ts';
 import type { LocalAutoscaling } from './control/autoscaling.ts';
@@ -48,7 +47,7 @@ export interface ProgressEvent {
 }
 
 /** A start-up failure that names the component and where its log is. */
-export class ComponentError extends Error {
+export class ComponentError extends Fatal {
   constructor(readonly component: string, readonly log: string, message: string) {
     super(`${component} failed: ${message}`);
     this.name = 'ComponentError';
@@ -173,7 +172,7 @@ export class LocalRuntime implements PodOps {
   private get pools(): ReadonlyMap<string, LbPool> { return this.mesh?.pools ?? NO_POOLS; }
 
   private checkNotStopping(): void {
-    if (this.stopping) throw new Error('start-up interrupted: the cluster is shutting down');
+    if (this.stopping) throw new Fatal('start-up interrupted: the cluster is shutting down');
   }
 
   /** Starts everything; `progress` hears each step as it completes. */
@@ -243,7 +242,7 @@ export class LocalRuntime implements PodOps {
         controller.reconcile();
       }
       this.saveState();
-      await this.waitAllReady(this.config.profile === 'fast' ? 30_000 : 90_000);
+      await this.waitAllReady(this.settings.podsReadyMs);
     }, () => [...this.controllers.values()].map((c) => `${c.name}=${c.readyReplicas}`).join(' '));
     this.phase = 'ready';
     this.saveState();
@@ -303,18 +302,22 @@ export class LocalRuntime implements PodOps {
   }
 
   private async waitAllReady(timeoutMs: number): Promise<void> {
-    await pollUntil('every workload at its replicas, all ready', timeoutMs, () => {
+    await eventually('every workload at its replicas, all ready', () => {
       this.checkNotStopping();
       for (const pod of this.allPods()) {
         // A pod that keeps crashing during start-up will not get better: name it.
         if (pod.restarts >= 2 && !pod.ready) throw new ComponentError(pod.name, pod.log, `container exited ${pod.restarts} times during start-up`);
       }
-      return [...this.controllers.values()].every((c) => c.active.length === c.desired && c.readyReplicas === c.desired
-        && c.active.filter((p) => this.pools.has(c.name)).every((p) => this.routable.has(p.name)));
-    }, 25).catch((err: Error) => {
-      if (err instanceof ComponentError) throw err;
+      // What is still missing, by workload: what a timeout reports as last seen.
+      return [...this.controllers.values()].flatMap((c) => {
+        const unroutable = this.pools.has(c.name) ? c.active.filter((p) => !this.routable.has(p.name)).length : 0;
+        return c.active.length === c.desired && c.readyReplicas === c.desired && unroutable === 0
+          ? [] : [`${c.name} ${c.readyReplicas}/${c.desired} ready${unroutable ? `, ${unroutable} not routable` : ''}`];
+      });
+    }, (missing) => missing.length === 0, { timeoutMs, intervalMs: 25 }).catch((err: Error) => {
+      if (err instanceof Fatal) throw err;
       const notReady = this.allPods().find((p) => !p.ready);
-      if (notReady) throw new ComponentError(notReady.name, notReady.log, `not ready within ${timeoutMs} ms`);
+      if (notReady) throw new ComponentError(notReady.name, notReady.log, err.message);
       throw err;
     });
   }
@@ -463,8 +466,9 @@ export class LocalRuntime implements PodOps {
     for (const pod of this.allPods().filter((p) => p.node === node && !p.terminating)) {
       const controller = this.controller(pod.template.workload);
       await this.deletePod(pod);
-      await pollUntil(`${controller.name} back to ${controller.desired} ready pods after evicting ${pod.name}`, Math.max(0, deadline - Date.now()),
-        () => controller.active.length >= controller.desired && controller.readyReplicas >= controller.desired, 25);
+      await eventually(`${controller.name} back to ${controller.desired} ready pods after evicting ${pod.name}`,
+        () => ({ active: controller.active.length, ready: controller.readyReplicas }),
+        ({ active, ready }) => active >= controller.desired && ready >= controller.desired, { timeoutMs: Math.max(0, deadline - Date.now()), intervalMs: 25 });
     }
   }
 

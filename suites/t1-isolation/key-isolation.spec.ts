@@ -1,9 +1,10 @@
 import { auditLines } from '../lib/audit.ts';
 import { http, tenantHeaders } from '../../lib/http.ts';
 import { measure } from '../lib/measure.ts';
-import { eventually } from '../lib/polling.ts';
 import { expect, test } from '../fixtures/index.ts';
 import { DB_SMALL, REQUEST_ID_HEADER, TENANT_HEADER } from '../../lib/names.ts';
+import { eventually } from '../../lib/poll.ts';
+import { SETTLE_MS } from '../../lib/time.ts';
 
 /**
  * T1.4: a tenant cannot read, unwrap or rotate another tenant's keys by any path, and every
@@ -64,7 +65,7 @@ test.describe('T1.4 key isolation', () => {
     await test.step('assess: every refusal a pod made has exactly one audit line, naming the owner’s tenant and the intruder', async () => {
       const wanted = new Set(reachedPods);
       const lines = await eventually('audit lines of every refusal', async () => (await auditLines(cluster, pods.map((p) => p.name)))
-        .filter((l) => l.audit === 'key.denied' && wanted.has(l.requestId)), (found) => found.length >= wanted.size, { timeoutMs: 10_000 });
+        .filter((l) => l.audit === 'key.denied' && wanted.has(l.requestId)), (found) => found.length >= wanted.size, { timeoutMs: SETTLE_MS });
       const byRequest = new Map<string, number>();
       for (const l of lines) byRequest.set(l.requestId, (byRequest.get(l.requestId) ?? 0) + 1);
       expect([...wanted].filter((id) => byRequest.get(id) !== 1), 'refusals without exactly one audit line').toEqual([]);

@@ -1,7 +1,7 @@
 import type { ScalingEvent } from '../../cluster/target.ts';
 import { loadScenarios } from '../../fixtures/load-scenarios.ts';
 import { measure, recordSeries } from '../lib/measure.ts';
-import { observe } from '../lib/polling.ts';
+import { observe } from '../../lib/poll.ts';
 import { perPodThreshold, scaledObjectSpec } from '../lib/scaled-objects.ts';
 import { startTraffic, startOscillatingTraffic } from '../lib/traffic.ts';
 import { expect, test } from '../fixtures/index.ts';

@@ -1,6 +1,6 @@
 import type { Traffic } from '../lib/traffic.ts';
 import { startTraffic } from '../lib/traffic.ts';
-import { eventually, expectSteady } from '../lib/polling.ts';
+import { eventually, expectSteady } from '../../lib/poll.ts';
 import { perPodThreshold, scaledObjectSpec } from '../lib/scaled-objects.ts';
 import { measure, recordFigure } from '../lib/measure.ts';
 import { expect, test } from '../fixtures/index.ts';

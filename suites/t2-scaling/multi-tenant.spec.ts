@@ -1,8 +1,8 @@
 import { loadScenarios } from '../../fixtures/load-scenarios.ts';
-import { eventually } from '../lib/polling.ts';
 import { startTraffic } from '../lib/traffic.ts';
 import { expect, test } from '../fixtures/index.ts';
 import { DB_SMALL } from '../../lib/names.ts';
+import { eventually } from '../../lib/poll.ts';
 
 test.describe('T2.5 multi-tenant scaling', () => {
   test('T2.5 ten active tenants get five pods, none of them disturbed by the others @nightly', async ({ cluster, tenants, deadlines }) => {

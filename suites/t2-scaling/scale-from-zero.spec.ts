@@ -1,5 +1,5 @@
 import { measure, planBound, recordSeries } from '../lib/measure.ts';
-import { eventually } from '../lib/polling.ts';
+import { eventually } from '../../lib/poll.ts';
 import { scalingTimeline } from '../lib/timeline.ts';
 import { expect, test } from '../fixtures/index.ts';
 import { DB_SMALL } from '../../lib/names.ts';

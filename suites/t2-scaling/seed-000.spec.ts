@@ -1,8 +1,8 @@
 import { http, tenantHeaders } from '../../lib/http.ts';
 import { measure } from '../lib/measure.ts';
-import { eventually } from '../lib/polling.ts';
 import { expect, test } from '../fixtures/index.ts';
 import { DB_SMALL, WORKER } from '../../lib/names.ts';
+import { eventually } from '../../lib/poll.ts';
 
 /**
  * Seed 000's performance table, the scaling rows: a worker pod cold start (job published →

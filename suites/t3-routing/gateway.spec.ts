@@ -1,5 +1,5 @@
-import { eventually } from '../lib/polling.ts';
 import { http, tenantHeaders } from '../../lib/http.ts';
+import { eventually } from '../../lib/poll.ts';
 import { mapConcurrent } from '../lib/concurrency.ts';
 import { measure } from '../lib/measure.ts';
 import { expect, test } from '../fixtures/index.ts';

@@ -1,5 +1,6 @@
 import { expect, test } from '../fixtures/index.ts';
 import { DB_SMALL } from '../../lib/names.ts';
+import { pollBound } from '../../lib/poll.ts';
 
 test.describe('T3.4 health-aware routing', () => {
   test('T3.4 zero 5xx while a pod terminates under concurrent load @nightly @pr', async ({ cluster, tenants, pools, plan, deadlines }) => {
@@ -27,7 +28,7 @@ test.describe('T3.4 health-aware routing', () => {
       await expect.poll(async () => {
         const pod = (await cluster.listPods({ workload: DB_SMALL })).find((p) => p.name === victim);
         return Boolean(pod && pod.createdAt > before && pod.ready && !pod.terminating);
-      }, { timeout: deadlines.podReadyMs + 30_000, message: `${victim} replaced and ready within ${(deadlines.podReadyMs + 30_000) / 1000} s` }).toBe(true);
+      }, pollBound(`${victim} replaced and ready`, deadlines.recoveryMs)).toBe(true);
       await cluster.waitForReplicasReady(DB_SMALL, 3, { timeoutMs: deadlines.podReadyMs });
       running = false;
       await load;

@@ -1,9 +1,9 @@
 import { mapConcurrent, tally } from '../lib/concurrency.ts';
 import { http, tenantHeaders } from '../../lib/http.ts';
 import { measure, recordFigure, recordSeries } from '../lib/measure.ts';
-import { eventually } from '../lib/polling.ts';
 import { expect, test } from '../fixtures/index.ts';
 import { DB_SMALL } from '../../lib/names.ts';
+import { eventually } from '../../lib/poll.ts';
 
 /**
  * Locality is a property of the hash ring a client's zone sees: each tenant id is one draw,

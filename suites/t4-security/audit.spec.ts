@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import { auditLines, counterBy } from '../lib/audit.ts';
 import { http, tenantHeaders } from '../../lib/http.ts';
 import { measure } from '../lib/measure.ts';
-import { eventually } from '../lib/polling.ts';
 import { expect, test } from '../fixtures/index.ts';
 import { DB_SMALL, REQUEST_ID_HEADER } from '../../lib/names.ts';
+import { eventually } from '../../lib/poll.ts';
+import { SETTLE_MS } from '../../lib/time.ts';
 
 /**
  * T4.3: every key unwrap is one audit line with tenant, key version, request id and caller.
@@ -51,7 +52,7 @@ test.describe('T4.3 key access audit', () => {
         const counted = await count();
         const lines = await linesOf();
         return { counted, lines };
-      }, ({ counted, lines }) => ids.every((t) => lines.filter((l) => l.tenant === t).length >= (counted.get(t) ?? 0)), { timeoutMs: 10_000 }).catch(async () => ({ counted: await count(), lines: await linesOf() }));
+      }, ({ counted, lines }) => ids.every((t) => lines.filter((l) => l.tenant === t).length >= (counted.get(t) ?? 0)), { timeoutMs: SETTLE_MS }).catch(async () => ({ counted: await count(), lines: await linesOf() }));
 
       const unwraps = [...counted.values()].reduce((a, b) => a + b, 0);
       const missing = ids.reduce((sum, t) => sum + Math.max(0, (counted.get(t) ?? 0) - lines.filter((l) => l.tenant === t).length), 0);

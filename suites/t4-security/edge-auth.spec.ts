@@ -2,9 +2,9 @@ import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT, decodeProtectedHeader } from 'jose';
 import { http, tenantHeaders } from '../../lib/http.ts';
 import { measure } from '../lib/measure.ts';
-import { eventually, expectSteady } from '../lib/polling.ts';
 import { expect, test } from '../fixtures/index.ts';
 import { TENANT_HEADER, dbWorkload } from '../../lib/names.ts';
+import { eventually, expectSteady } from '../../lib/poll.ts';
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 

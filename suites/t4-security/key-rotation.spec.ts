@@ -2,6 +2,8 @@ import { http, tenantHeaders } from '../../lib/http.ts';
 import { measure } from '../lib/measure.ts';
 import { expect, test } from '../fixtures/index.ts';
 import { DB_SMALL } from '../../lib/names.ts';
+import { pollBound } from '../../lib/poll.ts';
+import { SETTLE_MS } from '../../lib/time.ts';
 
 /**
  * T4.2: rotating a tenant's data key while clients read and write it fails no request;
@@ -41,11 +43,11 @@ test.describe('T4.2 key rotation', () => {
       };
       const clients = Array.from({ length: CLIENTS }, (_, n) => loop(n));
       // Rotate once every client is under way, then let each write at least a few times on the new key.
-      await expect.poll(() => ops, { message: 'clients under way', timeout: 10_000 }).toBeGreaterThanOrEqual(CLIENTS * 4);
+      await expect.poll(() => ops, pollBound('clients under way', SETTLE_MS)).toBeGreaterThanOrEqual(CLIENTS * 4);
       const rotation = await http(`${endpoints.loadBalancerUrl}/admin/tenants/${tenant}/keys/rotate`, { method: 'POST', headers: admin });
       expect(rotation.status, rotation.text).toBe(200);
       rotatedTo = rotation.body.keyVersion;
-      await expect.poll(() => afterRotation.length, { message: 'writes after the rotation', timeout: 10_000 }).toBeGreaterThanOrEqual(CLIENTS * 5);
+      await expect.poll(() => afterRotation.length, pollBound('writes after the rotation', SETTLE_MS)).toBeGreaterThanOrEqual(CLIENTS * 5);
       stop = true;
       await Promise.all(clients);
       return { failures, ops, rotatedTo, afterRotation };

@@ -2,9 +2,9 @@ import { loadPlan } from '../../load/lib/scenarios.ts';
 import { summarize } from '../../load/lib/summary.ts';
 import { findK6, runK6 } from '../../load/tools/k6-runner.ts';
 import { measure } from '../lib/measure.ts';
-import { eventually } from '../lib/polling.ts';
 import { expect, test } from '../fixtures/index.ts';
 import { dbWorkload } from '../../lib/names.ts';
+import { eventually } from '../../lib/poll.ts';
 
 test.describe('T5.4 cold start latency', () => {
   test('T5.4 every tier from zero pods: p95 of the time to first response < 30 s @nightly', async ({ cluster, tenants, endpoints, profile, deadlines, plan: targets, testId }) => {

@@ -4,9 +4,9 @@ import type { Tenants } from '../fixtures/tenants.ts';
 import { TenantClient } from '../../lib/http.ts';
 import { type Disruption, type Verdict, RegisterWorkload, disruption, judge } from '../lib/checker/index.ts';
 import { reportAvailability, reportVerdict } from '../lib/checker/report.ts';
-import type { Deadlines } from '../lib/deadlines.ts';
+import type { Deadlines } from '../../lib/time.ts';
 import type { SeriesEvent } from '../lib/measure.ts';
-import { eventually } from '../lib/polling.ts';
+import { eventually } from '../../lib/poll.ts';
 import type { PlanTargets } from '../lib/targets.ts';
 
 /**

@@ -4,7 +4,7 @@ import { reportAvailability } from '../lib/checker/report.ts';
 import { http, tenantHeaders } from '../../lib/http.ts';
 import { mapConcurrent } from '../lib/concurrency.ts';
 import { measure, recordFigure } from '../lib/measure.ts';
-import { eventually } from '../lib/polling.ts';
+import { eventually, pollBound } from '../../lib/poll.ts';
 import { expect, test } from '../fixtures/index.ts';
 import { DB_SMALL, GATEWAY, WORKER } from '../../lib/names.ts';
 
@@ -69,7 +69,7 @@ test.describe('T6.5 gateway failure', () => {
         const workers = await cluster.listPods({ workload: WORKER });
         for (const w of workers) await cluster.killPod(w.name);
         await expect.poll(async () => (await cluster.listPods({ workload: GATEWAY })).filter((p) => p.ready && !p.terminating && !before.has(p.name)).length, {
-          timeout: deadlines.podReadyMs + 30_000, message: 'new gateway pods ready',
+          ...pollBound('new gateway pods ready', deadlines.recoveryMs),
         }).toBeGreaterThanOrEqual(before.size);
         const readyAt = Date.now();
         events.push({ t: readyAt, kind: 'chaos-stop', label: 'new gateway pods ready' });
@@ -94,9 +94,9 @@ test.describe('T6.5 gateway failure', () => {
       const retried = keys.filter((k) => ledger.ops.filter((o) => o.key === k).length > 1).length;
       recordFigure(test.info(), { name: 'uploads retried', value: retried, unit: 'uploads' });
       const jobs = [...jobsByKey].map(([key, ids]) => ({ key, jobId: [...ids][0]!, tenant: ledger.ops.find((o) => o.key === key)!.tenant }));
-      const states = await eventually(`all ${jobs.length} jobs done within jobDoneMs`, async () => mapConcurrent(jobs, 8, async (j) =>
+      const states = await eventually(`all ${jobs.length} jobs done`, async () => mapConcurrent(jobs, 8, async (j) =>
         (await http(`${endpoints.gatewayUrl}/jobs/${j.jobId}`, { headers: tenantHeaders({ token: tokens.get(j.tenant)! }) })).body.state as string),
-      (st) => st.every((x) => x === 'done'), { timeoutMs: deadlines.jobDoneMs + 30_000, intervalMs: 1000 });
+      (st) => st.every((x) => x === 'done'), { timeoutMs: deadlines.jobsRecoveredMs, intervalMs: 1000 });
       expect(states.filter((x) => x !== 'done')).toEqual([]);
       const logs = (await Promise.all((await cluster.listPods({ workload: WORKER })).map((p) => cluster.getPodLogs(p.name)))).join('\n');
       const completions = new Map<string, number>();

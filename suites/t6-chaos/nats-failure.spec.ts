@@ -2,9 +2,9 @@ import type { ClusterTarget } from '../../cluster/target.ts';
 import { http, tenantHeaders } from '../../lib/http.ts';
 import { mapConcurrent } from '../lib/concurrency.ts';
 import { measure } from '../lib/measure.ts';
-import { eventually } from '../lib/polling.ts';
 import { expect, test } from '../fixtures/index.ts';
 import { DB_SMALL, WORKER } from '../../lib/names.ts';
+import { eventually } from '../../lib/poll.ts';
 import { ChaosRun } from './chaos-run.ts';
 
 type NatsChaos = Required<Pick<ClusterTarget, 'natsNodes' | 'killNatsNode' | 'restoreNatsNode'>>;
@@ -24,13 +24,13 @@ test.describe('T6.4 NATS failure', () => {
     const run = await ChaosRun.create({ tenants, baseUrl: endpoints.loadBalancerUrl, count: 20, runTag: `t64a${testId}` });
     await test.step('setup: three database pods, clients writing', async () => {
       await pools.hold(DB_SMALL, 3);
-      await run.startAndWarm(60, deadlines.podReadyMs + 30_000);
+      await run.startAndWarm(60, deadlines.recoveryMs);
     });
     await test.step('fault: one NATS server of three stopped, then restored', async () => {
       run.mark('chaos-start', 'nats-0 down');
       await nats!.killNatsNode(0);
       try {
-        await run.afterRecovery(60, Date.now(), deadlines.podReadyMs + 30_000);
+        await run.afterRecovery(60, Date.now(), deadlines.recoveryMs);
       } finally {
         await nats!.restoreNatsNode(0);
         run.mark('chaos-stop', 'nats-0 restored');
@@ -64,7 +64,7 @@ test.describe('T6.4 NATS failure', () => {
         expect(res.status, res.text).toBe(202);
         jobIds.push(String(res.body.job_id));
       }
-      await run.startAndWarm(60, deadlines.podReadyMs + 30_000);
+      await run.startAndWarm(60, deadlines.recoveryMs);
     });
 
     await test.step('fault: two NATS servers of three stopped (quorum lost), then restored', async () => {
@@ -73,13 +73,13 @@ test.describe('T6.4 NATS failure', () => {
       await nats!.killNatsNode(1);
       lostAt = Date.now();
       try {
-        await eventually('writes refused without quorum', async () => run.workload.ledger.ops.filter((o) => o.start >= lostAt && o.outcome !== 'ok' && Number.isFinite(o.end)).length, (n) => n >= 16, { timeoutMs: 30_000 });
+        await eventually('writes refused without quorum', async () => run.workload.ledger.ops.filter((o) => o.start >= lostAt && o.outcome !== 'ok' && Number.isFinite(o.end)).length, (n) => n >= 16, { timeoutMs: deadlines.faultMarginMs });
       } finally {
         await nats!.restoreNatsNode(0);
         await nats!.restoreNatsNode(1);
         healedAt = run.mark('chaos-stop', 'quorum back');
       }
-      await run.afterRecovery(60, Date.now(), deadlines.podReadyMs + 30_000);
+      await run.afterRecovery(60, Date.now(), deadlines.recoveryMs);
     });
 
     await test.step('assess: nothing acknowledged without quorum; the held jobs delivered and done once; the checker\'s verdict', async () => {
@@ -88,7 +88,7 @@ test.describe('T6.4 NATS failure', () => {
       measure(test.info(), 'writes acknowledged without quorum', acked, 'ops', { op: '==', value: 0, source: 'docs/design.md §4: losing quorum refuses writes' });
       await pools.hold(WORKER, 1);
       await eventually(`the ${jobIds.length} held jobs done`, async () => mapConcurrent(jobIds, 4, async (id) =>
-        (await http(`${endpoints.gatewayUrl}/jobs/${id}`, { headers: tenantHeaders({ token }) })).body.state as string), (st) => st.every((x) => x === 'done'), { timeoutMs: deadlines.jobDoneMs + 30_000, intervalMs: 1000 });
+        (await http(`${endpoints.gatewayUrl}/jobs/${id}`, { headers: tenantHeaders({ token }) })).body.state as string), (st) => st.every((x) => x === 'done'), { timeoutMs: deadlines.jobsRecoveredMs, intervalMs: 1000 });
       const logs = (await Promise.all((await cluster.listPods({ workload: WORKER })).map((p) => cluster.getPodLogs(p.name)))).join('\n');
       const twice = jobIds.filter((id) => logs.split('\n').filter((l) => l.includes('"job completed"') && l.includes(`"jobId":"${id}"`)).length > 1).length;
       measure(test.info(), 'jobs completed more than once', twice, 'jobs', { op: '<=', value: plan.chaos.duplicateJobs, source: 'targets.yaml chaos.duplicateJobs' });

@@ -1,8 +1,8 @@
 import { skipUnless } from '../../cluster/target.ts';
 import { measure, recordFigure } from '../lib/measure.ts';
-import { eventually } from '../lib/polling.ts';
 import { test } from '../fixtures/index.ts';
 import { DB_SMALL } from '../../lib/names.ts';
+import { eventually } from '../../lib/poll.ts';
 import { ChaosRun } from './chaos-run.ts';
 
 /*
@@ -23,7 +23,7 @@ test.describe('T6.6 network partition', () => {
 
     await test.step('setup: three database pods, clients writing through the load balancer', async () => {
       await pools.hold(DB_SMALL, 3);
-      await run.startAndWarm(60, deadlines.podReadyMs + 30_000);
+      await run.startAndWarm(60, deadlines.recoveryMs);
     });
 
     await test.step('fault: chaos/db-nats-network-partition.yaml (NetworkChaos partition, database pods ↔ NATS, both ways)', async () => {
@@ -31,10 +31,10 @@ test.describe('T6.6 network partition', () => {
       await faults.applyExperiment('chaos/db-nats-network-partition.yaml');
       cutAt = Date.now();
       await eventually('writes refused while the partition holds', async () => run.workload.ledger.ops.filter((o) => o.start >= cutAt && o.outcome !== 'ok' && Number.isFinite(o.end)).length,
-        (n) => n >= 16, { timeoutMs: 30_000 });
+        (n) => n >= 16, { timeoutMs: deadlines.faultMarginMs });
       await cluster.recover();
       healAt = run.mark('chaos-stop', 'partition healed');
-      await run.afterRecovery(60, Date.now(), deadlines.podReadyMs + 30_000);
+      await run.afterRecovery(60, Date.now(), deadlines.recoveryMs);
     });
 
     await test.step('assess: nothing acknowledged across the cut, the time to take writes again, the checker\'s verdict', async () => {

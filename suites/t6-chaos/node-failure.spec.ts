@@ -21,7 +21,7 @@ test.describe('T6.2 node failure', () => {
       const load = (n: string) => all.filter((p) => p.node === n && !p.terminating).length;
       node = pods.map((p) => p.node).sort((a, b) => load(a) - load(b))[0]!;
       test.info().annotations.push({ type: 'measured', description: `draining ${node}: ${all.filter((p) => p.node === node).map((p) => p.name).join(', ')}` });
-      await run.startAndWarm(60, deadlines.podReadyMs + 30_000);
+      await run.startAndWarm(60, deadlines.recoveryMs);
     });
 
     try {
@@ -33,7 +33,7 @@ test.describe('T6.2 node failure', () => {
         run.mark('chaos-stop', `${node} empty`);
         const moved = (await cluster.listPods({ workload: DB_SMALL })).filter((p) => p.node === node);
         test.info().annotations.push({ type: 'measured', description: `${node} drained in ${(drainMs / 1000).toFixed(1)} s; database pods left on it: ${moved.length}` });
-        await run.afterRecovery(60, Date.now(), deadlines.podReadyMs + 30_000);
+        await run.afterRecovery(60, Date.now(), deadlines.recoveryMs);
       });
     } finally {
       await cluster.uncordonNode(node);

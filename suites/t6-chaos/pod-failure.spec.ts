@@ -2,6 +2,7 @@ import { skipUnless } from '../../cluster/target.ts';
 import { measure } from '../lib/measure.ts';
 import { expect, test } from '../fixtures/index.ts';
 import { DB_SMALL } from '../../lib/names.ts';
+import { pollBound } from '../../lib/poll.ts';
 import { ChaosRun } from './chaos-run.ts';
 
 test.describe('T6.1 pod failure', () => {
@@ -14,7 +15,7 @@ test.describe('T6.1 pod failure', () => {
     await test.step('setup: three database pods, clients writing through the load balancer', async () => {
       const pods = await pools.hold(DB_SMALL, 3);
       created = new Map(pods.map((p) => [p.name, p.createdAt]));
-      await run.startAndWarm(60, deadlines.podReadyMs + 30_000);
+      await run.startAndWarm(60, deadlines.recoveryMs);
     });
 
     await test.step('fault: chaos/db-pod-kill.yaml (PodChaos pod-kill, gracePeriod 0)', async () => {
@@ -22,11 +23,11 @@ test.describe('T6.1 pod failure', () => {
       await faults.applyExperiment('chaos/db-pod-kill.yaml');
       await expect.poll(async () => (await cluster.listPods({ workload: DB_SMALL })).filter((p) => p.ready && !p.terminating && p.createdAt > (created.get(p.name) ?? Infinity)).length, {
         // The bound of the wait, not the verdict: recovery is measured from the clients' ledger.
-        timeout: deadlines.podReadyMs + 30_000, message: `the killed pod recreated and ready within ${(deadlines.podReadyMs + 30_000) / 1000} s`,
+        ...pollBound('the killed pod recreated and ready', deadlines.recoveryMs),
       }).toBe(1);
-      await cluster.waitForReplicasReady(DB_SMALL, 3, { timeoutMs: deadlines.podReadyMs + 30_000 });
+      await cluster.waitForReplicasReady(DB_SMALL, 3, { timeoutMs: deadlines.recoveryMs });
       run.mark('chaos-stop', 'pod recreated and ready');
-      await run.afterRecovery(60, Date.now(), deadlines.podReadyMs + 30_000);
+      await run.afterRecovery(60, Date.now(), deadlines.recoveryMs);
     });
 
     await test.step('assess: recovery time and the checker\'s verdict from every replica', async () => {

@@ -1,8 +1,8 @@
 import { skipUnless } from '../../cluster/target.ts';
 import { measure } from '../lib/measure.ts';
-import { eventually } from '../lib/polling.ts';
 import { expect, test } from '../fixtures/index.ts';
 import { DB_SMALL } from '../../lib/names.ts';
+import { eventually } from '../../lib/poll.ts';
 import { ChaosRun } from './chaos-run.ts';
 
 test.describe('T6.3 zone failure', () => {
@@ -18,7 +18,7 @@ test.describe('T6.3 zone failure', () => {
       expect(new Set(pods.map((p) => p.zone)).size, 'one database pod in each zone').toBe(3);
       zone = pods[0]!.zone;
       zonePod = pods[0]!.name;
-      await run.startAndWarm(60, deadlines.podReadyMs + 30_000);
+      await run.startAndWarm(60, deadlines.recoveryMs);
     });
 
     let failoverMs = 0;
@@ -33,12 +33,12 @@ test.describe('T6.3 zone failure', () => {
     await test.step('heal: the zone returns, its pod catches up and the load balancer gives it its tenants again', async () => {
       await cluster.restoreZone(zone);
       run.mark('chaos-stop', `${zone} restored`);
-      await cluster.waitForReplicasReady(DB_SMALL, 3, { timeoutMs: deadlines.podReadyMs + 30_000 });
+      await cluster.waitForReplicasReady(DB_SMALL, 3, { timeoutMs: deadlines.recoveryMs });
       await eventually(`${zonePod} in ${zone} serves tenants through the load balancer again (rebalanced)`, async () => {
         const served = await Promise.all(run.clients.map((c) => c.request('GET', '/api/v1/resources?limit=1', undefined, { timeoutMs: 5000 }).then((r) => r.servedBy, () => null)));
         return served.filter((p) => p === zonePod).length;
       }, (n) => n > 0, { timeoutMs: deadlines.metricSeenMs + deadlines.podReadyMs });
-      await run.afterRecovery(60, Date.now(), deadlines.podReadyMs + 30_000);
+      await run.afterRecovery(60, Date.now(), deadlines.recoveryMs);
     });
 
     await test.step('assess: failover time and the checker\'s verdict from every replica, the returned zone included', async () => {

@@ -1,2 +1,2 @@
-// The project's tests poll and pick ports with the same helpers the local runtime uses.
-export { freePort, pollUntil as waitFor } from '../../cluster/local/network/net-util.ts';
+// The project's tests pick ports with the same helper the local runtime uses (and poll with lib/poll.ts).
+export { freePort } from '../../cluster/local/network/net-util.ts';

@@ -7,7 +7,7 @@ import { type Child, describeExit } from '../../cluster/local/process/child.ts';
 import { SERVED_BY_HEADER } from '../../lib/names.ts';
 import type { ProfileName } from '../../reference-services/shared/profile.ts';
 import { ensureSecretsFile, loadSecrets, type Secrets } from '../../reference-services/shared/secrets.ts';
-import { waitFor } from './ports.ts';
+import { Fatal, eventually } from '../../lib/poll.ts';
 
 export type { ServiceName };
 
@@ -19,7 +19,7 @@ export function scratchDir(prefix: string): { dir: string; cleanup: () => void }
 
 /** "worker-a exited with code 1:\n<its last output>": why a process a test waited for is not there. */
 function gone(name: string, child: Child): Error {
-  return new Error(`${name} ${describeExit(child.exitStatus)}:\n${child.tail()}`);
+  return new Fatal(`${name} ${describeExit(child.exitStatus)}:\n${child.tail()}`);
 }
 
 /**
@@ -43,22 +43,22 @@ export class ServiceProcess {
     // The first start binds port 0 and reports what it got: no port is chosen here and bound there.
     const child = spawnService(this.name, this.service, { ...this.env, PORT: String(this.port) }, this.log);
     this.process = child;
-    this.port = await waitFor(`${this.name} listening`, 20_000, () => {
+    this.port = (await eventually(`${this.name} listening`, () => {
       if (!child.running) throw gone(this.name, child);
       return reportedPort(this.portFile, child, this.name);
-    }, 20);
+    }, (port) => port !== undefined, { timeoutMs: 20_000, intervalMs: 20 }))!;
     if (opts.waitReady !== false) await this.waitReady();
   }
 
   /** Ready, and answering as itself: a port some other process holds is not this service. */
   async waitReady(timeoutMs = 20_000): Promise<void> {
-    await waitFor(`${this.name} ready`, timeoutMs, async () => {
+    await eventually(`${this.name} ready`, async () => {
       if (!this.process.running) throw gone(this.name, this.process);
       const res = await fetch(`${this.url}/ready`);
       const servedBy = res.headers.get(SERVED_BY_HEADER);
       if (servedBy !== this.name) throw new Error(`${this.url} answers as ${servedBy ?? 'something else'}, not ${this.name}`);
-      return res.ok;
-    });
+      return res.status;
+    }, (status) => status === 200, { timeoutMs, intervalMs: 50 });
   }
 
   /** `signal` to its process group, SIGKILL if it has not exited within 10 s. */

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pollBound } from '../../lib/poll.ts';
 import {
   Autoscaler, JetStreamLag, MetricReadError, PrometheusQuery, type ScaleTarget, TriggerMetricSource, decisionBounds,
 } from '../../cluster/autoscaler/index.ts';
@@ -57,7 +58,7 @@ describe('JetStreamLag against nats-server', () => {
     await ensureStreams(jsm, [JOBS_STREAM]);
     await ensureJobsConsumer(jsm, 'workers', jobSubject('small'), { ackWaitMs: 60_000, maxDeliver: 3 });
     for (let i = 0; i < 7; i++) await js.publish(jobSubject('small'), `job-${i}`);
-    await expect.poll(() => lag(), { timeout: POLL_BOUND_MS, message: `lag 7 within ${POLL_BOUND_MS} ms` }).toEqual({ lag: 7, from: 'consumer' });
+    await expect.poll(() => lag(), pollBound('lag 7', POLL_BOUND_MS)).toEqual({ lag: 7, from: 'consumer' });
 
     const consumer = await js.consumers.get(JOBS_STREAM, 'workers');
     const taken = [];
@@ -67,11 +68,11 @@ describe('JetStreamLag against nats-server', () => {
     }
     expect(taken).toHaveLength(3);
     // Taken but not acknowledged: still lag (4 pending + 3 ack-pending).
-    await expect.poll(async () => (await jsm.consumers.info(JOBS_STREAM, 'workers')).num_ack_pending, { timeout: POLL_BOUND_MS }).toBe(3);
+    await expect.poll(async () => (await jsm.consumers.info(JOBS_STREAM, 'workers')).num_ack_pending, pollBound('3 jobs pending acknowledgement', POLL_BOUND_MS)).toBe(3);
     expect(await lag()).toEqual({ lag: 7, from: 'consumer' });
 
     for (const m of taken.slice(0, 2)) await m.ackAck();
-    await expect.poll(() => lag(), { timeout: POLL_BOUND_MS, message: `lag 5 after two acks within ${POLL_BOUND_MS} ms` }).toEqual({ lag: 5, from: 'consumer' });
+    await expect.poll(() => lag(), pollBound('lag 5 after two acks', POLL_BOUND_MS)).toEqual({ lag: 5, from: 'consumer' });
   });
 
   // Same function: without a consumer of that name it returns the stream's state.last_seq.
@@ -108,7 +109,7 @@ describe('JetStreamLag against nats-server', () => {
     const bound = bounds.activationMs + bounds.scaleUpMs + 2_000;
     autoscaler.start();
     try {
-      await expect.poll(() => replicas, { timeout: bound, message: `4 workers within ${bound} ms` }).toBe(4);
+      await expect.poll(() => replicas, pollBound('4 workers', bound)).toBe(4);
       expect(autoscaler.getEvents({ scaleOnly: true }).map((e) => [e.replicasBefore, e.replicasAfter, e.metricValue])).toEqual([[0, 1, 16], [1, 4, 16]]);
     } finally {
       await autoscaler.stop();
@@ -155,9 +156,9 @@ describe('PrometheusQuery against prometheus', () => {
 
   it('reads a summed instant vector, and follows the gauge', async () => {
     const q = 'sum(percolate_active_tenants{tier="small"})';
-    await expect.poll(() => query(q).catch(() => -1), { timeout: POLL_BOUND_MS, message: `5 tenants within ${POLL_BOUND_MS} ms` }).toBe(5);
+    await expect.poll(() => query(q).catch(() => -1), pollBound('5 tenants', POLL_BOUND_MS)).toBe(5);
     gauges.set('db-0', 0).set('db-1', 4);
-    await expect.poll(() => query(q), { timeout: POLL_BOUND_MS, message: `4 tenants within ${POLL_BOUND_MS} ms` }).toBe(4);
+    await expect.poll(() => query(q), pollBound('4 tenants', POLL_BOUND_MS)).toBe(4);
     expect(await query(`scalar(${q})`)).toBe(4);
     expect(await new TriggerMetricSource({ prometheusUrl, natsMonitoringUrl: 'http://127.0.0.1:1' }).read({ type: 'prometheus', query: q, threshold: 2, activationThreshold: 0 })).toBe(4);
   });

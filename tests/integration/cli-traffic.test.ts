@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { notWithin, pollBound } from '../../lib/poll.ts';
+import { UP_TIMEOUT_MS, runtimeSettings } from '../../lib/time.ts';
 import { LocalClusterBuilder } from '../../cluster/local/target/builder.ts';
 import type { LocalClusterTarget } from '../../cluster/local/target/client.ts';
 import { tenantHeaders } from '../../lib/http.ts';
@@ -18,12 +20,16 @@ const TENANT = 'tenant-001';
 
 interface CliRun { code: number | null; stdout: string; stderr: string }
 
+const settings = runtimeSettings('fast');
+/** One CLI command run to its end. */
+const CLI_RUN_MS = 60_000;
+
 describe('percolate test-topology traffic commands', () => {
   let cluster: LocalClusterTarget;
   const children = new Set<ChildProcess>();
 
   /** Starts the CLI; `done` resolves when it exits (killed after `timeoutMs`, which fails the run). */
-  function start(args: string[], timeoutMs = 60_000, stateDir = cluster.stateDir) {
+  function start(args: string[], timeoutMs = CLI_RUN_MS, stateDir = cluster.stateDir) {
     const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/percolate.mjs'), 'test-topology', '--state-dir', stateDir, ...args], {
       cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PERCOLATE_TARGET: 'local', NO_COLOR: '1' },
     });
@@ -32,7 +38,7 @@ describe('percolate test-topology traffic commands', () => {
     child.stdout!.on('data', (d: Buffer) => { run.stdout += d.toString(); });
     child.stderr!.on('data', (d: Buffer) => { run.stderr += d.toString(); });
     const done = new Promise<CliRun>((resolve, reject) => {
-      const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`percolate ${args.join(' ')}: no exit within ${timeoutMs} ms\n${run.stderr}`)); }, timeoutMs);
+      const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${notWithin(`percolate ${args.join(' ')} exited`, timeoutMs)}\n${run.stderr}`)); }, timeoutMs);
       child.on('exit', (code) => { clearTimeout(timer); children.delete(child); run.code = code; resolve(run); });
     });
     return { child, run, done };
@@ -51,9 +57,9 @@ describe('percolate test-topology traffic commands', () => {
     // (affinity) or remove the replica (replication).
     await cluster.pauseAutoscaling(DB, 2);
     await cluster.pauseAutoscaling(WORKER, 1);
-    await cluster.waitForReplicasReady(DB, 2, { timeoutMs: 30_000 });
-    await cluster.waitForReplicasReady(WORKER, 1, { timeoutMs: 30_000 });
-  }, 120_000);
+    await cluster.waitForReplicasReady(DB, 2, { timeoutMs: settings.podsReadyMs });
+    await cluster.waitForReplicasReady(WORKER, 1, { timeoutMs: settings.podsReadyMs });
+  }, UP_TIMEOUT_MS);
 
   afterEach(() => { for (const c of children) c.kill('SIGKILL'); });
   afterAll(async () => { await cluster?.close(); });
@@ -63,7 +69,7 @@ describe('percolate test-topology traffic commands', () => {
       cli(['simulate-tenant', TENANT, '--rate', 'fast']),
       cli(['verify-affinity', 'Not_A_Tenant']),
       cli(['check-replication', TENANT, '--all-tenants']),
-      start(['verify-affinity', TENANT], 60_000, join(cluster.stateDir, 'no-cluster-here')).done,
+      start(['verify-affinity', TENANT], CLI_RUN_MS, join(cluster.stateDir, 'no-cluster-here')).done,
     ]);
     expect(badRate.code).toBe(2);
     expect(badRate.stderr).toMatch(/--rate must be a number above 0/);
@@ -128,14 +134,14 @@ describe('percolate test-topology traffic commands', () => {
 
     // No worker: the job stays queued, and the command says so instead of waiting for ever.
     await cluster.pauseAutoscaling(WORKER, 0);
-    await cluster.waitForReplicasReady(WORKER, 0, { timeoutMs: 30_000 });
+    await cluster.waitForReplicasReady(WORKER, 0, { timeoutMs: settings.podsReadyMs });
     try {
       const stuck = await cli(['submit-jobs', '--count', '1', '--tenant', TENANT, '--wait', '--wait-timeout', '1', '--json']);
       expect(stuck.code).toBe(1);
       expect(json(stuck)).toMatchObject({ accepted: 1, unfinished: 1, timedOut: true, states: { queued: 1 } });
     } finally {
       await cluster.pauseAutoscaling(WORKER, 1);
-      await cluster.waitForReplicasReady(WORKER, 1, { timeoutMs: 30_000 });
+      await cluster.waitForReplicasReady(WORKER, 1, { timeoutMs: settings.podsReadyMs });
     }
   }, 120_000);
 
@@ -173,7 +179,7 @@ describe('percolate test-topology traffic commands', () => {
 
   it('observe-scaling --json: one parseable sample a second with replicas, active tenants, queue lag and the scale events it saw', async () => {
     const run = start(['observe-scaling', '--duration', '4', '--json']);
-    await expect.poll(() => run.run.stdout.includes('"type":"sample"'), { timeout: 15_000, message: 'a first sample within 15 s' }).toBe(true);
+    await expect.poll(() => run.run.stdout.includes('"type":"sample"'), pollBound('a first sample', 15_000)).toBe(true);
     // A scale event while it watches: the worker pool held at 2 instead of 1.
     await cluster.pauseAutoscaling(WORKER, 2);
     try {
@@ -199,7 +205,7 @@ describe('percolate test-topology traffic commands', () => {
 
   it('Ctrl-C stops simulate-tenants cleanly: exit 130 and the summary of what was sent', async () => {
     const run = start(['simulate-tenants', '--tenants', '2', '--duration', '120', '--rate', '10', '--progress', '0.5', '--json']);
-    await expect.poll(() => /\] 2 tenants +sent [1-9]/.test(run.run.stderr), { timeout: 15_000, message: 'a progress line with requests sent within 15 s' }).toBe(true);
+    await expect.poll(() => /\] 2 tenants +sent [1-9]/.test(run.run.stderr), pollBound('a progress line with requests sent', 15_000)).toBe(true);
     run.child.kill('SIGINT');
     const r = await run.done;
     expect(r.code).toBe(130);

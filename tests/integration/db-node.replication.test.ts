@@ -1,6 +1,7 @@
 import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pollBound } from '../../lib/poll.ts';
 import { syncSubject } from '../../reference-services/shared/nats.ts';
 import { DbTestCluster } from '../helpers/db-cluster.ts';
 import { type TenantClient, http, tenantHeaders } from '../../lib/http.ts';
@@ -32,7 +33,7 @@ describe('replication', () => {
     const created = await on0.request('POST', '/api/v1/resources', { title: 'replicated', content: 'hello' });
     expect(created.status).toBe(201);
     await expect.poll(async () => (await on1.request('GET', `/api/v1/resources/${created.body.id}`)).status,
-      { timeout: 2000, message: 'write visible on the peer within 2 s' }).toBe(200);
+      pollBound('write visible on the peer', 2000)).toBe(200);
     const metrics = await http(`${cluster.node('db-r-1').url}/metrics`);
     expect(Number(/percolate_replication_lag_seconds_count\S* (\d+)/.exec(metrics.text)?.[1] ?? 0)).toBeGreaterThan(0);
   });
@@ -134,9 +135,9 @@ describe('replication', () => {
 
     await cluster.nats.startNode('nats-0');
     await expect.poll(async () => (await client.request('POST', '/api/v1/resources', { id: 'after-outage', title: 't', content: 'c' })).status,
-      { timeout: 10_000, message: 'writes accepted again within 10 s of NATS coming back' }).toBe(201);
+      pollBound('writes accepted again after NATS came back', 10_000)).toBe(201);
     const other = client.at(cluster.node('db-r-0').url);
     await expect.poll(async () => (await other.request('GET', '/api/v1/resources/after-outage')).status,
-      { timeout: 5_000, message: 'post-outage write replicated within 5 s' }).toBe(200);
+      pollBound('post-outage write replicated', 5_000)).toBe(200);
   });
 });

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pollBound } from '../../lib/poll.ts';
 import { DbTestCluster } from '../helpers/db-cluster.ts';
 import { http, tenantHeaders } from '../../lib/http.ts';
 
@@ -74,13 +75,13 @@ describe('key rotation and audit', () => {
     const before = auditLines('tenant-audit').length;
     await c.request('GET', '/api/v1/resources');
     // Logs arrive through a pipe: wait for the line, then check it.
-    await expect.poll(() => auditLines('tenant-audit').length, { timeout: 2000, message: 'audit line within 2 s' }).toBe(before + 1);
+    await expect.poll(() => auditLines('tenant-audit').length, pollBound('audit line', 2000)).toBe(before + 1);
     expect(auditLines('tenant-audit').at(-1)).toMatchObject({ tenant: 'tenant-audit', keyVersion: 1, pod: 'db-t-0', caller: 'GET /api/v1/resources', outcome: 'granted', time: expect.any(String) });
     // A cached tenant needs no unwrap; one evicted from the two-tenant cache needs one again.
     await c.request('GET', '/api/v1/resources');
     for (const other of ['tenant-evict-1', 'tenant-evict-2']) await (await cluster.client(other, 'db-t-0')).request('GET', '/api/v1/resources');
     await c.request('GET', '/api/v1/resources');
-    await expect.poll(() => auditLines('tenant-audit').length, { timeout: 2000, message: 'reopen audited within 2 s' }).toBeGreaterThanOrEqual(before + 2);
+    await expect.poll(() => auditLines('tenant-audit').length, pollBound('reopen audited', 2000)).toBeGreaterThanOrEqual(before + 2);
     // Lines keep their order, so the cached request would have logged before the evictions did.
     const unwraps = cluster.node('db-t-0').process.jsonLogs().filter((l) => l.audit === 'key.unwrap').map((l) => l.tenant);
     expect(unwraps.slice(unwraps.lastIndexOf('tenant-evict-2') + 1)).toEqual(['tenant-audit']);
@@ -133,7 +134,7 @@ describe('active tenants', () => {
 
   it('counts tenants with a request inside the active window, and forgets them after it', async () => {
     const windowMs = ACTIVE_WINDOW_SECONDS * 1000;
-    await expect.poll(active, { timeout: windowMs + 2000, message: `earlier tenants leave the window within ${windowMs + 2000} ms` }).toBe(0);
+    await expect.poll(active, pollBound('earlier tenants out of the window', windowMs + 2000)).toBe(0);
     for (const t of ['tenant-act-1', 'tenant-act-2', 'tenant-act-3']) {
       const c = await cluster.client(t, 'db-t-0');
       await c.request('GET', '/api/v1/resources');
@@ -143,7 +144,7 @@ describe('active tenants', () => {
     // One series per active tenant, which the ScaledObject counts as distinct ids across pods.
     const perTenant = [...(await http(`${url}/metrics`)).text.matchAll(/^percolate_tenant_active\{[^}]*tenant_id="([^"]+)"[^}]*\} 1$/gm)].map((m) => m[1]).sort();
     expect(perTenant).toEqual(['tenant-act-1', 'tenant-act-2', 'tenant-act-3']);
-    await expect.poll(active, { timeout: windowMs + 2000, message: `back to 0 within ${windowMs + 2000} ms of the last request` }).toBe(0);
+    await expect.poll(active, pollBound('back to 0 after the last request', windowMs + 2000)).toBe(0);
   });
 
   it('refuses a tenant of another tier with 421', async () => {
@@ -160,13 +161,13 @@ describe('SIGTERM', () => {
     const c = await cluster.client('tenant-term', 'db-t-term');
     const missCount = async () => Number(/percolate_tenant_cache_lookups_total\{[^}]*result="miss"[^}]*\} (\d+)/.exec((await http(`${node.url}/metrics`)).text)?.[1] ?? 0);
     const inFlight = c.request('POST', '/api/v1/resources', { id: 'in-flight', title: 't', content: 'c' });
-    await expect.poll(missCount, { timeout: 1000, message: 'request in flight (cold open started) within 1 s' }).toBe(1);
+    await expect.poll(missCount, pollBound('request in flight (cold open started)', 1000)).toBe(1);
     process.kill(node.process.pid, 'SIGTERM');
-    await expect.poll(async () => (await http(`${node.url}/ready`)).status, { timeout: 400, message: '/ready fails within 400 ms of SIGTERM' }).toBe(503);
+    await expect.poll(async () => (await http(`${node.url}/ready`)).status, pollBound('/ready failing after SIGTERM', 400)).toBe(503);
     expect((await inFlight).status).toBe(201);
     expect(await node.process.exited).toEqual({ code: 0, signal: null });
     const survivor = (await cluster.client('tenant-term', 'db-t-0'));
-    await expect.poll(async () => (await survivor.request('GET', '/api/v1/resources/in-flight')).status, { timeout: 3000, message: 'the drained write replicated within 3 s' }).toBe(200);
+    await expect.poll(async () => (await survivor.request('GET', '/api/v1/resources/in-flight')).status, pollBound('the drained write replicated', 3000)).toBe(200);
     cluster.nodes.delete('db-t-term');
   });
 });

@@ -16,11 +16,13 @@ import { JobQueue } from '../helpers/job-queue.ts';
 import { MultipartBody, fileUpload } from '../helpers/multipart.ts';
 import { REPO_ROOT } from '../../lib/repo.ts';
 import { type ServiceProcess, TestServices } from '../helpers/processes.ts';
-import { waitFor } from '../helpers/ports.ts';
+import { eventually } from '../../lib/poll.ts';
 
 // Two gateways on one real nats-server: one streams uploads into the JetStream object
 // store, the other into a directory (the S3 stand-in). Every behaviour runs against both.
 const MAX_UPLOAD_BYTES = 1024 * 1024;
+/** Bytes of an upload in progress reaching the store, or an abandoned one removed from it. */
+const UPLOAD_STORE_WAIT = { timeoutMs: 10_000 };
 const OPENAPI = join(REPO_ROOT, 'reference-services/gateway/openapi.yaml');
 
 interface Gateway {
@@ -168,7 +170,7 @@ describe.each(['object-store', 'directory'] as const)('gateway on the %s', (kind
       req.on('error', reject);
       req.write(body.head(body.parts[0]!));
       req.write(first);
-      void waitFor('the first half of the upload in the store before the request ends', 10_000, inStore).then(
+      void eventually('the first half of the upload in the store before the request ends', inStore, (stored) => stored, UPLOAD_STORE_WAIT).then(
         () => { req.write(rest); req.end(Buffer.concat([Buffer.from('\r\n'), body.tail])); },
         (err) => { req.destroy(); reject(err); },
       );
@@ -188,10 +190,10 @@ describe.each(['object-store', 'directory'] as const)('gateway on the %s', (kind
     req.on('error', () => undefined);
     req.write(body.head(body.parts[0]!));
     req.write(randomBytes(512 * 1024));
-    await waitFor('part of the upload in the store', 10_000, async () => JSON.stringify(await leftovers(gw())) !== JSON.stringify(before));
+    await eventually('part of the upload in the store', async () => leftovers(gw()), (now) => JSON.stringify(now) !== JSON.stringify(before), UPLOAD_STORE_WAIT);
     req.destroy();
     await closed;
-    await waitFor('the partial upload removed', 10_000, async () => JSON.stringify(await leftovers(gw())) === JSON.stringify(before));
+    await eventually('the partial upload removed', async () => leftovers(gw()), (now) => JSON.stringify(now) === JSON.stringify(before), UPLOAD_STORE_WAIT);
     expect((await http(`${gw().service.url}/health`)).status).toBe(200);
   });
 

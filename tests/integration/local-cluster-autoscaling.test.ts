@@ -6,35 +6,24 @@ import { triggerLabel, triggerThreshold } from '../../cluster/autoscaler/config.
 import { LocalClusterBuilder } from '../../cluster/local/target/builder.ts';
 import { SCALING_EVENTS_FILE } from '../../cluster/local/control/autoscaling.ts';
 import type { LocalClusterTarget } from '../../cluster/local/target/client.ts';
-import { runtimeSettings } from '../../cluster/local/control/settings.ts';
 import { type ScaledObjectSpec, renderOverlay, scaledObjects } from '../../cluster/manifests.ts';
 import { DB_SMALL, WORKER } from '../../lib/names.ts';
 import { PrometheusClient } from '../../lib/prometheus.ts';
-import { loadProfile } from '../../reference-services/shared/profile.ts';
+import { UP_TIMEOUT_MS, deadlinesFor, loadProfile, runtimeSettings } from '../../lib/time.ts';
 import { JobQueue } from '../helpers/job-queue.ts';
 import { lbReader } from '../helpers/lb-reader.ts';
-import { waitFor } from '../helpers/ports.ts';
-import { expectSteady } from '../../suites/lib/polling.ts';
+import { eventually, expectSteady } from '../../lib/poll.ts';
 
 // The local target scales as KEDA and the HPA would from the rendered ScaledObjects, driven
 // by real traffic and real jobs. Every bound comes from the time profile.
 const profile = loadProfile('fast');
 const settings = runtimeSettings('fast');
 const S = 1000;
-const poll = profile.pollingIntervalSeconds * S;
-/** A metric change reaches a decision: scrape and target discovery, then a poll. */
-const metricSeenMs = profile.metricDelaySeconds * S + poll;
-const podReadyMs = profile.podReadySeconds * S;
+const { pollMs: poll, metricSeenMs, podReadyMs, scaleUpDecidedMs, scaleDownDecidedMs, zeroMetricToZeroMs } = deadlinesFor(profile);
 const drainMs = profile.drainTimeoutMs;
 const windowMs = profile.activeWindowSeconds * S;
-/** Load seen → replicas raised: the metric reaches the scaler, then a sync. */
-const scaleUpMs = metricSeenMs + poll;
-/** Tenants idle → N → 1: they leave the active window, the metric shows it, the HPA's stabilization passes. */
-const downToOneMs = windowMs + metricSeenMs + profile.scaleDownStabilizationSeconds * S + poll;
-/** Metric at zero → 1 → 0: KEDA's cooldown after the last active poll, then the pod drains. */
-const toZeroMs = metricSeenMs + profile.cooldownSeconds * S + 2 * poll + drainMs;
-/** Longer than any scaler that is not paused takes to act on a change it can see. */
-const steadyMs = metricSeenMs + poll;
+/** Longer than any scaler that is not paused takes to act on a change it can see (it would scale up). */
+const steadyMs = scaleUpDecidedMs;
 
 const DB = DB_SMALL;
 
@@ -54,7 +43,8 @@ describe('local cluster autoscaling: KEDA + HPA from the rendered ScaledObjects'
   const prom = (query: string): Promise<number> => new PrometheusClient(cluster.getPrometheusUrl()).scalar(query);
   const scaleEvents = (scaledObject: string, since: number) => cluster.getScalingEvents({ since, scaledObject, scaleOnly: true });
   const lastScaleTo = (scaledObject: string, since: number, replicas: number, timeoutMs: number, what: string) =>
-    waitFor(what, timeoutMs, async () => { const ev = await scaleEvents(scaledObject, since); return ev.at(-1)?.replicasAfter === replicas && ev; }, 100);
+    eventually(what, () => scaleEvents(scaledObject, since), (ev) => ev.at(-1)?.replicasAfter === replicas, { timeoutMs, intervalMs: 100, show: showEvents });
+  const showEvents = (ev: ScalingEvent[]) => ev.map((e) => `${e.replicasBefore}→${e.replicasAfter} (${e.actor} ${e.reason})`).join(', ') || 'no scale events';
   const status = async (name: string) => (await cluster.listScaledObjects()).find((so) => so.name === name)!;
 
   beforeAll(async () => {
@@ -65,7 +55,7 @@ describe('local cluster autoscaling: KEDA + HPA from the rendered ScaledObjects'
     figures.push(`up (cluster ready, autoscaler started) in ${Math.round(performance.now() - t0)} ms`);
     dbSpec = scaledObjects(rendered).find((so) => so.target.name === DB)!;
     workerSpec = scaledObjects(rendered).find((so) => so.target.name === WORKER)!;
-  }, 120_000);
+  }, UP_TIMEOUT_MS);
 
   afterAll(async () => {
     console.log(`autoscaling figures (fast profile):\n  ${figures.join('\n  ')}`);
@@ -95,20 +85,22 @@ describe('local cluster autoscaling: KEDA + HPA from the rendered ScaledObjects'
     figures.push(`0→1 (activator push): request sent → KEDA decision ${events[0]!.at - t0} ms → pod ready, held request answered 200 at ${Math.round(answer.ms)} ms`);
   });
 
-  it('1 → N on active tenants: N = ceil(tenants / threshold)', { timeout: 2 * metricSeenMs + scaleUpMs + podReadyMs + 10_000 }, async () => {
+  it('1 → N on active tenants: N = ceil(tenants / threshold)', { timeout: 2 * metricSeenMs + scaleUpDecidedMs + podReadyMs + 10_000 }, async () => {
     const threshold = triggerThreshold(dbTrigger());
     const n = 3;
     const tenants = n * threshold;
     // The held request also counted at the activator: wait until only the pod counts it, so no tenant counts twice.
-    await waitFor('Prometheus: 1 active tenant, none at the activator', metricSeenMs, async () =>
-      (await prom(dbQuery())) === 1 && (await prom(`sum(percolate_active_tenants{source="activator"})`)) === 0, 100);
+    await eventually('Prometheus: 1 active tenant, none at the activator',
+      async () => ({ tenants: await prom(dbQuery()), atActivator: await prom(`sum(percolate_active_tenants{source="activator"})`) }),
+      ({ tenants, atActivator }) => tenants === 1 && atActivator === 0, { timeoutMs: metricSeenMs, intervalMs: 100 });
 
     const since = Date.now();
     const answers = await Promise.all(Array.from({ length: tenants - 1 }, (_, i) => get(`tenant-${i + 1}`)));
     expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
     const sent = Date.now();
-    const seen = await waitFor(`Prometheus: ${tenants} active tenants`, metricSeenMs, async () => (await prom(dbQuery())) === tenants && Date.now(), 100);
-    const ups = await lastScaleTo(DB, since, n, scaleUpMs, `${DB} scaled to ${n}`);
+    await eventually(`Prometheus: ${tenants} active tenants`, () => prom(dbQuery()), (n) => n === tenants, { timeoutMs: metricSeenMs, intervalMs: 100 });
+    const seen = Date.now();
+    const ups = await lastScaleTo(DB, since, n, scaleUpDecidedMs, `${DB} scaled to ${n}`);
     const decided = ups.at(-1)!.at;
     await cluster.waitForReplicasReady(DB, n, { timeoutMs: podReadyMs });
     const ready = Date.now();
@@ -125,8 +117,9 @@ describe('local cluster autoscaling: KEDA + HPA from the rendered ScaledObjects'
 
   it('N → 1 after the HPA stabilization window, 1 → 0 after KEDA\'s cooldown, once the tenants go idle', async () => {
     const since = Date.now();
-    const idle = await waitFor('Prometheus: no active tenant', windowMs + metricSeenMs, async () => (await prom(dbQuery())) === 0 && Date.now(), 100);
-    const downs = await lastScaleTo(DB, since, 0, toZeroMs, `${DB} back to 0`);
+    await eventually('Prometheus: no active tenant', () => prom(dbQuery()), (n) => n === 0, { timeoutMs: windowMs + metricSeenMs, intervalMs: 100 });
+    const idle = Date.now();
+    const downs = await lastScaleTo(DB, since, 0, zeroMetricToZeroMs, `${DB} back to 0`);
     await cluster.waitForReplicasReady(DB, 0, { timeoutMs: drainMs + poll });
 
     const toZero = downs.at(-1)!;
@@ -139,7 +132,7 @@ describe('local cluster autoscaling: KEDA + HPA from the rendered ScaledObjects'
     expect(toZero.at - idle).toBeGreaterThanOrEqual(profile.cooldownSeconds * S - 2 * poll);
     figures.push(`N→1 (HPA): Prometheus shows 0 tenants → scale-down decision ${toOne.at - idle} ms (stabilization window ${profile.scaleDownStabilizationSeconds} s)`);
     figures.push(`1→0 (KEDA): Prometheus shows 0 tenants → deactivation ${toZero.at - idle} ms (cooldown ${profile.cooldownSeconds} s)`);
-  }, downToOneMs + toZeroMs + drainMs + 10_000);
+  }, scaleDownDecidedMs + zeroMetricToZeroMs + drainMs + 10_000);
 
   it('paused-replicas holds the database at n while the load asks for more; resume lets the HPA move it', async () => {
     const threshold = triggerThreshold(dbTrigger());
@@ -161,17 +154,15 @@ describe('local cluster autoscaling: KEDA + HPA from the rendered ScaledObjects'
       }
     })();
     try {
-      await waitFor(`Prometheus: ${tenants} active tenants, asking for ${held + 1} pods`, metricSeenMs, async () => (await prom(dbQuery())) >= tenants, 100);
+      await eventually(`Prometheus: ${tenants} active tenants, asking for ${held + 1} pods`, () => prom(dbQuery()), (n) => n >= tenants, { timeoutMs: metricSeenMs, intervalMs: 100 });
       await expectSteady(`${DB} replicas while paused at ${held}`, () => cluster.getReplicas(DB), { forMs: steadyMs });
       expect(await cluster.getScalingEvents({ since, scaledObject: DB }), 'a paused ScaledObject decides nothing').toEqual([]);
 
       const resumed = Date.now();
       await cluster.resumeAutoscaling(DB);
       expect(await status(DB)).toMatchObject({ paused: false });
-      const events = await waitFor('the HPA scales up once resumed', 2 * poll + metricSeenMs, async () => {
-        const ev = await scaleEvents(DB, resumed);
-        return ev.some((e) => e.replicasAfter > held) && ev;
-      }, 100);
+      const events = await eventually('the HPA scales up once resumed', () => scaleEvents(DB, resumed), (ev) => ev.some((e) => e.replicasAfter > held),
+        { timeoutMs: 2 * poll + metricSeenMs, intervalMs: 100, show: showEvents });
       const up = events.find((e) => e.replicasAfter > held)!;
       expect(up).toMatchObject({ actor: 'hpa', reason: 'scale-up', replicasBefore: held, trigger: triggerLabel(dbTrigger()) });
       expect(Math.ceil(up.metricValue! / threshold)).toBeGreaterThan(held);
@@ -203,10 +194,8 @@ describe('local cluster autoscaling: KEDA + HPA from the rendered ScaledObjects'
 
     const resumed = Date.now();
     await cluster.resumeAutoscaling(WORKER);
-    const ups = await waitFor(`${WORKER} scaled 0 → N > 1`, 2 * poll, async () => {
-      const ev = await scaleEvents(WORKER, resumed);
-      return ev.some((e) => e.replicasAfter > 1) && ev;
-    }, 50);
+    const ups = await eventually(`${WORKER} scaled 0 → N > 1`, () => scaleEvents(WORKER, resumed), (ev) => ev.some((e) => e.replicasAfter > 1),
+      { timeoutMs: 2 * poll, intervalMs: 50, show: showEvents });
     const [activation, scaleUp] = ups;
     expect(activation).toMatchObject({ actor: 'keda', reason: 'activated', replicasBefore: 0, replicasAfter: 1, trigger: triggerLabel(workerTrigger()) });
     expect(activation!.metricValue).toBeGreaterThan(0);
@@ -216,10 +205,10 @@ describe('local cluster autoscaling: KEDA + HPA from the rendered ScaledObjects'
     figures.push(`workers 0→1→${n}: resume (lag ${activation!.metricValue}) → KEDA activation ${activation!.at - resumed} ms → HPA scale-up ${scaleUp!.at - resumed} ms`);
 
     // Every job done (results written through the load balancer), then the lag is 0 and KEDA takes the workers to 0.
-    await waitFor(`all ${jobs} jobs done`, jobs * profile.parseMs[1] + 2 * podReadyMs, async () =>
-      (await Promise.all(submitted.map((j) => queue!.state(j.jobId)))).every((s) => s?.state === 'done'), 250);
+    await eventually(`all ${jobs} jobs done`, async () => (await Promise.all(submitted.map((j) => queue!.state(j.jobId)))).map((s) => s?.state ?? 'unknown'),
+      (states) => states.every((s) => s === 'done'), { timeoutMs: jobs * profile.parseMs[1] + 2 * podReadyMs, intervalMs: 250 });
     const drained = Date.now();
-    const downs = await lastScaleTo(WORKER, resumed, 0, profile.scaleDownStabilizationSeconds * S + toZeroMs, `${WORKER} back to 0`);
+    const downs = await lastScaleTo(WORKER, resumed, 0, profile.scaleDownStabilizationSeconds * S + zeroMetricToZeroMs, `${WORKER} back to 0`);
     await cluster.waitForReplicasReady(WORKER, 0, { timeoutMs: drainMs + poll });
     expect(downs.at(-1)).toMatchObject({ actor: 'keda', reason: 'deactivated', replicasAfter: 0, trigger: triggerLabel(workerTrigger()), metricValue: 0 });
     figures.push(`workers →0: queue drained → KEDA deactivation ${downs.at(-1)!.at - drained} ms (cooldown ${profile.cooldownSeconds} s)`);
@@ -236,11 +225,10 @@ describe('local cluster autoscaling: KEDA + HPA from the rendered ScaledObjects'
       if (e.trigger !== 'external-push' && e.reason !== 'paused') expect(e.metricValue, JSON.stringify(e)).toEqual(expect.any(Number));
     }
     const file = join(cluster.state.runDir, SCALING_EVENTS_FILE);
-    const inFile = await waitFor('the events file has every scale event', 2_000, async () => {
+    const inFile = await eventually('the events file has every scale event', () => {
       const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ScalingEvent);
-      const scales = lines.filter((e) => e.replicasBefore !== e.replicasAfter && e.at >= startedAt);
-      return scales.length >= steps.length && scales;
-    });
+      return lines.filter((e) => e.replicasBefore !== e.replicasAfter && e.at >= startedAt);
+    }, (scales) => scales.length >= steps.length, { timeoutMs: 2_000, show: showEvents });
     expect(inFile.slice(0, steps.length)).toEqual(steps);
   });
 

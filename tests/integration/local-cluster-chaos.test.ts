@@ -1,14 +1,16 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, expectSteady, pollBound } from '../../lib/poll.ts';
+import { runtimeSettings } from '../../lib/time.ts';
 import { loadChaosFile } from '../../cluster/chaos/parse.ts';
 import type { ExperimentRecord } from '../../cluster/chaos/records.ts';
 import { LocalClusterBuilder } from '../../cluster/local/target/builder.ts';
 import { ControlApiError, type LocalClusterTarget } from '../../cluster/local/target/client.ts';
-import { pollUntil } from '../../cluster/local/network/net-util.ts';
 import { skipUnless } from '../../cluster/target.ts';
 import { tenantHeaders } from '../../lib/http.ts';
 import { DB_SMALL, NAME_LABEL, WORKER } from '../../lib/names.ts';
 
+const settings = runtimeSettings('fast');
 const DB = DB_SMALL;
 const CHAOS = new URL('../../chaos/', import.meta.url).pathname;
 /** An example of chaos/ with some fields of its spec changed (a test-sized duration). */
@@ -53,8 +55,9 @@ describe('local cluster: chaos executor', () => {
     const t0 = performance.now();
     const rec = await cluster.applyExperimentFile('chaos/db-pod-kill.yaml');
     expect(rec).toMatchObject({ kind: 'PodChaos', action: 'pod-kill', phase: 'finished', selected: [before.name] });
-    const back = await pollUntil(`${before.name} recreated, ready and routable`, 30_000, async () =>
-      (await cluster.listPods({ workload: DB })).find((p) => p.name === before.name && p.createdAt > before.createdAt && p.ready && p.routable), 20);
+    const back = (await eventually(`${before.name} recreated, ready and routable`,
+      async () => (await cluster.listPods({ workload: DB })).find((p) => p.name === before.name),
+      (p) => p !== undefined && p.createdAt > before.createdAt && p.ready && p.routable, { timeoutMs: settings.podsReadyMs, intervalMs: 20 }))!;
     const readyMs = performance.now() - t0;
     console.log(`pod-kill → ${back.name} ready again (routable) in ${Math.round(readyMs)} ms`);
     expect(back.name).toBe(before.name);
@@ -115,9 +118,9 @@ describe('local cluster: chaos executor', () => {
     expect(read.body).toContain('before the partition');
     expect((await record('db-nats-network-partition')).phase).toBe('injected');
 
-    await expect.poll(async () => (await record('db-nats-network-partition')).phase, { timeout: 12_000, interval: 100, message: 'recovered at the end of its 8 s within 12 s' }).toBe('recovered');
+    await expect.poll(async () => (await record('db-nats-network-partition')).phase, { ...pollBound('recovered at the end of its 8 s', 12_000), interval: 100 }).toBe('recovered');
     expect((await record('db-nats-network-partition')).recoveredBy).toBe('duration');
-    await expect.poll(async () => (await lb('POST', { title: 'after the partition', content: 'y' })).status, { timeout: 15_000, interval: 200, message: 'writes acknowledged again within 15 s of healing' }).toBe(201);
+    await expect.poll(async () => (await lb('POST', { title: 'after the partition', content: 'y' })).status, { ...pollBound('writes acknowledged again after healing', 15_000), interval: 200 }).toBe(201);
   });
 
   it('pod-failure for a duration: the pod stays, not ready; ready again (same pod) when it ends', async () => {
@@ -127,20 +130,16 @@ describe('local cluster: chaos executor', () => {
     await expect.poll(async () => {
       const p = await dbPod();
       return { name: p.name, createdAt: p.createdAt, ready: p.ready, running: p.pid !== undefined, phase: p.phase };
-    }, { timeout: 10_000, interval: 50, message: 'container stopped, pod kept, within 10 s' }).toEqual({ name: before.name, createdAt: before.createdAt, ready: false, running: false, phase: 'Running' });
+    }, { ...pollBound('container stopped, pod kept', 10_000), interval: 50 }).toEqual({ name: before.name, createdAt: before.createdAt, ready: false, running: false, phase: 'Running' });
     // Held down for the whole duration: the kubelet part does not restart the container.
-    let looks = 0;
-    while (Date.now() < rec.endsAt! - 300) {
-      const p = await dbPod();
-      expect({ ready: p.ready, running: p.pid !== undefined }, `${Math.round(rec.endsAt! - Date.now())} ms before the end`).toEqual({ ready: false, running: false });
-      looks += 1;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(looks, 'looked at the pod during the failure').toBeGreaterThan(5);
+    const held = await expectSteady('the failed pod (ready, running)', async () => { const p = await dbPod(); return { ready: p.ready, running: p.pid !== undefined }; },
+      { forMs: rec.endsAt! - 300 - Date.now(), intervalMs: 100 });
+    expect(held.value).toEqual({ ready: false, running: false });
+    expect(held.samples, 'looked at the pod during the failure').toBeGreaterThan(5);
     expect((await record('db-pod-failure')).phase).toBe('injected');
 
-    await expect.poll(async () => (await record('db-pod-failure')).phase, { timeout: 10_000, interval: 100, message: 'recovered at the end of its 4 s' }).toBe('recovered');
-    const [after] = await cluster.waitForReplicasReady(DB, 1, { timeoutMs: 30_000 });
+    await expect.poll(async () => (await record('db-pod-failure')).phase, { ...pollBound('recovered at the end of its 4 s', 10_000), interval: 100 }).toBe('recovered');
+    const [after] = await cluster.waitForReplicasReady(DB, 1, { timeoutMs: settings.podsReadyMs });
     expect([after!.name, after!.createdAt]).toEqual([before.name, before.createdAt]);
     expect(after!.restarts).toBe(before.restarts + 2);
     expect((await lb('GET')).status).toBe(200);

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { pollBound } from '../../lib/poll.ts';
 import { UpError, downLocalCluster, upLocalCluster } from '../../cluster/local/control/launcher.ts';
 import { isListening } from '../../cluster/local/network/net-util.ts';
 import { RUN_MARKER_ENV } from '../../cluster/local/process/paths.ts';
@@ -51,7 +52,7 @@ describe('local cluster lifecycle', () => {
     const first = await upLocalCluster({ stateDir, replicas: lean });
     const crashed = holdings(first.state);
     process.kill(-first.state.daemon.pid, 'SIGKILL');
-    await expect.poll(() => isRunning(first.state.daemon.pid), { timeout: 5_000, message: 'daemon dead within 5 s' }).toBe(false);
+    await expect.poll(() => isRunning(first.state.daemon.pid), pollBound('daemon dead', 5_000)).toBe(false);
     // The crash left the cluster's processes running: there is something to sweep.
     expect(crashed.pids.slice(1).filter(isRunning).length).toBeGreaterThanOrEqual(4);
 
@@ -81,7 +82,7 @@ describe('local cluster lifecycle', () => {
     try {
       const report = await sweepStaleRunDirs();
       expect(report.killed.map((k) => k.pid)).toContain(orphan.pid);
-      await expect.poll(() => isRunning(orphan.pid!), { timeout: 5_000, message: 'orphan gone within 5 s' }).toBe(false);
+      await expect.poll(() => isRunning(orphan.pid!), pollBound('orphan gone', 5_000)).toBe(false);
       expect(isRunning(live.pid!)).toBe(true);
       expect(existsSync(liveDir)).toBe(true);
     } finally {
@@ -123,7 +124,7 @@ describe('local cluster lifecycle', () => {
     const exited = once(cli, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
 
     // Interrupt once real processes run: nats-server and Prometheus are up, pods may be starting.
-    await expect.poll(() => /✓ (nats|prometheus).*\n[\s\S]*✓ (nats|prometheus)/.test(stderr), { timeout: 20_000, interval: 20, message: `nats and prometheus started within 20 s; stderr so far:\n${stderr}` }).toBe(true);
+    await expect.poll(() => /✓ (nats|prometheus).*\n[\s\S]*✓ (nats|prometheus)/.test(stderr), { ...pollBound('nats and prometheus started', 20_000), interval: 20 }).toBe(true);
     const runDir = /run dir (\S+)/.exec(stderr)![1]!;
     const state = readState(stateDir)!;
     const started = holdings(state);
@@ -152,14 +153,14 @@ describe('local cluster lifecycle', () => {
     let out = '';
     run.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
     run.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
-    await expect.poll(() => out.includes('READY'), { timeout: 90_000, interval: 50, message: `cluster up within 90 s; output so far:\n${out}` }).toBe(true);
+    await expect.poll(() => out.includes('READY'), { ...pollBound('cluster up', 90_000), interval: 50 }).toBe(true);
     const state = readState(stateDir)!;
     expect(state.owner?.pid).toBe(run.pid);
     const held = holdings(state);
     run.kill('SIGKILL');
 
     // The daemon notices its owner is gone and stops everything, without anyone calling down.
-    await expect.poll(() => isRunning(state.daemon.pid), { timeout: 15_000, message: 'daemon of the dead run gone within 15 s' }).toBe(false);
+    await expect.poll(() => isRunning(state.daemon.pid), pollBound('daemon of the dead run gone', 15_000)).toBe(false);
     await assertNothingLeft(state.runDir, held.pids, held.ports);
 
     // A new run starts its own cluster: nothing to attach to, nothing left to sweep.

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalClusterBuilder } from '../../cluster/local/target/builder.ts';
 import type { LocalClusterTarget } from '../../cluster/local/target/client.ts';
 import { ruleFor } from '../../cluster/local/network/locality.ts';
-import { runtimeSettings } from '../../cluster/local/control/settings.ts';
+import { UP_TIMEOUT_MS, runtimeSettings } from '../../lib/time.ts';
+import { pollBound } from '../../lib/poll.ts';
 import { localityDistribution } from '../../cluster/manifests/mesh.ts';
 import { renderOverlay } from '../../cluster/manifests/render.ts';
 import { loadTenants } from '../../fixtures/tenants.ts';
@@ -68,7 +69,7 @@ describe('local cluster: tier routing and zone locality', () => {
   beforeAll(async () => {
     cluster = await new LocalClusterBuilder().withProfile('fast')
       .withReplicas(DB.small, 3).withReplicas(DB.medium, 1).withWorkers(0).withGateways(0).start();
-  }, 120_000);
+  }, UP_TIMEOUT_MS);
   afterAll(async () => { await cluster?.close(); });
 
   it('sends each tenant to its own tier\'s pods through every frontend; a forged claim reads nothing; the idle tier stays at 0', async () => {
@@ -135,8 +136,7 @@ describe('local cluster: tier routing and zone locality', () => {
       await expect.poll(async () => [...(await eachTenant(url, tenants)).entries()]
         .filter(([, a]) => a.status < 200 || a.status > 299 || a.zone === CLIENT_ZONE || a.zone === '')
         .map(([t, a]) => `${t}: ${a.status} from ${a.zone || 'nowhere'}`), {
-        timeout: FAILOVER_BOUND_MS, interval: 100,
-        message: `every request through the ${CLIENT_ZONE} frontend answered 2xx from another zone within ${FAILOVER_BOUND_MS} ms`,
+        ...pollBound(`every request through the ${CLIENT_ZONE} frontend answered 2xx from another zone`, FAILOVER_BOUND_MS), interval: 100,
       }).toEqual([]);
       console.log(`all ${tenants.length} tenants answered 2xx from other zones ${Math.round(performance.now() - failedAt)} ms after ${CLIENT_ZONE} failed`);
     } finally {
@@ -147,7 +147,7 @@ describe('local cluster: tier routing and zone locality', () => {
     await expect.poll(async () => {
       const after = await eachTenant(url, tenants);
       return tenants.filter((t) => after.get(t)?.zone === CLIENT_ZONE && after.get(t)?.status === 200).sort();
-    }, { timeout: FAILOVER_BOUND_MS, interval: 100, message: `${CLIENT_ZONE} serves its tenants again within ${FAILOVER_BOUND_MS} ms of being ready` })
+    }, { ...pollBound(`${CLIENT_ZONE} serving its tenants again once ready`, FAILOVER_BOUND_MS), interval: 100 })
       .toEqual(localBefore);
     expect(await activatorRequests(DB.small), 'requests a zonal ring did not place, before, during or after the outage').toBe(0);
   });

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalClusterBuilder } from '../../cluster/local/target/builder.ts';
 import type { LocalClusterTarget } from '../../cluster/local/target/client.ts';
-import { loadProfile } from '../../reference-services/shared/profile.ts';
-import { deadlinesFor } from '../../suites/lib/deadlines.ts';
 import { TenantClient, http } from '../../lib/http.ts';
 import { DB_SMALL, WORKER } from '../../lib/names.ts';
+import { deadlinesFor, loadProfile } from '../../lib/time.ts';
+import { pollBound } from '../../lib/poll.ts';
 
 const DB = DB_SMALL;
 
@@ -58,7 +58,7 @@ describe('local cluster supervision', () => {
   it('kill -9 of a NATS server under writers: status shows it down, it is restarted, nothing acknowledged is lost', async () => {
     const tenants = await Promise.all(['sup-a', 'sup-b', 'sup-c'].map(client));
     const writers = startWriters(tenants);
-    await expect.poll(() => writers.acked.size, { timeout: 20_000, message: 'writes acknowledged within 20 s' }).toBeGreaterThan(10);
+    await expect.poll(() => writers.acked.size, pollBound('writes acknowledged', 20_000)).toBeGreaterThan(10);
     const before = (await component('nats-1'))!;
     expect(before.state).toBe('up');
     process.kill(before.pid, 'SIGKILL');
@@ -67,12 +67,12 @@ describe('local cluster supervision', () => {
       const c = await component('nats-1');
       if (c?.state) seen.add(c.state);
       return c?.state === 'up' && (c.restarts ?? 0) === (before.restarts ?? 0) + 1;
-    }, { timeout: 30_000, interval: 20, message: 'nats-1 restarted and up within 30 s' }).toBe(true);
+    }, { ...pollBound('nats-1 restarted and up', 30_000), interval: 20 }).toBe(true);
     expect([...seen], 'status showed the server down before it came back').toEqual(expect.arrayContaining(['up']));
     expect(seen.has('down') || seen.has('starting'), `states seen: ${[...seen].join(', ')}`).toBe(true);
     expect((await component('nats-1'))!.lastExit).toBe('killed by SIGKILL');
     const ackedAfterKill = writers.acked.size;
-    await expect.poll(() => writers.acked.size, { timeout: 20_000, message: 'writes acknowledged again within 20 s' }).toBeGreaterThan(ackedAfterKill);
+    await expect.poll(() => writers.acked.size, pollBound('writes acknowledged again', 20_000)).toBeGreaterThan(ackedAfterKill);
     await writers.stop();
     await expectAllAckedReadable(writers.acked);
   });
@@ -87,11 +87,11 @@ describe('local cluster supervision', () => {
       await expect.poll(async () => {
         const c = await component(name);
         return c?.state === 'up' && c.restarts === (before.restarts ?? 0) + 1 && c.pid !== before.pid;
-      }, { timeout: 30_000, message: `${name} restarted within 30 s` }).toBe(true);
+      }, pollBound(`${name} restarted`, 30_000)).toBe(true);
     }
     // The restarted HAProxy routes to the pod again (replayed through its runtime API).
-    await expect.poll(async () => (await tenant.request('GET', '/api/v1/resources?limit=1')).servedBy, { timeout: 10_000, message: 'routed to the db pod within 10 s' }).toBe(`${DB}-0`);
-    await expect.poll(async () => (await http(`${cluster.getPrometheusUrl()}/-/ready`)).status, { timeout: 10_000 }).toBe(200);
+    await expect.poll(async () => (await tenant.request('GET', '/api/v1/resources?limit=1')).servedBy, pollBound('routed to the db pod', 10_000)).toBe(`${DB}-0`);
+    await expect.poll(async () => (await http(`${cluster.getPrometheusUrl()}/-/ready`)).status, pollBound('Prometheus ready', 10_000)).toBe(200);
   });
 
   it('bursts of pods starting and stopping: every response comes from the pod it names, and reads see their writes', async () => {

@@ -6,16 +6,16 @@ import { ControlApiError, type LocalClusterTarget } from '../../cluster/local/ta
 import { isListening } from '../../cluster/local/network/net-util.ts';
 import { RUN_MARKER_ENV } from '../../cluster/local/process/paths.ts';
 import { isRunning, processesWithEnv } from '../../cluster/local/process/proc-identity.ts';
-import { runtimeSettings } from '../../cluster/local/control/settings.ts';
 import { tenantHeaders } from '../../lib/http.ts';
 import { DB_SMALL, GATEWAY, SERVED_BY_HEADER, WORKER } from '../../lib/names.ts';
 import { PrometheusClient } from '../../lib/prometheus.ts';
-import { loadProfile } from '../../reference-services/shared/profile.ts';
+import { deadlinesFor, loadProfile, runtimeSettings } from '../../lib/time.ts';
+import { pollBound } from '../../lib/poll.ts';
 import { lbReader } from '../helpers/lb-reader.ts';
 
 const DB = DB_SMALL;
 const settings = runtimeSettings('fast');
-const profile = loadProfile('fast');
+const deadlines = deadlinesFor(loadProfile('fast'));
 
 /** HAProxy's view of the database backend: server name → status (UP, DOWN, MAINT…). */
 async function dbServers(statsUrl: string): Promise<Record<string, string>> {
@@ -62,7 +62,7 @@ describe('local cluster', () => {
       .toEqual([[DB, 1, 1], [WORKER, 0, 0]]);
     expect(pods.every((p) => p.ready && p.zone.startsWith('zone-') && p.node.startsWith('node-'))).toBe(true);
     // Every pod is scraped through file_sd, and is up.
-    await expect.poll(async () => promTargets(e.prometheusUrl, 'db-node'), { timeout: 15_000, interval: 250, message: 'prometheus scrapes the db pod within 15 s' })
+    await expect.poll(async () => promTargets(e.prometheusUrl, 'db-node'), { ...pollBound('prometheus scrapes the db pod', 15_000), interval: 250 })
       .toEqual({ [`${DB}-0`]: 'up' });
   });
 
@@ -72,11 +72,11 @@ describe('local cluster', () => {
     const sdPods = () => (JSON.parse(readFileSync(sdFile, 'utf8')) as { labels: { pod: string } }[]).map((g) => g.labels.pod).sort();
 
     await cluster.scale(DB, 3);
-    const pods = await cluster.waitForReplicasReady(DB, 3, { timeoutMs: 30_000 });
+    const pods = await cluster.waitForReplicasReady(DB, 3, { timeoutMs: settings.podsReadyMs });
     expect(pods.map((p) => p.name).sort()).toEqual([`${DB}-0`, `${DB}-1`, `${DB}-2`]);
     expect(new Set(pods.map((p) => p.zone)).size).toBe(3);
     expect(await dbServers(e.extra.haproxyStats!)).toEqual({ [`${DB}-0`]: 'UP', [`${DB}-1`]: 'UP', [`${DB}-2`]: 'UP' });
-    await expect.poll(sdPods, { timeout: 2_000, message: 'file_sd lists the 3 pods within 2 s' }).toEqual(pods.map((p) => p.name).sort());
+    await expect.poll(sdPods, pollBound('file_sd lists the 3 pods', 2_000)).toEqual(pods.map((p) => p.name).sort());
 
     // Affinity: each tenant always lands on the same pod; tenants spread over several pods.
     // 25 tenants, every other round in reverse, so that no rotation of servers can pass for affinity.
@@ -93,28 +93,28 @@ describe('local cluster', () => {
     expect(new Set([...servedBy.values()].flatMap((s) => [...s])).size).toBeGreaterThan(1);
 
     await cluster.scale(DB, 1);
-    await cluster.waitForReplicasReady(DB, 1, { timeoutMs: 30_000 });
-    await expect.poll(() => dbServers(e.extra.haproxyStats!), { timeout: 5_000, message: 'HAProxy keeps only pod 0 within 5 s' })
+    await cluster.waitForReplicasReady(DB, 1, { timeoutMs: settings.podsReadyMs });
+    await expect.poll(() => dbServers(e.extra.haproxyStats!), pollBound('HAProxy keeps only pod 0', 5_000))
       .toEqual({ [`${DB}-0`]: 'UP' });
-    await expect.poll(sdPods, { timeout: 2_000, message: 'file_sd lists only pod 0 within 2 s' }).toEqual([`${DB}-0`]);
+    await expect.poll(sdPods, pollBound('file_sd lists only pod 0', 2_000)).toEqual([`${DB}-0`]);
   });
 
   it('zone outage, node drain and a killed container: as the target says', async () => {
     await cluster.scale(DB, 2);
-    let [p0, p1] = await cluster.waitForReplicasReady(DB, 2, { timeoutMs: 30_000 }).then((ps) => ps.sort((a, b) => a.name.localeCompare(b.name)));
+    let [p0, p1] = await cluster.waitForReplicasReady(DB, 2, { timeoutMs: settings.podsReadyMs }).then((ps) => ps.sort((a, b) => a.name.localeCompare(b.name)));
     expect(p0!.zone).not.toBe(p1!.zone);
 
     // Zone outage: pod 0 is cut off and not ready; every tenant is served by pod 1.
     await cluster.failZone(p0!.zone);
     expect((await cluster.listZones()).find((z) => z.name === p0!.zone)?.failed).toBe(true);
-    await expect.poll(async () => (await cluster.listPods({ workload: DB })).find((p) => p.name === p0!.name)?.ready, { timeout: 2_000, message: 'pod 0 not ready within 2 s' }).toBe(false);
+    await expect.poll(async () => (await cluster.listPods({ workload: DB })).find((p) => p.name === p0!.name)?.ready, pollBound('pod 0 reported unready', 2_000)).toBe(false);
     await expect(fetch(`http://${p0!.address}/health`)).rejects.toThrow();
     for (let t = 0; t < 10; t++) expect((await dbGet(`tenant-${t}`)).pod).toBe(p1!.name);
     await cluster.restoreZone(p0!.zone);
     await cluster.waitForReplicasReady(DB, 2, { timeoutMs: 10_000 });
 
     // Node drain: pod 1 is evicted and recreated, same name, on another node; its node is cordoned.
-    await cluster.drainNode(p1!.node, { timeoutMs: 30_000 });
+    await cluster.drainNode(p1!.node, { timeoutMs: settings.podsReadyMs });
     const nodes = await cluster.listNodes();
     expect(nodes.find((n) => n.name === p1!.node)?.cordoned).toBe(true);
     [p0, p1] = (await cluster.waitForReplicasReady(DB, 2, { timeoutMs: 10_000 })).sort((a, b) => a.name.localeCompare(b.name));
@@ -124,29 +124,29 @@ describe('local cluster', () => {
 
     // A killed container restarts in place: same pod, node and address, one more restart.
     await cluster.killPod(p0!.name, { signal: 'SIGKILL' });
-    await expect.poll(async () => (await cluster.listPods({ workload: DB })).find((p) => p.name === p0!.name)?.restarts, { timeout: 5_000, message: 'restart counted within 5 s' }).toBe(1);
+    await expect.poll(async () => (await cluster.listPods({ workload: DB })).find((p) => p.name === p0!.name)?.restarts, pollBound('restart counted', 5_000)).toBe(1);
     const [again] = (await cluster.waitForReplicasReady(DB, 2, { timeoutMs: 15_000 })).filter((p) => p.name === p0!.name);
     expect([again!.node, again!.address]).toEqual([p0!.node, p0!.address]);
 
     await cluster.scale(DB, 1);
-    await cluster.waitForReplicasReady(DB, 1, { timeoutMs: 30_000 });
+    await cluster.waitForReplicasReady(DB, 1, { timeoutMs: settings.podsReadyMs });
   });
 
   it('holds a request at zero database pods and answers it once a pod is ready (no 503)', async () => {
     // Held at 0 by pausing its ScaledObject there, until the scaler's metric has forgotten the
     // tenants of the tests before; then KEDA owns it again, and only the held request can wake it.
     await cluster.pauseAutoscaling(DB, 0);
-    await cluster.waitForReplicasReady(DB, 0, { timeoutMs: 30_000 });
+    await cluster.waitForReplicasReady(DB, 0, { timeoutMs: settings.podsReadyMs });
     expect(await dbServers((await cluster.getEndpoints()).extra.haproxyStats!)).toEqual({});
     const activeTenants = () => new PrometheusClient(cluster.getPrometheusUrl()).scalar('count(count by (tenant_id) (percolate_tenant_active{tier="small"}))');
-    await expect.poll(activeTenants, { timeout: (profile.metricDelaySeconds + profile.pollingIntervalSeconds) * 1000, interval: 100, message: 'the scaler\'s metric reads 0 once the pods are gone' }).toBe(0);
+    await expect.poll(activeTenants, { ...pollBound('the scaler\'s metric at 0 once the pods are gone', deadlines.metricSeenMs), interval: 100 }).toBe(0);
     await cluster.resumeAutoscaling(DB);
     const activatorMetrics = `${(await cluster.getEndpoints()).extra[`activator:${DB}`]}/metrics`;
 
     const sentAt = Date.now();
     const pending = dbGet('tenant-cold');
     // While held, the request is demand the scaler can see.
-    await expect.poll(async () => (await fetch(activatorMetrics)).text(), { timeout: 5_000, interval: 20, message: 'the activator reports the held request within 5 s' })
+    await expect.poll(async () => (await fetch(activatorMetrics)).text(), { ...pollBound('the activator reports the held request', 5_000), interval: 20 })
       .toContain(`percolate_activator_pending_requests{workload="${DB}",tier="small"} 1`);
     const answer = await pending;
     console.log(`held first request at zero db pods answered in ${Math.round(answer.ms)} ms`);

@@ -13,6 +13,8 @@ import { CHROMIUM_PATH, checkReport } from '../../report/check.ts';
  */
 const FIXTURE = 'tests/fixtures/report/small-run';
 const dirs: string[] = [];
+/** Building a report and checking it in Chromium. */
+const REPORT_RUN_MS = 180_000;
 afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
 
 function workDir(mutate?: (results: any) => void): { results: string; html: string } {
@@ -57,7 +59,7 @@ describe.skipIf(!existsSync(CHROMIUM_PATH))(`run report, checked in Chromium (${
     expect(check.plots.filter((p) => p.testId).length).toBe(built.plots);
     for (const plot of check.plots) expect(plot.points, plot.series).toBeGreaterThan(0);
     expect(readFileSync(check.screenshot).subarray(1, 4).toString()).toBe('PNG');
-  }, 180_000);
+  }, REPORT_RUN_MS);
 
   it('refuses a run whose plot is empty and whose figure has no value', async () => {
     const { results, html } = workDir((json) => {
@@ -76,7 +78,7 @@ describe.skipIf(!existsSync(CHROMIUM_PATH))(`run report, checked in Chromium (${
     const check = await checkReport({ htmlFile: html, resultsFile: results });
     expect(check.problems).toContainEqual('plot "requests answered per second while a pod terminates" has no data points');
     expect(check.problems).toContainEqual(expect.stringMatching(/^figure "time to first response from zero pods" of "T2\.1 .*" has no measured value$/));
-  }, 180_000);
+  }, REPORT_RUN_MS);
 
   it('refuses a page that lost a test row or a figure', async () => {
     const { results, html } = workDir();
@@ -90,5 +92,5 @@ describe.skipIf(!existsSync(CHROMIUM_PATH))(`run report, checked in Chromium (${
     expect(check.problems).toContainEqual(expect.stringMatching(/^no row for test "T1\.1 /));
     expect(check.problems).toContainEqual(expect.stringMatching(/^figure "time to first response from zero pods" of "T2\.1 .*" is missing from its row$/));
     expect(check.problems).toContainEqual('6 test rows for 7 tests');
-  }, 180_000);
+  }, REPORT_RUN_MS);
 });

@@ -6,7 +6,7 @@ import { http } from '../../lib/http.ts';
 import { JobQueue } from '../helpers/job-queue.ts';
 import type { Child } from '../../cluster/local/process/child.ts';
 import type { ServiceProcess } from '../helpers/processes.ts';
-import { waitFor } from '../helpers/ports.ts';
+import { eventually } from '../../lib/poll.ts';
 
 // Workers against a real nats-server and a real db-node. Parsing (1.5 s) outlasts
 // ack_wait (1 s) on purpose: only the worker's progress heartbeats keep a live job from
@@ -16,6 +16,9 @@ const PARSE_MS = 1500;
 const MAX_DELIVER = 3;
 const NAK_DELAY_MS = 100;
 const JOB_DEADLINE_MS = 20_000;
+const JOB_WAIT = { timeoutMs: JOB_DEADLINE_MS };
+/** Something that has already happened showing up: the queue's state, a log line through a pipe. */
+const SETTLE = { timeoutMs: 5_000 };
 
 let cluster: DbTestCluster;
 let queue: JobQueue;
@@ -48,12 +51,15 @@ function logLines(msg: string, jobId: string): Array<Record<string, unknown> & {
   return workerProcesses.flatMap((p) => p.jsonLogs().filter((l) => l.msg === msg && l.jobId === jobId).map((l) => ({ ...l, process: p })));
 }
 
-async function waitForState(jobId: string, state: string, timeoutMs = JOB_DEADLINE_MS) {
-  return waitFor(`job ${jobId} ${state}`, timeoutMs, async () => {
-    const current = await queue.state(jobId);
-    return current?.state === state ? current : undefined;
-  });
-}
+/** A job's state record, sampled by `eventually` until it is in a state (`inState`). */
+const stateOf = (jobId: string) => async () => {
+  const current = await queue.state(jobId);
+  if (!current) throw new Error(`no state record for job ${jobId} yet`);
+  return current;
+};
+const inState = (state: string) => (current: { state: string }) => current.state === state;
+const queuedJobIds = async () => (await queue.jobMessages()).map((m) => m.job.jobId);
+const completedLogged = (jobId: string) => () => logLines('job completed', jobId).length;
 
 async function metric(worker: ServiceProcess, line: string): Promise<number> {
   const text = (await http(`${worker.url}/metrics`)).text;
@@ -97,7 +103,7 @@ describe('worker', () => {
   it('parses a job, writes the result as the tenant, marks it done, with one delivery although parsing outlasts ack_wait', async () => {
     const content = 'quarterly report\nrevenue up\n';
     const job = await queue.submit({ tenantId: 'tenant-parse', fileName: 'report.txt', content });
-    const done = await waitForState(job.jobId, 'done');
+    const done = await eventually(`job ${job.jobId} done`, stateOf(job.jobId), inState('done'), JOB_WAIT);
     expect(done).toMatchObject({ tenantId: 'tenant-parse', attempts: 1, resultId: `job-${job.jobId}`, fileName: 'report.txt', size: content.length });
 
     // The result is the tenant's own resource: readable with its token, invisible to another tenant.
@@ -113,7 +119,7 @@ describe('worker', () => {
     // Without heartbeats the idle second worker would have been handed the job after 1 s.
     expect(logLines('job started', job.jobId), 'deliveries of the job').toHaveLength(1);
     expect(logLines('job completed', job.jobId)).toHaveLength(1);
-    await waitFor('work queue empty', 5000, async () => (await queue.jobMessages()).length === 0);
+    await eventually('work queue empty', queuedJobIds, (ids) => ids.length === 0, SETTLE);
 
     const all = [...workers.values()];
     expect((await Promise.all(all.map(doneTotal))).reduce((a, b) => a + b)).toBe(1);
@@ -127,16 +133,16 @@ describe('worker', () => {
 
   it('finishes the job in hand on SIGTERM, then exits 0', async () => {
     const job = await queue.submit({ tenantId: 'tenant-term', fileName: 'term.txt', content: 'drain me' });
-    const processing = await waitForState(job.jobId, 'processing');
+    const processing = await eventually(`job ${job.jobId} processing`, stateOf(job.jobId), inState('processing'), JOB_WAIT);
     const holder = workers.get(processing.worker!)!;
     const holderProcess = holder.process;
     await holder.stop('SIGTERM');
     expect(await holderProcess.exited).toEqual({ code: 0, signal: null });
 
-    const done = await waitForState(job.jobId, 'done');
+    const done = await eventually(`job ${job.jobId} done`, stateOf(job.jobId), inState('done'), JOB_WAIT);
     expect(done).toMatchObject({ worker: holder.name, attempts: 1 });
     // Output of an exited process can still be in the pipe for a moment.
-    await waitFor('"job completed" logged', 5000, async () => logLines('job completed', job.jobId).length > 0);
+    await eventually('"job completed" logged', completedLogged(job.jobId), (n) => n > 0, SETTLE);
     const completed = logLines('job completed', job.jobId);
     expect(completed).toHaveLength(1);
     expect(completed[0]!.process).toBe(holderProcess);
@@ -146,19 +152,19 @@ describe('worker', () => {
   it('kill -9 mid-job: the job is redelivered and completes exactly once', async () => {
     const fileName = `killed-${Date.now()}.txt`;
     const job = await queue.submit({ tenantId: 'tenant-kill', fileName, content: 'survive a lost worker' });
-    const processing = await waitForState(job.jobId, 'processing');
+    const processing = await eventually(`job ${job.jobId} processing`, stateOf(job.jobId), inState('processing'), JOB_WAIT);
     const victim = workers.get(processing.worker!)!;
     const victimProcess = victim.process;
     await victim.stop('SIGKILL');
     expect(await victimProcess.exited).toMatchObject({ signal: 'SIGKILL' });
 
-    const done = await waitForState(job.jobId, 'done');
+    const done = await eventually(`job ${job.jobId} done`, stateOf(job.jobId), inState('done'), JOB_WAIT);
     expect(done.worker).not.toBe(victim.name);
     expect(done.attempts).toBe(2);
     // Killed mid-job: it had started and never completed.
     expect(logLines('job started', job.jobId).map((l) => l.process)).toContain(victimProcess);
-    // The state is read from NATS; the log line is written by the process and can trail it.
-    await waitFor('"job completed" logged', 5000, async () => logLines('job completed', job.jobId).length > 0);
+    // The state is read from NATS; the log line comes through a pipe and can trail it.
+    await eventually('"job completed" logged', completedLogged(job.jobId), (n) => n > 0, SETTLE);
     const completed = logLines('job completed', job.jobId);
     expect(completed, 'one "job completed" line across all worker processes').toHaveLength(1);
     expect(completed[0]!.process).not.toBe(victimProcess);
@@ -166,40 +172,37 @@ describe('worker', () => {
     const owner = await cluster.client('tenant-kill', 'db-w-0');
     const listed = await owner.request('GET', '/api/v1/resources?limit=100');
     expect(listed.body.items.filter((r: { title: string }) => r.title === fileName).map((r: { id: string }) => r.id)).toEqual([`job-${job.jobId}`]);
-    await waitFor('work queue empty', 5000, async () => (await queue.jobMessages()).length === 0);
+    await eventually('work queue empty', queuedJobIds, (ids) => ids.length === 0, SETTLE);
     await restartWorker(victim);
   });
 
   it('a worker frozen past ack_wait (kill -STOP) and then resumed does not complete the job a second time', async () => {
     const fileName = `frozen-${Date.now()}.txt`;
     const job = await queue.submit({ tenantId: 'tenant-frozen', fileName, content: 'two runs, one result' });
-    const processing = await waitForState(job.jobId, 'processing');
+    const processing = await eventually(`job ${job.jobId} processing`, stateOf(job.jobId), inState('processing'), JOB_WAIT);
     const frozen = workers.get(processing.worker!)!;
     const pgid = -frozen.process.pid;
     process.kill(pgid, 'SIGSTOP');
     try {
       // The other worker is handed the job once the frozen one's ack_wait runs out.
-      await waitFor('redelivery to the other worker', JOB_DEADLINE_MS, async () => {
-        const s = await queue.state(job.jobId);
-        return s?.worker !== frozen.name && (s?.attempts ?? 0) >= 2;
-      });
+      await eventually('redelivery to the other worker', stateOf(job.jobId), (s) => s.worker !== frozen.name && s.attempts >= 2, JOB_WAIT);
     } finally {
       process.kill(pgid, 'SIGCONT');
     }
     // Both runs finish; the compare-and-set lets only one of them be the completion.
     const finishedRuns = () => [...logLines('job completed', job.jobId), ...logLines('job was completed by another delivery meanwhile', job.jobId)];
-    await waitFor('both runs finished', JOB_DEADLINE_MS, async () => finishedRuns().length === 2);
+    await eventually('both runs finished', () => finishedRuns().length, (n) => n === 2, JOB_WAIT);
     expect(logLines('job completed', job.jobId), 'one "job completed" line across all worker processes').toHaveLength(1);
     expect((await queue.state(job.jobId))?.state).toBe('done');
     const owner = await cluster.client('tenant-frozen', 'db-w-0');
     const listed = await owner.request('GET', '/api/v1/resources?limit=100');
     expect(listed.body.items.filter((r: { title: string }) => r.title === fileName)).toHaveLength(1);
-    await waitFor('work queue empty', 5000, async () => (await queue.jobMessages()).length === 0);
+    await eventually('work queue empty', queuedJobIds, (ids) => ids.length === 0, SETTLE);
   });
 
   it('naks a failing job with growing backoff, then dead-letters it after MAX_DELIVER deliveries', async () => {
     const job = await queue.submit({ tenantId: 'tenant-fail', fileName: 'broken.txt', content: 'header\n#fail-parse\n' });
-    const failed = await waitForState(job.jobId, 'failed');
+    const failed = await eventually(`job ${job.jobId} failed`, stateOf(job.jobId), inState('failed'), JOB_WAIT);
     expect(failed.attempts).toBe(MAX_DELIVER);
     expect(failed.error).toContain('fail marker');
 
@@ -210,7 +213,7 @@ describe('worker', () => {
     expect(dead[0]).toMatchObject({ deliveries: MAX_DELIVER, job: { tenantId: 'tenant-fail', objectName: job.objectName } });
     expect(logLines('job dead-lettered', job.jobId)).toHaveLength(1);
     // Terminated, so the work queue no longer holds it, and no result was written.
-    await waitFor('work queue empty', 5000, async () => (await queue.jobMessages()).length === 0);
+    await eventually('work queue empty', queuedJobIds, (ids) => ids.length === 0, SETTLE);
     const owner = await cluster.client('tenant-fail', 'db-w-0');
     expect((await owner.request('GET', `/api/v1/resources/job-${job.jobId}`)).status).toBe(404);
   });
@@ -223,7 +226,7 @@ describe('worker', () => {
     expect((await queue.state(job.jobId))?.state).toBe('queued');
 
     await restartWorker(workers.get('worker-a')!);
-    expect(await waitForState(job.jobId, 'done')).toMatchObject({ worker: 'worker-a', attempts: 1 });
-    await waitFor('work queue empty', 5000, async () => (await queue.jobMessages()).length === 0);
+    expect(await eventually(`job ${job.jobId} done`, stateOf(job.jobId), inState('done'), JOB_WAIT)).toMatchObject({ worker: 'worker-a', attempts: 1 });
+    await eventually('work queue empty', queuedJobIds, (ids) => ids.length === 0, SETTLE);
   });
 });

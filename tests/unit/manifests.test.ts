@@ -21,7 +21,7 @@ import {
   validateObjects,
   workloads,
 } from '../../cluster/manifests.ts';
-import { loadProfile } from '../../reference-services/shared/profile.ts';
+import { loadProfile } from '../../lib/time.ts';
 
 // Rendered manifests are untyped JSON; the assertions say what shape they expect.
 type Json = any;

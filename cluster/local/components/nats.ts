@@ -2,7 +2,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Child, binary, hostEnv, spawnChild, whenHealthy } from '../process/child.ts';
 import { ChildRegistry } from '../process/child-registry.ts';
-import { freePort, pollUntil } from '../network/net-util.ts';
+import { freePort } from '../network/net-util.ts';
+import { eventually } from '../../../lib/poll.ts';
 import { logFile } from '../process/paths.ts';
 import { type ComponentHealth, Supervisor } from '../process/supervisor.ts';
 
@@ -131,13 +132,14 @@ export class LocalNatsCluster {
 
   /** JetStream in a cluster takes requests once the servers have elected a meta leader. */
   private async waitForMetaLeader(timeoutMs: number): Promise<void> {
-    await pollUntil('NATS cluster: a JetStream meta leader, seen by every server', timeoutMs, async () => {
+    await eventually('NATS cluster: a JetStream meta leader, seen by every server', async () => {
+      const leaders: Record<string, string | null> = {};
       for (const node of this.nodes) {
         const jsz = await (await fetch(`${this.monitoringUrlOf(node)}/jsz`, { signal: AbortSignal.timeout(1_000) })).json() as { meta_cluster?: { leader?: string } };
-        if (!jsz.meta_cluster?.leader) return false;
+        leaders[node.name] = jsz.meta_cluster?.leader ?? null;
       }
-      return true;
-    }, 50);
+      return leaders;
+    }, (leaders) => Object.values(leaders).every(Boolean), { timeoutMs, intervalMs: 50 });
   }
 
   /** Stops one server and keeps it down (a NATS outage a test makes); `startNode` ends it. */

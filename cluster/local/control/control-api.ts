@@ -5,6 +5,7 @@ import { NotFound, type LocalRuntime } from '../runtime.ts';
 import { parseFault } from '../network/sidecar.ts';
 import { chaosRoute } from '../../chaos/routes.ts';
 import { scalingRoute } from './autoscaling-routes.ts';
+import { NODE_DRAIN_TIMEOUT_MS } from '../../../lib/time.ts';
 
 /**
  * The daemon's control API, on 127.0.0.1 with a bearer token kept in the state file (mode
@@ -124,7 +125,7 @@ export async function startControlServer(runtime: LocalRuntime, onShutdown: () =
       }
       case 'nodes/drain':
         try {
-          await runtime.drainNode(name, body.timeoutMs === undefined ? 120_000 : nonNegativeInt(body.timeoutMs, 'timeoutMs', 3_600_000));
+          await runtime.drainNode(name, body.timeoutMs === undefined ? NODE_DRAIN_TIMEOUT_MS : nonNegativeInt(body.timeoutMs, 'timeoutMs', 3_600_000));
         } catch (err) {
           if (err instanceof NotFound || err instanceof BadRequest) throw err;
           return [504, { error: 'drain_incomplete', reason: err instanceof Error ? err.message : String(err) }];

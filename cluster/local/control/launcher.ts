@@ -3,9 +3,9 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { preserveLogs } from '../process/failed-runs.ts';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ProfileName } from '../../../reference-services/shared/profile.ts';
+import { DOWN_TIMEOUT_MS, type ProfileName, UP_TIMEOUT_MS } from '../../../lib/time.ts';
+import { eventually, notWithin } from '../../../lib/poll.ts';
 import type { DaemonMessage } from './daemon.ts';
-import { sleep } from '../network/net-util.ts';
 import { REPO_ROOT } from '../../../lib/repo.ts';
 import { RUN_DIR_PREFIX, RUN_MARKER_ENV, defaultStateDir, logDir, logFile, runDirParent } from '../process/paths.ts';
 import { isRunning, signalGroup } from '../process/proc-identity.ts';
@@ -61,12 +61,7 @@ export class UpAborted extends Error {
 
 /** Waits for a process to be gone (or a zombie), up to `timeoutMs`. */
 async function waitGone(pid: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (isRunning(pid)) {
-    if (Date.now() > deadline) return false;
-    await sleep(20);
-  }
-  return true;
+  return eventually(`process ${pid} gone`, () => isRunning(pid), (running) => !running, { timeoutMs, intervalMs: 20 }).then(() => true, () => false);
 }
 
 /**
@@ -124,8 +119,8 @@ export async function upLocalCluster(options: UpOptions = {}): Promise<UpResult>
     let settled = false;
     /** What the daemon said went wrong, before it exited. */
     let reported: UpError | undefined;
-    const timeoutMs = options.timeoutMs ?? 120_000;
-    const timer = setTimeout(() => void fail((kept) => new UpError('daemon', kept ? join(kept, 'daemon.log') : daemonLog, `not ready within ${timeoutMs} ms`), 'keep-logs'),
+    const timeoutMs = options.timeoutMs ?? UP_TIMEOUT_MS;
+    const timer = setTimeout(() => void fail((kept) => new UpError('daemon', kept ? join(kept, 'daemon.log') : daemonLog, notWithin('ready', timeoutMs)), 'keep-logs'),
       timeoutMs);
     const onAbort = () => void fail(() => new UpAborted(), 'discard-logs');
     options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -197,7 +192,7 @@ export async function downLocalCluster(options: { stateDir?: string; timeoutMs?:
       }
     }
     if (!asked) signalGroup(pid, 'SIGTERM');
-    if (!(await waitGone(pid, options.timeoutMs ?? 30_000))) signalGroup(pid, 'SIGKILL');
+    if (!(await waitGone(pid, options.timeoutMs ?? DOWN_TIMEOUT_MS))) signalGroup(pid, 'SIGKILL');
   }
   const { report } = await sweepStateDir(stateDir);
   await sweepStaleRunDirs(report);

@@ -5,7 +5,8 @@ import { type Child, binary, spawnChild, whenHealthy } from '../process/child.ts
 import type { ChildRegistry } from '../process/child-registry.ts';
 import { type HaproxyBackend, type HaproxyFrontend, renderHaproxyConfig } from './haproxy-config.ts';
 import type { EdgeAuth } from './edge-auth.ts';
-import { freePort, isListening, pollUntil } from './net-util.ts';
+import { freePort, isListening } from './net-util.ts';
+import { eventually } from '../../../lib/poll.ts';
 import { logFile } from '../process/paths.ts';
 
 export interface HealthCheckSettings {
@@ -158,11 +159,8 @@ export class LocalHaproxy {
     await this.api.expect(`disable server ${backend}/${name}`);
     await this.api.command(`shutdown sessions server ${backend}/${name}`);
     // Idle pooled connections are released asynchronously: retry briefly.
-    await pollUntil(`haproxy del server ${backend}/${name}`, 3_000, async () => {
-      const out = await this.api.command(`del server ${backend}/${name}`);
-      if (/Server deleted|No such server/.test(out)) return true;
-      throw new Error(out);
-    }, 50);
+    await eventually(`haproxy del server ${backend}/${name}`, () => this.api.command(`del server ${backend}/${name}`),
+      (out) => /Server deleted|No such server/.test(out), { timeoutMs: 3_000, intervalMs: 50 });
   }
 
   async stop(graceMs = 3_000): Promise<void> { await this.child?.stop(graceMs); }

@@ -5,7 +5,7 @@ import type { RenderedManifests, WorkloadSpec } from '../../manifests.ts';
 import { hashHeader, localityDistribution } from '../../manifests/mesh.ts';
 import type { ChildRegistry } from '../process/child-registry.ts';
 import type { Child } from '../process/child.ts';
-import type { RuntimeSettings } from '../control/settings.ts';
+import { type RuntimeSettings, heldRequestTimeoutMs } from '../../../lib/time.ts';
 import type { ScrapeJob, ScrapeTarget } from '../components/prometheus.ts';
 import { Activator, type ActivatorHooks } from './activator.ts';
 import { edgeAuthFromSecrets } from './edge-auth.ts';
@@ -67,7 +67,7 @@ export class LocalMesh {
     // HAProxy's own timeout outlasts the activator's hold, so a held request ends with the activator's answer.
     const haproxy = await LocalHaproxy.start(o.runDir, plan.frontends, plan.backends, {
       intervalMs: o.settings.healthCheckIntervalMs, fall: o.settings.healthCheckFall, rise: o.settings.healthCheckRise,
-    }, o.settings.activationTimeoutMs + 5_000, o.env, o.registry, edgeAuthFromSecrets(o.secretsFile, join(o.runDir, 'edge-keys')));
+    }, heldRequestTimeoutMs(), o.env, o.registry, edgeAuthFromSecrets(o.secretsFile, join(o.runDir, 'edge-keys')));
     const pools = new Map<string, LbPool>();
     for (const t of tiers) pools.set(t.workload, new LbPool(haproxy, t.workload, plan.zonal.get(t.workload), MAX_WEIGHT, o.log));
     for (const g of gateways) pools.set(g.workload, new LbPool(haproxy, g.workload, [], undefined, o.log));

@@ -44,25 +44,3 @@ export async function isListening(port: number, timeoutMs = 500): Promise<boolea
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Thrown by a probe when waiting longer cannot help (the process died): pollUntil gives up at once. */
-export class Fatal extends Error {}
-
-/** Polls `probe` until it returns a value (not undefined/false) or the bound passes. */
-export async function pollUntil<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false> | T | undefined | false, intervalMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (err) {
-      if (err instanceof Fatal) throw err;
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`${what}: not within ${timeoutMs} ms${lastError ? ` (last error: ${lastError instanceof Error ? lastError.message : String(lastError)})` : ''}`);
-    }
-    await sleep(intervalMs);
-  }
-}

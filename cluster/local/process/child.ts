@@ -3,7 +3,7 @@ import { closeSync, fstatSync, mkdirSync, openSync, readSync, statSync } from 'n
 import { dirname } from 'node:path';
 import { binaryFor } from '../../../lib/config.ts';
 import { REPO_ROOT } from '../../../lib/repo.ts';
-import { Fatal, pollUntil } from '../network/net-util.ts';
+import { Fatal, eventually } from '../../../lib/poll.ts';
 import { processIdentity, signalGroup } from './proc-identity.ts';
 
 export interface ExitStatus {
@@ -135,10 +135,10 @@ export function spawnChild(name: string, command: string, args: string[], env: N
  */
 export async function whenHealthy(child: Child, what: string, timeoutMs: number, healthy: () => Promise<boolean>): Promise<Child> {
   try {
-    await pollUntil(what, timeoutMs, async () => {
+    await eventually(what, async () => {
       if (!child.running) throw new Fatal(describeExit(child.exitStatus));
       return healthy();
-    }, 25);
+    }, (ok) => ok, { timeoutMs, intervalMs: 25 });
   } catch (err) {
     await child.stop(1_000);
     throw err;

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { ProfileName } from '../../../reference-services/shared/profile.ts';
+import type { ProfileName } from '../../../lib/time.ts';
 import type { ClusterEndpoints } from '../../target.ts';
 import { ownerFile, stateFile } from './paths.ts';
 

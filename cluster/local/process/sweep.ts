@@ -1,7 +1,8 @@
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { isRunning, isSameProcess, processesWithEnv, processesWithEnvVar, signalGroup } from './proc-identity.ts';
-import { isListening, sleep } from '../network/net-util.ts';
+import { isListening } from '../network/net-util.ts';
+import { eventually } from '../../../lib/poll.ts';
 import { RUN_DIR_PREFIX, RUN_MARKER_ENV, STATE_DIR_PREFIX, runDirParent } from './paths.ts';
 import { type LocalState, readOwner, readState, removeState } from './state.ts';
 
@@ -17,6 +18,8 @@ export interface SweepReport {
 
 /** A run dir with no owner file is either being created or abandoned; this long means abandoned. */
 const ORPHAN_DIR_AGE_MS = 60_000;
+/** How long a sweep waits for killed processes to go and their ports to be free. */
+const SWEEP_WAIT_MS = 5_000;
 
 export function daemonAlive(state: Pick<LocalState, 'daemon'>): boolean {
   return isSameProcess(state.daemon.pid, state.daemon.identity);
@@ -31,17 +34,16 @@ async function killAll(targets: { name: string; pid: number }[], report: SweepRe
   for (const t of targets) {
     if (signalGroup(t.pid, 'SIGKILL')) report.killed.push(t);
   }
-  const deadline = Date.now() + 5_000;
-  while (targets.some((t) => isRunning(t.pid)) && Date.now() < deadline) await sleep(20);
+  await eventually('killed processes gone', () => targets.filter((t) => isRunning(t.pid)).map((t) => t.name), (left) => left.length === 0,
+    { timeoutMs: SWEEP_WAIT_MS, intervalMs: 20 }).catch(() => undefined);
 }
 
 async function waitPortsFree(ports: number[], report: SweepReport): Promise<void> {
-  const deadline = Date.now() + 5_000;
   let taken = ports;
-  while (taken.length && Date.now() < deadline) {
+  await eventually('ports of a swept run free', async () => {
     taken = (await Promise.all(taken.map(async (p) => ((await isListening(p, 200)) ? p : 0)))).filter(Boolean);
-    if (taken.length) await sleep(50);
-  }
+    return taken;
+  }, (left) => left.length === 0, { timeoutMs: SWEEP_WAIT_MS, intervalMs: 50 }).catch(() => undefined);
   report.portsStillTaken.push(...taken);
 }
 

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DB_SMALL, GATEWAY, WORKER } from '../../../lib/names.ts';
-import type { ProfileName } from '../../../reference-services/shared/profile.ts';
+import type { ProfileName } from '../../../lib/time.ts';
 import { LocalClusterTarget } from './client.ts';
 import { type UpOptions, upLocalCluster } from '../control/launcher.ts';
 import { STATE_DIR_PREFIX, runDirParent } from '../process/paths.ts';

@@ -8,7 +8,8 @@ import {
   type PodSelector, type WaitOptions, type WorkloadInfo, type ZoneInfo, NoClusterError, matchesSelector,
 } from '../../target.ts';
 import { downLocalCluster } from '../control/launcher.ts';
-import { pollUntil } from '../network/net-util.ts';
+import { eventually } from '../../../lib/poll.ts';
+import { CONTROL_API_MARGIN_MS, CONTROL_API_TIMEOUT_MS, NATS_RESTORE_TIMEOUT_MS, NODE_DRAIN_TIMEOUT_MS, REPLICAS_READY_TIMEOUT_MS } from '../../../lib/time.ts';
 import { defaultStateDir } from '../process/paths.ts';
 import type { LocalPodInfo } from '../components/pod.ts';
 import type { LocalStatus } from '../runtime.ts';
@@ -18,6 +19,11 @@ import type { EventFilter } from '../../autoscaler/index.ts';
 import type { NatsNodeInfo, ScaledObjectInfo, ScalingEvent } from '../../target.ts';
 import { type LocalState, readState } from '../process/state.ts';
 import { daemonAlive, ownerGone } from '../process/sweep.ts';
+
+/** Pods as a timeout shows them: `db-0 (not ready), db-1 (terminating)`. */
+function showPods(pods: LocalPodInfo[]): string {
+  return pods.map((p) => `${p.name}${p.ready ? '' : ' (not ready)'}${p.routable ? '' : ' (not routable)'}${p.terminating ? ' (terminating)' : ''}`).join(', ') || 'no pods';
+}
 
 /** What the local target can do. */
 export const LOCAL_CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>(['processSignals', 'nodeDrain', 'zoneFailure', 'localChaos']);
@@ -44,7 +50,7 @@ export class LocalClusterTarget implements ClusterTarget {
     if (!state.control) throw new Error(`the state file in ${stateDir} has no control API address: is the cluster still starting?`);
   }
 
-  private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 30_000): Promise<T> {
+  private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = CONTROL_API_TIMEOUT_MS): Promise<T> {
     const { url, token } = this.state.control!;
     let res: Response;
     try {
@@ -142,11 +148,11 @@ export class LocalClusterTarget implements ClusterTarget {
   }
 
   async waitForReplicasReady(workload: string, replicas: number, options: WaitOptions = {}): Promise<LocalPodInfo[]> {
-    const timeoutMs = options.timeoutMs ?? 60_000;
-    return pollUntil(`${workload}: ${replicas} pods ready and routable, none terminating`, timeoutMs, async () => {
-      const pods = (await this.status()).pods.filter((p) => p.workload === workload);
-      return pods.length === replicas && pods.every((p) => p.ready && p.routable && !p.terminating) ? pods : undefined;
-    }, 50);
+    const pods = await eventually(`${workload}: ${replicas} pods ready and routable, none terminating`,
+      async () => (await this.status()).pods.filter((p) => p.workload === workload),
+      (pods) => pods.length === replicas && pods.every((p) => p.ready && p.routable && !p.terminating),
+      { timeoutMs: options.timeoutMs ?? REPLICAS_READY_TIMEOUT_MS, intervalMs: 50, show: showPods });
+    return pods;
   }
 
   async listPods(selector?: PodSelector): Promise<LocalPodInfo[]> {
@@ -165,8 +171,8 @@ export class LocalClusterTarget implements ClusterTarget {
   }
 
   async drainNode(node: string, options: WaitOptions = {}): Promise<void> {
-    const timeoutMs = options.timeoutMs ?? 120_000;
-    await this.call('POST', `/nodes/${encodeURIComponent(node)}/drain`, { timeoutMs }, timeoutMs + 5_000);
+    const timeoutMs = options.timeoutMs ?? NODE_DRAIN_TIMEOUT_MS;
+    await this.call('POST', `/nodes/${encodeURIComponent(node)}/drain`, { timeoutMs }, timeoutMs + CONTROL_API_MARGIN_MS);
   }
 
   async uncordonNode(node: string): Promise<void> { await this.call('POST', `/nodes/${encodeURIComponent(node)}/uncordon`, {}); }
@@ -177,7 +183,7 @@ export class LocalClusterTarget implements ClusterTarget {
     return node.name;
   }
   async killNatsNode(index: number): Promise<void> { await this.call('POST', `/nats/${encodeURIComponent(await this.natsNodeName(index))}/kill`, {}); }
-  async restoreNatsNode(index: number): Promise<void> { await this.call('POST', `/nats/${encodeURIComponent(await this.natsNodeName(index))}/restore`, {}, 60_000); }
+  async restoreNatsNode(index: number): Promise<void> { await this.call('POST', `/nats/${encodeURIComponent(await this.natsNodeName(index))}/restore`, {}, NATS_RESTORE_TIMEOUT_MS); }
   async failZone(zone: string): Promise<void> { await this.call('POST', `/zones/${encodeURIComponent(zone)}/fail`, {}); }
   async restoreZone(zone: string): Promise<void> { await this.call('POST', `/zones/${encodeURIComponent(zone)}/restore`, {}); }
 

@@ -1,5 +1,5 @@
 import type { ClusterTarget } from '../../../cluster/target.ts';
-import { eventually } from '../polling.ts';
+import { eventually, notWithin } from '../../../lib/poll.ts';
 import { type CheckResult, type ReplicaState, checkRegisters, describe, divergentTenants } from './check.ts';
 import type { Ledger } from './ledger.ts';
 import type { TenantClient } from '../../../lib/http.ts';
@@ -42,7 +42,7 @@ export async function judge(opts: {
   } catch (err) {
     // Replicas that never agree: say what the checker finds on them, not only that they differ.
     if (!replicas.length) throw err;
-    throw new Error(`replicas did not converge within ${(opts.convergeWithinMs / 1000).toFixed(1)} s; the checker on the last read:\n${describe(checkRegisters(ledger.ops, replicas))}`, { cause: err });
+    throw new Error(`${notWithin('replicas converged', opts.convergeWithinMs)}; the checker on the last read:\n${describe(checkRegisters(ledger.ops, replicas))}`, { cause: err });
   }
   const convergenceMs = Date.now() - started;
   return { check: checkRegisters(ledger.ops, replicas), convergenceMs, replicas };
