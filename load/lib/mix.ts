@@ -34,7 +34,7 @@ const WORDS = (
 export const seedResourceId = (tenantId: string) => `load-seed-${tenantId}`;
 
 /** Mulberry32: a small, fast PRNG, the same in k6's JavaScript and in Node. */
-function random(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -70,7 +70,7 @@ export function seedRequest(tenant: Tenant): LoadRequest {
 
 /** Request `i` of a run (the tenant is chosen by the caller). `runTag` marks what a run wrote. */
 export function requestFor(i: number, tenant: Tenant, runTag: string): LoadRequest {
-  const rnd = random(i * 2654435761);
+  const rnd = mulberry32(i * 2654435761);
   const op = opFor(rnd());
   switch (op) {
     case 'read':

@@ -70,29 +70,24 @@ function sloThresholds(tenants: Tenant[], p95Ms: number, p99Ms: number | undefin
   return out;
 }
 
+/** One steady rate for the whole run, held to T5.1's SLOs. */
+function steadyPlan(script: ScriptName, profile: ProfileName, p: { rate: number; durationSeconds: number }, tenantCount: number, abortOnFail: boolean): LoadPlan {
+  const tenants = tenantSample(tenantCount);
+  return {
+    script, profile, tenants, startRate: p.rate, stages: [{ target: p.rate, durationS: p.durationSeconds }],
+    phases: [{ name: 'steady', fromS: 0, toS: p.durationSeconds }],
+    thresholds: sloThresholds(tenants, T.p95Ms, T.p99Ms, T.errorRate, abortOnFail),
+    slo: { p95Ms: T.p95Ms, errorRate: T.errorRate },
+  };
+}
+
 export function loadPlan(script: ScriptName, profile: ProfileName): LoadPlan {
   switch (script) {
-    case 'baseline': {
-      const p = S.baseline[profile];
-      const tenants = tenantSample(S.baseline.tenants);
-      return {
-        script, profile, tenants, startRate: p.rate, stages: [{ target: p.rate, durationS: p.durationSeconds }],
-        phases: [{ name: 'steady', fromS: 0, toS: p.durationSeconds }],
-        thresholds: sloThresholds(tenants, T.p95Ms, T.p99Ms, T.errorRate, false),
-        slo: { p95Ms: T.p95Ms, errorRate: T.errorRate },
-      };
-    }
-    case 'sustained': {
-      const p = S.sustained[profile];
-      const tenants = tenantSample(S.sustained.tenants);
-      return {
-        script, profile, tenants, startRate: p.rate, stages: [{ target: p.rate, durationS: p.durationSeconds }],
-        phases: [{ name: 'steady', fromS: 0, toS: p.durationSeconds }],
-        // A day-long run that has broken its SLOs stops instead of running on.
-        thresholds: sloThresholds(tenants, T.p95Ms, T.p99Ms, T.errorRate, true),
-        slo: { p95Ms: T.p95Ms, errorRate: T.errorRate },
-      };
-    }
+    case 'baseline':
+      return steadyPlan(script, profile, S.baseline[profile], S.baseline.tenants, false);
+    case 'sustained':
+      // A day-long run that has broken its SLOs stops instead of running on.
+      return steadyPlan(script, profile, S.sustained[profile], S.sustained.tenants, true);
     case 'concurrent-tenants': {
       const p = S.concurrentTenants[profile];
       const tenants = tenantSample(S.concurrentTenants.tenants);

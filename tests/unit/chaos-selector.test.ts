@@ -1,17 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../../load/lib/mix.ts';
 import { type Candidate, UnsupportedOnLocal, filterByMode, selectCandidates } from '../../cluster/chaos/selector.ts';
 
-/** A seeded generator (mulberry32), so the random picks of the modes are reproducible. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Seeded, so the random picks of the modes are reproducible.
+const seeded = mulberry32;
 
 const pod = (name: string, labels: Record<string, string>, node: string, namespace = 'percolate', phase: Candidate['phase'] = 'Running'): Candidate => ({ name, namespace, labels, node, phase });
 const DB = { 'app.kubernetes.io/name': 'percolate-db', 'percolate.io/tier': 'small' };
