@@ -198,7 +198,12 @@ describe('local cluster autoscaling: KEDA + HPA from the rendered ScaledObjects'
     // endpoint, not Prometheus, but the same margin as the database's keeps a loaded machine's
     // late poll and slow control API from failing a decision that was on time.
     const ups = await eventually(`${WORKER} scaled 0 → N > 1`, () => scaleEvents(WORKER, resumed), (ev) => ev.some((e) => e.replicasAfter > 1),
-      { timeoutMs: 2 * poll + metricSeenMs, intervalMs: 50, show: showEvents });
+      { timeoutMs: 2 * poll + metricSeenMs, intervalMs: 50, show: showEvents }).catch(async (err: Error) => {
+      // What the scaler saw poll by poll (metric, errors): why it did not act.
+      const polls = (await cluster.getScalingEvents({ since: resumed, scaledObject: WORKER })).slice(-6)
+        .map((e) => `${e.reason} ${e.replicasBefore}→${e.replicasAfter} metric=${e.metricValue}${e.error ? ` error=${e.error}` : ''}`);
+      throw new Error(`${err.message}\n  its polls since resume: ${polls.join('\n    ') || 'none'}`, { cause: err });
+    });
     const [activation, scaleUp] = ups;
     expect(activation).toMatchObject({ actor: 'keda', reason: 'activated', replicasBefore: 0, replicasAfter: 1, trigger: triggerLabel(workerTrigger()) });
     expect(activation!.metricValue).toBeGreaterThan(0);
