@@ -72,6 +72,9 @@ export class HaproxyRuntimeApi {
  * maintenance, checks on), are enabled when ready, drained before they are stopped, and
  * deleted once gone — what an Envoy sidecar sees through EDS as endpoints change.
  */
+/** Kubernetes' default readinessProbe timeoutSeconds. */
+const PROBE_TIMEOUT_MS = 1_000;
+
 export class LocalHaproxy {
   child!: Child;
   readonly api: HaproxyRuntimeApi;
@@ -94,7 +97,9 @@ export class LocalHaproxy {
     const haproxy = new LocalHaproxy(runDir, await freePort(), withPorts, checks);
     writeFileSync(haproxy.configFile, renderHaproxyConfig({
       socketPath: haproxy.api.socketPath, statsPort: haproxy.statsPort, frontends: withPorts, backends,
-      serverTimeoutMs, checkTimeoutMs: Math.max(checks.intervalMs, 500), edge,
+      // A check waits as long as a kubelet's readiness probe does by default (timeoutSeconds 1):
+      // a healthy pod answering /ready slowly on a loaded machine is not taken out of its ring.
+      serverTimeoutMs, checkTimeoutMs: Math.max(checks.intervalMs, PROBE_TIMEOUT_MS), edge,
     }));
     haproxy.child = await haproxy.launch(env, registry);
     return haproxy;
