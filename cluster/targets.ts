@@ -12,7 +12,8 @@
  * Which target and profile come from lib/config.ts (PERCOLATE_TARGET, PERCOLATE_PROFILE)
  * unless given. The k3s and kube modules load only when chosen: a local run never imports them.
  */
-import { type HarnessConfig, type ProfileName, type TargetKind, harnessConfig } from '../lib/config.ts';
+import { type HarnessConfig, type TargetKind, harnessConfig } from '../lib/config.ts';
+import type { ProfileName } from '../lib/time.ts';
 import { type UpOptions, upLocalCluster } from './local/control/launcher.ts';
 import { currentProcess } from './local/process/proc-identity.ts';
 import type { ProcessRef } from './local/process/state.ts';

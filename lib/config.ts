@@ -16,7 +16,6 @@ import { NAMESPACE } from './names.ts';
 
 export const TARGET_KINDS = ['local', 'k3s', 'kube'] as const;
 export type TargetKind = (typeof TARGET_KINDS)[number];
-export { PROFILE_NAMES, type ProfileName };
 
 /** Where the kube target's services are reached from this machine (a cluster decides this, so it is configured). */
 export const KUBE_ENDPOINT_VARS = {

@@ -43,4 +43,3 @@ export async function isListening(port: number, timeoutMs = 500): Promise<boolea
   });
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
