@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import fc from 'fast-check';
+import { eventually } from '../../lib/poll.ts';
 import type { Contract } from '../../reference-services/shared/contract.ts';
 import { type FuzzTarget, type HostileRequest, hostileRequest } from './hostile-requests.ts';
 import { type NoResponse, type RawResponse, sendRaw } from './raw-http.ts';
@@ -18,6 +19,15 @@ export function fuzzSettings(defaultRuns: number): { seed: number; runs: number 
   const runs = process.env.FUZZ_RUNS ? Number(process.env.FUZZ_RUNS) : defaultRuns;
   return { seed, runs };
 }
+
+/**
+ * How long a service may take to clean up after a request whose client went away. A
+ * client that half-closes mid-body is answered at once by the HTTP parser (a 400 for the incomplete
+ * message, or a close), before the request handler has seen the abort, so the client can look
+ * before the server has removed what the request had stored: after no answer, "nothing
+ * left behind" is a bounded wait, not a single look.
+ */
+export const ABORT_CLEANUP_MS = 5_000;
 
 /** A test's time budget: ten minutes, or more for a long run on demand. */
 export const fuzzTimeout = (runs: number) => Math.max(600_000, runs * 100);
@@ -112,7 +122,13 @@ export async function fuzzService(opts: FuzzOptions): Promise<FuzzFigures> {
         figures.crashes += 1;
         problems.push(`service not alive afterwards: ${(err as Error).message}`);
       }
-      if (problems.length === 0 && (opts.checkDataAfter?.(req) ?? true)) await opts.unchanged();
+      if (problems.length === 0 && (opts.checkDataAfter?.(req) ?? true)) {
+        if (res.kind === 'response' && req.framing !== 'long') await opts.unchanged();
+        else {
+          await eventually(`nothing left behind by a request the client abandoned (${req.why})`,
+            async () => { await opts.unchanged(); return true; }, (ok) => ok, { timeoutMs: ABORT_CLEANUP_MS });
+        }
+      }
       if (problems.length > 0 && process.env.FUZZ_SURVEY) {
         // Survey mode (finding classes, not a test): list each failing class once and go on.
         const key = `${req.op} ${req.why.replace(/\d+/g, 'N')}: ${problems[0]}`;

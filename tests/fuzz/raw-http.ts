@@ -53,10 +53,14 @@ export function serialise(req: RawRequest, host: string): Buffer {
  * shorter than its Content-Length the client half-closes, so the server learns that no
  * more is coming (it may then answer, or close: RFC 9112 §8, an incomplete message).
  */
-export function sendRaw(url: string, req: RawRequest, timeoutMs = 10_000): Promise<RawResponse | NoResponse> {
+export function sendRaw(
+  url: string, req: RawRequest, timeoutMs = 10_000,
+  /** For a `long` body: what to wait for between the last byte and the half-close. */
+  beforeHalfClose: () => Promise<void> = async () => undefined,
+): Promise<RawResponse | NoResponse> {
   const { hostname, port } = new URL(url);
   const bytes = serialise(req, `${hostname}:${port}`);
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const socket = connect({ host: hostname, port: Number(port), allowHalfOpen: true });
     const chunks: Buffer[] = [];
     let received = 0;
@@ -77,7 +81,10 @@ export function sendRaw(url: string, req: RawRequest, timeoutMs = 10_000): Promi
       if (parsed) finish(parsed);
     });
     socket.on('end', () => finish(parse(Buffer.concat(chunks), true, req.method === 'HEAD') ?? { kind: 'closed', received }));
-    socket.write(bytes, () => { if (req.framing === 'long') socket.end(); });
+    socket.write(bytes, () => {
+      if (req.framing !== 'long') return;
+      beforeHalfClose().then(() => socket.end(), (err: unknown) => { done = true; clearTimeout(timer); socket.destroy(); reject(err); });
+    });
   });
 }
 
