@@ -89,15 +89,24 @@ export async function ensureStreams(jsm: JetStreamManager, names: string[]): Pro
   }
 }
 
-export async function ensureJobsConsumer(jsm: JetStreamManager, durable: string, filter: string, opts: { ackWaitMs: number; maxDeliver: number }) {
-  try {
-    return await jsm.consumers.info(JOBS_STREAM, durable);
-  } catch {
-    return jsm.consumers.add(JOBS_STREAM, {
-      durable_name: durable, filter_subject: filter, ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All, ack_wait: opts.ackWaitMs * 1e6, max_deliver: opts.maxDeliver,
-    }).catch(async (err) => jsm.consumers.info(JOBS_STREAM, durable).catch(() => { throw err; }));
+/**
+ * The workers' durable consumer. It has no `max_deliver` of its own: the worker counts
+ * deliveries and dead-letters a job after its last try. A server-side limit would stop
+ * redelivering exactly when the dead-letter publish of that last try failed (its nak would
+ * never come back), leaving the job neither done nor dead-lettered and the queue's lag
+ * above zero for ever.
+ */
+export async function ensureJobsConsumer(jsm: JetStreamManager, durable: string, filter: string, opts: { ackWaitMs: number }) {
+  const existing = await jsm.consumers.info(JOBS_STREAM, durable).catch(() => undefined);
+  if (existing) {
+    // A consumer made by an older worker, with a server-side limit: lift it.
+    if ((existing.config.max_deliver ?? -1) !== -1) return jsm.consumers.update(JOBS_STREAM, durable, { max_deliver: -1 });
+    return existing;
   }
+  return jsm.consumers.add(JOBS_STREAM, {
+    durable_name: durable, filter_subject: filter, ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All, ack_wait: opts.ackWaitMs * 1e6, max_deliver: -1,
+  }).catch(async (err) => jsm.consumers.info(JOBS_STREAM, durable).catch(() => { throw err; }));
 }
 
 export async function openKv(nc: NatsConnection, bucket: string, timeoutMs = 5000): Promise<KV> {

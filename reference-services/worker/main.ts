@@ -23,7 +23,7 @@ async function main(): Promise<void> {
 
   const { nc, js, jsm } = await connectNats(config.natsUrl, identity.pod, logger);
   await ensureStreams(jsm, [JOBS_STREAM, DLQ_STREAM]);
-  await ensureJobsConsumer(jsm, config.consumer, config.filter, { ackWaitMs: config.ackWaitMs, maxDeliver: config.maxDeliver });
+  await ensureJobsConsumer(jsm, config.consumer, config.filter, { ackWaitMs: config.ackWaitMs });
   const jobState = await openKv(nc, JOB_STATE_BUCKET);
   const store = await openUploadStore({ uploadDir: config.uploadDir, nc });
   const consumer = await js.consumers.get(JOBS_STREAM, config.consumer);

@@ -65,6 +65,12 @@ export class JobProcessor {
       metrics.deliveryQuantiles.observe(seconds);
     }
     const log = logger.child({ jobId: job.jobId, tenantId: job.tenantId, delivery });
+    if (delivery > this.deps.config.maxDeliver) {
+      // Its tries are used up and the dead-lettering of the last one failed: only that is left to do.
+      const last = await readJobState(this.deps.jobState, job.jobId).catch(() => undefined);
+      await this.deadLetter(msg, job, new Error(last?.error ?? `no success in ${this.deps.config.maxDeliver} deliveries`), log);
+      return;
+    }
     try {
       if (finished(await readJobState(this.deps.jobState, job.jobId))) {
         msg.ack();
@@ -130,9 +136,11 @@ export class JobProcessor {
     try {
       // Keyed by the stream sequence: a repeated dead-lettering of the same message is deduplicated.
       await this.deps.js.publish(DLQ_SUBJECT, JSON.stringify(record), { msgID: `dlq-${msg.info.streamSequence}` });
-      if (job) await this.setState(job, 'failed', msg.info.deliveryCount, { error: record.error });
+      if (job) await this.setState(job, 'failed', Math.min(msg.info.deliveryCount, this.deps.config.maxDeliver), { error: record.error });
     } catch (publishErr) {
       log.error({ err: messageOf(publishErr) }, 'could not dead-letter the job: will retry');
+      // The next delivery only dead-letters: it finds the reason in the job's state.
+      if (job) await this.setState(job, 'queued', Math.min(msg.info.deliveryCount, this.deps.config.maxDeliver), { error: record.error }).catch(() => undefined);
       msg.nak(nakDelay(this.deps.config, msg.info.deliveryCount));
       return;
     }

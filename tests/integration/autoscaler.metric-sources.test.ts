@@ -56,7 +56,7 @@ describe('JetStreamLag against nats-server', () => {
   // KEDA pkg/scalers/nats_jetstream_scaler.go getMaxMsgLag: lag = num_pending + num_ack_pending.
   it('counts pending and unacknowledged messages of the consumer', async () => {
     await ensureStreams(jsm, [JOBS_STREAM]);
-    await ensureJobsConsumer(jsm, 'workers', jobSubject('small'), { ackWaitMs: 60_000, maxDeliver: 3 });
+    await ensureJobsConsumer(jsm, 'workers', jobSubject('small'), { ackWaitMs: 60_000 });
     for (let i = 0; i < 7; i++) await js.publish(jobSubject('small'), `job-${i}`);
     await expect.poll(() => lag(), pollBound('lag 7', POLL_BOUND_MS)).toEqual({ lag: 7, from: 'consumer' });
 
@@ -94,7 +94,7 @@ describe('JetStreamLag against nats-server', () => {
   });
 
   it('drives the autoscaler: queued jobs start workers within the polling bounds', async () => {
-    await ensureJobsConsumer(jsm, 'workers', jobSubject('small'), { ackWaitMs: 60_000, maxDeliver: 3 });
+    await ensureJobsConsumer(jsm, 'workers', jobSubject('small'), { ackWaitMs: 60_000 });
     for (let i = 0; i < 11; i++) await js.publish(jobSubject('small'), `more-${i}`);
     // 5 left in the queue + 11 new = 16 pending: ceil(16 / 5) = 4 workers.
     const so: ScaledObjectSpec = {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { JOBS_STREAM } from '../../reference-services/shared/nats.ts';
+import { DLQ_STREAM, DLQ_SUBJECT, JOBS_STREAM } from '../../reference-services/shared/nats.ts';
 import { DbTestCluster } from '../helpers/db-cluster.ts';
 import { http } from '../../lib/http.ts';
 import { JobQueue } from '../helpers/job-queue.ts';
@@ -96,8 +96,10 @@ describe('worker', () => {
     expect(stream.config).toMatchObject({ retention: 'workqueue', storage: 'file', subjects: ['percolate.jobs.>'] });
     const consumer = await queue.consumer('workers');
     expect(consumer.config).toMatchObject({
-      durable_name: 'workers', ack_policy: 'explicit', ack_wait: ACK_WAIT_MS * 1e6, max_deliver: MAX_DELIVER, filter_subject: 'percolate.jobs.>',
+      durable_name: 'workers', ack_policy: 'explicit', ack_wait: ACK_WAIT_MS * 1e6, filter_subject: 'percolate.jobs.>',
     });
+    // The worker counts deliveries itself (see the dead-letter test below): no server-side limit.
+    expect(consumer.config.max_deliver ?? -1).toBe(-1);
   });
 
   it('parses a job, writes the result as the tenant, marks it done, with one delivery although parsing outlasts ack_wait', async () => {
@@ -216,6 +218,31 @@ describe('worker', () => {
     await eventually('work queue empty', queuedJobIds, (ids) => ids.length === 0, SETTLE);
     const owner = await cluster.client('tenant-fail', 'db-w-0');
     expect((await owner.request('GET', `/api/v1/resources/job-${job.jobId}`)).status).toBe(404);
+  });
+
+  it('a dead-letter publish that fails on the last delivery is retried until it lands: the job is never stuck', async () => {
+    // The dead-letter stream stops taking its subject, so publishing there fails (no responders).
+    const paused = 'percolate.dlq.paused';
+    await queue.jsm.streams.update(DLQ_STREAM, { subjects: [paused] });
+    let job: Awaited<ReturnType<typeof queue.submit>>;
+    try {
+      job = await queue.submit({ tenantId: 'tenant-dlq-down', fileName: 'broken.txt', content: 'header\n#fail-parse\n' });
+      await eventually(`a failed dead-letter publish of job ${job.jobId} logged`,
+        () => logLines('could not dead-letter the job: will retry', job.jobId).length, (n) => n >= 1, JOB_WAIT);
+    } finally {
+      await queue.jsm.streams.update(DLQ_STREAM, { subjects: [DLQ_SUBJECT] });
+    }
+    const failed = await eventually(`job ${job.jobId} failed once the dead-letter stream is back`, stateOf(job.jobId), inState('failed'), JOB_WAIT);
+    expect(failed).toMatchObject({ attempts: MAX_DELIVER, error: expect.stringContaining('fail marker') });
+    const dead = (await queue.deadLetters()).filter((d) => d.job?.jobId === job.jobId);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.deliveries).toBeGreaterThan(MAX_DELIVER);
+    // Parsed MAX_DELIVER times only: the deliveries after the last try only dead-letter.
+    expect(logLines('job started', job.jobId)).toHaveLength(MAX_DELIVER);
+    await eventually('work queue empty and nothing pending on the consumer', async () => {
+      const consumer = await queue.consumer();
+      return { queued: await queuedJobIds(), pending: consumer.num_pending, unacked: consumer.num_ack_pending };
+    }, (q) => q.queued.length === 0 && q.pending === 0 && q.unacked === 0, SETTLE);
   });
 
   it('with zero workers the queue holds the job; a worker started later completes it', async () => {
