@@ -33,7 +33,7 @@ logger.info({ port: (server.address() as { port: number }).port, zone: identity.
 
 const { nc, js, jsm } = await connectNats(config.natsUrl, identity.pod, logger);
 await ensureStreams(jsm, [SYNC_STREAM]);
-const keyRing = new KeyRing(await openKv(nc, KEYS_BUCKET, config.publishTimeoutMs), secrets, logger, registry);
+const keyRing = new KeyRing(await openKv(nc, KEYS_BUCKET, { timeoutMs: config.publishTimeoutMs }), secrets, logger, registry);
 const stores = new TenantStores({ coldOpenMs: config.coldOpenMs, cacheSize: config.tenantCacheSize, keyRing, cacheLookups: metrics.cacheLookups });
 await keyRing.watch((tenantId, revision) => stores.refreshKeys(tenantId, revision, 'key-change'));
 const clock = new HybridClock();

@@ -1,4 +1,4 @@
-import { connectNats, ensureStreams, JOB_STATE_BUCKET, JOBS_STREAM, openKv } from '../shared/nats.ts';
+import { connectNats, ensureStreams, JOBS_STREAM, openJobStateKv } from '../shared/nats.ts';
 import { createHttpApp, listen, onTermination, podIdentityFromEnv } from '../shared/http-app.ts';
 import { createLogger } from '../shared/logger.ts';
 import { loadSecrets } from '../shared/secrets.ts';
@@ -19,7 +19,7 @@ async function main(): Promise<void> {
 
   const { nc, js, jsm } = await connectNats(config.natsUrl, identity.pod, logger);
   await ensureStreams(jsm, [JOBS_STREAM]);
-  const jobState = await openKv(nc, JOB_STATE_BUCKET);
+  const jobState = await openJobStateKv(nc, logger);
   const store = await openUploadStore({ uploadDir: config.uploadDir, nc });
 
   mount(...gatewayRoutes({

@@ -109,7 +109,36 @@ export async function ensureJobsConsumer(jsm: JetStreamManager, durable: string,
   }).catch(async (err) => jsm.consumers.info(JOBS_STREAM, durable).catch(() => { throw err; }));
 }
 
-export async function openKv(nc: NatsConnection, bucket: string, timeoutMs = 5000): Promise<KV> {
+export async function openKv(nc: NatsConnection, bucket: string, opts: { timeoutMs?: number; ttlMs?: number } = {}): Promise<KV> {
+  const { timeoutMs = 5000, ttlMs } = opts;
   // The KV's requests take their timeout from the JetStream client it is built on.
-  return new Kvm(jetstream(nc, { timeout: timeoutMs })).create(bucket, { history: 1, storage: StorageType.File, replicas: streamReplicas(), timeout: timeoutMs });
+  return new Kvm(jetstream(nc, { timeout: timeoutMs })).create(bucket, {
+    history: 1, storage: StorageType.File, replicas: streamReplicas(), timeout: timeoutMs, ...(ttlMs ? { ttl: ttlMs } : {}),
+  });
+}
+
+/** A job's state is kept this long after its last change (JetStream's `max_age` on the bucket). */
+export const JOB_STATE_TTL_SECONDS = 7 * 24 * 3600;
+
+export function jobStateTtlSeconds(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.JOB_STATE_TTL_SECONDS;
+  if (raw === undefined || raw === '') return JOB_STATE_TTL_SECONDS;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`environment variable JOB_STATE_TTL_SECONDS must be a positive integer, got "${raw}"`);
+  return n;
+}
+
+/**
+ * The job-state bucket, made with the TTL by whichever pod opens it first. Without one,
+ * every job ever submitted would keep its state for ever. A bucket that exists is bound
+ * as it is; a pod configured with another TTL says so in its log.
+ */
+export async function openJobStateKv(nc: NatsConnection, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<KV> {
+  const configuredSeconds = jobStateTtlSeconds(env);
+  const kv = await openKv(nc, JOB_STATE_BUCKET, { ttlMs: configuredSeconds * 1000 });
+  const bucketSeconds = Math.round((await kv.status()).ttl / 1000);
+  if (bucketSeconds !== configuredSeconds) {
+    logger.warn({ bucket: JOB_STATE_BUCKET, bucketSeconds, configuredSeconds }, 'job-state bucket exists with another TTL: keeping the bucket\'s');
+  }
+  return kv;
 }

@@ -1,7 +1,7 @@
 import { createHttpApp, listen, onTermination, podIdentityFromEnv } from '../shared/http-app.ts';
 import { createLogger } from '../shared/logger.ts';
 import {
-  DLQ_STREAM, JOB_STATE_BUCKET, JOBS_STREAM, connectNats, ensureJobsConsumer, ensureStreams, openKv,
+  DLQ_STREAM, JOBS_STREAM, connectNats, ensureJobsConsumer, ensureStreams, openJobStateKv,
 } from '../shared/nats.ts';
 import { loadSecrets } from '../shared/secrets.ts';
 import { openUploadStore } from '../shared/upload-store.ts';
@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   const { nc, js, jsm } = await connectNats(config.natsUrl, identity.pod, logger);
   await ensureStreams(jsm, [JOBS_STREAM, DLQ_STREAM]);
   await ensureJobsConsumer(jsm, config.consumer, config.filter, { ackWaitMs: config.ackWaitMs });
-  const jobState = await openKv(nc, JOB_STATE_BUCKET);
+  const jobState = await openJobStateKv(nc, logger);
   const store = await openUploadStore({ uploadDir: config.uploadDir, nc });
   const consumer = await js.consumers.get(JOBS_STREAM, config.consumer);
 

@@ -4,7 +4,7 @@ import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type JobMessage, type JobState, newJobId, objectNameFor, readJobState } from '../../reference-services/shared/jobs.ts';
 import {
-  DLQ_STREAM, JOB_STATE_BUCKET, JOBS_STREAM, UPLOADS_BUCKET, connectNats, ensureStreams, jobSubject, openKv,
+  DLQ_STREAM, JOBS_STREAM, UPLOADS_BUCKET, connectNats, ensureStreams, jobSubject, openJobStateKv,
 } from '../../reference-services/shared/nats.ts';
 import type { Tier } from '../../reference-services/shared/tenant-id.ts';
 import { type UploadStore, openUploadStore } from '../../reference-services/shared/upload-store.ts';
@@ -32,9 +32,10 @@ export class JobQueue {
   private constructor(readonly nc: NatsConnection, readonly js: JetStreamClient, readonly jsm: JetStreamManager, readonly states: KV, readonly store: UploadStore) {}
 
   static async connect(natsUrl: string, opts: { uploadDir?: string } = {}): Promise<JobQueue> {
-    const { nc, js, jsm } = await connectNats(natsUrl, 'test-job-queue', createLogger('test', 'job-queue'));
+    const logger = createLogger('test', 'job-queue');
+    const { nc, js, jsm } = await connectNats(natsUrl, 'test-job-queue', logger);
     await ensureStreams(jsm, [JOBS_STREAM, DLQ_STREAM]);
-    return new JobQueue(nc, js, jsm, await openKv(nc, JOB_STATE_BUCKET), await openUploadStore({ uploadDir: opts.uploadDir, nc }));
+    return new JobQueue(nc, js, jsm, await openJobStateKv(nc, logger), await openUploadStore({ uploadDir: opts.uploadDir, nc }));
   }
 
   /** Stores an upload, records it queued and publishes its job: the gateway's steps, without HTTP. */
