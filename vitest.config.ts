@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
 // test file that starts a whole local cluster (NATS ×3, Prometheus, HAProxy, pods) runs
 // alone, after the rest: two clusters at once overload the machine, and a test of timing
 // bounds would then measure the overload.
-const WHOLE_CLUSTER = ['tests/integration/local-cluster*.test.ts', 'tests/integration/cli-traffic.test.ts'];
+const WHOLE_CLUSTER = ['tests/integration/local-cluster*.test.ts', 'tests/integration/cli-traffic.test.ts', 'tests/fuzz/load-balancer.fuzz.test.ts'];
 
 export default defineConfig({
   test: {

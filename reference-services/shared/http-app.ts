@@ -201,6 +201,9 @@ function answerClientError(app: Koa) {
 
 /** Writes a whole error response on a raw socket and closes it. */
 function refuseOnSocket(app: Koa, socket: Duplex, status: number, error: string, reason: string, target?: string): void {
+  // An upgrade's or a CONNECT's socket is handed over with no 'error' listener: a peer that
+  // resets it (a proxy giving up on the exchange) would otherwise take the process down.
+  if (socket.listenerCount('error') === 0) socket.on('error', () => socket.destroy());
   const identity = served.get(app)?.identity;
   const body = JSON.stringify({ error, reason });
   const head = [

@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import type { Server } from 'node:http';
 import Router from '@koa/router';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,6 +74,24 @@ describe('limits', () => {
     expect(probe.kind === 'response' && probe.headers.allow).toBe('GET, HEAD, OPTIONS');
     const options = await sendRaw(url, { method: 'OPTIONS', target: '/things', headers: [] });
     expect(options.kind === 'response' && [options.status, options.headers.allow]).toEqual([204, 'HEAD, GET, POST, OPTIONS']);
+  });
+
+  it('a peer that resets the connection after a refused upgrade or CONNECT does not take the service down', async () => {
+    // Node hands such a socket over without an 'error' listener; a proxy that resets it (as
+    // HAProxy does when it gives up on the exchange) raised an unhandled 'error' and killed
+    // the process. Reset right as the answer arrives, while the service's side is still open.
+    const resetAfterAnswer = (request: string) => new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(new URL(url).port), '127.0.0.1');
+      socket.once('data', (answer) => { socket.resetAndDestroy(); resolve(answer.toString('latin1').split('\r\n', 1)[0] ?? ''); });
+      socket.once('error', reject);
+      socket.write(request);
+    });
+    for (let i = 0; i < 5; i += 1) {
+      expect(await resetAfterAnswer('GET /things HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n')).toMatch(/^HTTP\/1\.1 400/);
+      expect(await resetAfterAnswer('CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n')).toMatch(/^HTTP\/1\.1 405/);
+    }
+    const alive = await sendRaw(url, { method: 'GET', target: '/things', headers: [] });
+    expect(alive.kind === 'response' && alive.status).toBe(200);
   });
 
   it('415 for another media type, a charset other than UTF-8, and any content coding', async () => {

@@ -7,10 +7,11 @@ import { LIMITS } from '../../reference-services/shared/limits.ts';
 import { dbContract } from '../helpers/db-cluster.ts';
 import { TenantClient, http, tenantHeaders } from '../../lib/http.ts';
 import { fileUpload } from '../helpers/multipart.ts';
-import { DB_SMALL, GATEWAY } from '../../lib/names.ts';
+import { DB_SMALL, GATEWAY, SERVED_BY_HEADER } from '../../lib/names.ts';
 import { REPO_ROOT } from '../../lib/repo.ts';
 import { fuzzService, fuzzSettings, fuzzTimeout } from './fuzz-run.ts';
 import { operationsOf } from './hostile-requests.ts';
+import type { NoResponse, RawResponse } from './raw-http.ts';
 import { FUZZ_TENANT as TENANT, dbFuzzTarget, seedTenant, storedRecords } from './targets.ts';
 
 // The same hostile requests through the local cluster's HAProxy, the way clients reach the
@@ -30,11 +31,21 @@ beforeAll(async () => {
 }, 180_000);
 afterAll(async () => { await cluster?.close(); }, 60_000);
 
-// Not in `npm test` yet: HAProxy 2.6 answers a request it cannot parse itself (a
-// Content-Length that is not a number, …) with its built-in HTML 400, which the
-// `http-error` lines do not replace; that needs `errorfile`s written beside the config.
-// Run it with FUZZ_LB=1 (it starts a whole local cluster).
-describe.skipIf(!process.env.FUZZ_LB)('hostile input through the load balancer', () => {
+/**
+ * HAProxy 2.6 answers a request it cannot parse at all (a header name with a space, a
+ * Content-Length that is not a number) from its H1 layer with a built-in HTML 400: neither
+ * `errorfile` nor `http-error` reaches that layer before 3.2 (haproxy/haproxy#3032). Such
+ * an answer is still a 4xx from the edge with nothing passed on, so it is tolerated, and
+ * only in exactly that form: status 400, HAProxy's own page, no pod named in
+ * `x-served-by`. Every other answer must be the contract's JSON error.
+ */
+function isHaproxyParseError400(res: RawResponse | NoResponse): boolean {
+  return res.kind === 'response' && res.status === 400 && res.headers[SERVED_BY_HEADER] === undefined
+    && /^text\/html/.test(res.headers['content-type'] ?? '')
+    && res.body.toString('latin1').startsWith('<html><body><h1>400 Bad request</h1>');
+}
+
+describe('hostile input through the load balancer', () => {
   const { seed, runs } = fuzzSettings(120);
 
   it(`db-node behind HAProxy: a 4xx with the contract's error for every hostile request, no crash, nothing changed (${runs} runs)`, async () => {
@@ -49,11 +60,13 @@ describe.skipIf(!process.env.FUZZ_LB)('hostile input through the load balancer',
       name: 'db-node through the load balancer', url: lb, runs, seed,
       target: await dbFuzzTarget(contract, { token, otherToken: await cluster.mintToken('tenant-other'), adminToken }),
       alive: async () => {
-        const health = await http(`${lb}/health`);
+        // As a client: the edge wants a token on every path.
+        const health = await http(`${lb}/health`, { headers: tenantHeaders({ token, tenant: TENANT }) });
         if (health.status !== 200) throw new Error(`/health through the load balancer answered ${health.status}`);
       },
       unchanged: async () => { expect(await storedRecords(lb, adminToken)).toEqual(before); },
       checkDataAfter: (req) => !['GET', 'HEAD'].includes(req.method),
+      tolerate: isHaproxyParseError400,
     });
     figures.crashes += (await restarts()) - restartsBefore;
     expect(figures.serverErrors).toBe(0);
@@ -85,6 +98,7 @@ describe.skipIf(!process.env.FUZZ_LB)('hostile input through the load balancer',
       },
       unchanged: async () => { expect(await job()).toEqual(before); },
       checkDataAfter: (req) => req.method === 'POST',
+      tolerate: isHaproxyParseError400,
     });
     figures.crashes += (await restarts()) - restartsBefore;
     expect(figures.serverErrors).toBe(0);

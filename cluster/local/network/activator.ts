@@ -1,7 +1,9 @@
 import { once } from 'node:events';
-import { Agent, type IncomingMessage, type Server, type ServerResponse, createServer, request } from 'node:http';
+import { Agent, type IncomingMessage, STATUS_CODES, type Server, type ServerResponse, createServer, request } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { TENANT_HEADER } from '../../../lib/names.ts';
+import { EDGE_BUFSIZE } from './haproxy-config.ts';
 
 /**
  * The activation path (docs/design.md §3), as KEDA's HTTP add-on interceptor and Knative's
@@ -71,7 +73,19 @@ export class Activator {
   get pendingRequests(): number { return [...this.heldTenants.values()].reduce((a, b) => a + b, 0); }
 
   async listen(): Promise<number> {
-    this.server = createServer((req, res) => void this.handle(req, res));
+    // A hop must not refuse what the pod would take or refuse with its own reason: its
+    // header limit is the edge's, above the pod's; what it still cannot parse is answered
+    // in the contracts' error shape, as every other hop answers.
+    this.server = createServer({ maxHeaderSize: EDGE_BUFSIZE }, (req, res) => void this.handle(req, res));
+    this.server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
+      if (!socket.writable || err.code === 'ECONNRESET') {
+        socket.destroy();
+        return;
+      }
+      const [status, error] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'headers_too_large'] : [400, 'bad_request'];
+      const body = JSON.stringify({ error, reason: `the activator could not parse the request (${err.code ?? 'parse error'})` });
+      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    });
     this.server.listen(0, '127.0.0.1');
     await once(this.server, 'listening');
     this.port = (this.server.address() as { port: number }).port;

@@ -76,7 +76,11 @@ function claimRouteLines(f: HaproxyFrontend): string[] {
 // one kind of 4xx whichever hop said no. The buffer holds a request up to the services'
 // own header limit, so they (not HAProxy) answer 414 and 431; HAProxy's own answers
 // (408, 413, 5xx) carry the contracts' JSON error shape.
-const EDGE_BUFSIZE = 4 * LIMITS.maxHeaderBytes;
+/**
+ * Headers any hop in front of a pod takes (HAProxy's buffer, the activator's parser): more
+ * than the pods' own limit, so the pod, not a hop, answers 414 and 431 with its reason.
+ */
+export const EDGE_BUFSIZE = 4 * LIMITS.maxHeaderBytes;
 const edgeError = (error: string, reason: string) => `content-type application/json string '${JSON.stringify({ error, reason })}'`;
 const EDGE_GLOBAL = [`  tune.bufsize ${EDGE_BUFSIZE}`];
 const EDGE_DEFAULTS = [
