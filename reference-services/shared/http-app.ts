@@ -230,11 +230,17 @@ function allowOf(app: Koa, target: string | undefined): string {
  * rename). A supervisor starts us on port 0 and routes to the reported port only, so no
  * port is ever chosen by one process and bound by another.
  */
-export async function listen(app: Koa, port: number, host: string, portFile = process.env.PORT_FILE): Promise<Server> {
+export async function listen(
+  app: Koa, port: number, host: string, portFile = process.env.PORT_FILE,
+  timeouts: { headersMs: number; requestMs: number } = { headersMs: LIMITS.headersTimeoutMs, requestMs: LIMITS.requestTimeoutMs },
+): Promise<Server> {
   const server = createServer({
     maxHeaderSize: LIMITS.maxHeaderBytes,
-    headersTimeout: LIMITS.headersTimeoutMs,
-    requestTimeout: LIMITS.requestTimeoutMs,
+    headersTimeout: timeouts.headersMs,
+    requestTimeout: timeouts.requestMs,
+    // Node looks for requests past these bounds only this often (30 s by default): a slow
+    // client is answered 408 within a second of its bound, not up to 30 s after it.
+    connectionsCheckingInterval: Math.min(1_000, timeouts.headersMs),
   }, app.callback());
   server.on('clientError', answerClientError(app));
   // Without these listeners Node drops the connection unanswered.

@@ -95,9 +95,11 @@ export function jsonBody(opts: { maxBytes?: number } = {}) {
   };
 }
 
-function tooLarge(ctx: Context, maxBytes: number): HttpError {
-  // The rest of the body is not read: the connection cannot carry another request.
-  ctx.set('Connection', 'close');
+function tooLarge(_ctx: Context, maxBytes: number): HttpError {
+  // The connection is kept and the rest of the body discarded as it arrives (Node does so
+  // once the answer is sent; the request timeout bounds how long). Closing at once instead
+  // would reset a connection with body bytes still unread, and a proxy still sending them
+  // would lose the 413 and answer 502.
   return new HttpError(413, 'payload_too_large', `request body is larger than ${maxBytes} bytes`);
 }
 

@@ -40,6 +40,8 @@ export class FuzzFigures {
   crashes = 0;
   /** Answers let through by the run's `tolerate` (named in the summary, never silently). */
   tolerated = 0;
+  /** Generated requests the run's `notHostileHere` left out. */
+  skipped = 0;
   constructor(readonly name: string, readonly seed: number) {}
 
   count(res: RawResponse | NoResponse): void {
@@ -55,7 +57,7 @@ export class FuzzFigures {
 
   summary(): string {
     const statuses = [...this.byStatus.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([s, n]) => `${s}×${n}`).join(', ');
-    const tolerated = this.tolerated > 0 ? `, ${this.tolerated} tolerated (see the test)` : '';
+    const tolerated = `${this.tolerated > 0 ? `, ${this.tolerated} tolerated` : ''}${this.skipped > 0 ? `, ${this.skipped} not hostile on this path` : ''}${this.tolerated + this.skipped > 0 ? ' (see the test)' : ''}`;
     return `fuzz ${this.name}: seed ${this.seed}, ${this.requests} hostile requests, ${this.serverErrors} answered 5xx, ${this.crashes} crashes${tolerated}; statuses ${statuses}`;
   }
 }
@@ -109,6 +111,8 @@ export interface FuzzOptions {
    * component's known limit); each is counted in the summary.
    */
   tolerate?: (res: RawResponse | NoResponse) => boolean;
+  /** Requests that are not hostile on this path (the test says why); skipped, and counted. */
+  notHostileHere?: (req: HostileRequest) => boolean;
 }
 
 /** Runs the property: every generated hostile request is refused, and refused harmlessly. */
@@ -121,6 +125,10 @@ export async function fuzzService(opts: FuzzOptions): Promise<FuzzFigures> {
   const arbitrary = fc.oneof(...opts.target.ops.map((op) => ({ arbitrary: hostileRequest(opts.target, op), weight: op.body ? 4 : 1 })));
   await fc.assert(
     fc.asyncProperty(arbitrary, async (req) => {
+      if (opts.notHostileHere?.(req)) {
+        figures.skipped += 1;
+        return;
+      }
       const res = await sendRaw(opts.url, req);
       figures.count(res);
       if (process.env.FUZZ_TRACE) {

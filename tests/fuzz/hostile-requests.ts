@@ -74,9 +74,12 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'TRACE', 'CONN
 /** Path parameter values that no contract pattern takes (ids and tenant names alike). */
 const BAD_SEGMENTS = [
   '..', '.', '%2e%2e', '%00', 'a%00b', '%', '%zz', '%c3%28', '%ff', '%e2%82', 'a%2Fb', 'a.b', 'a b'.replace(' ', '%20'),
-  'é', '%C3%A9', '%F0%9F%92%A9', 'Ｆ', 'x'.repeat(129), 'A-'.repeat(70), '-a', 'a:b', 'a@b', '%5c', '<script>', "'", '"',
+  'é', '%C3%A9', '%F0%9F%92%A9', 'Ｆ', 'x'.repeat(129), 'A-'.repeat(70), 'a:b', 'a@b', '%5c', '<script>', "'", '"',
   'a;b', 'a,b', '*', 'x'.repeat(LIMITS.maxUrlBytes + 10),
 ];
+/** Values an object id takes (`[A-Za-z0-9_-]`) but a tenant name does not. */
+const BAD_TENANT_SEGMENTS = ['-a', 'a-', 'A', 'a_b'];
+const badSegmentsFor = (param: string) => (param === 'tenant' ? [...BAD_SEGMENTS, ...BAD_TENANT_SEGMENTS] : BAD_SEGMENTS);
 const BAD_QUERIES: Record<string, string[]> = {
   limit: ['0', '101', '-1', 'abc', '1.5', '1e400', '', '99999999999999999999', 'NaN', 'Infinity', '1&limit=2', '%'],
   query: ['x'.repeat(501), 'a&query=b', '%zz', '%c3%28'],
@@ -176,7 +179,7 @@ export function hostileRequest(target: FuzzTarget, op: Operation): fc.Arbitrary<
   }));
 
   if (op.pathParams.length > 0) {
-    kinds.push(fc.record({ param: fc.constantFrom(...op.pathParams), value: fc.constantFrom(...BAD_SEGMENTS) }).map(({ param, value }) => {
+    kinds.push(fc.constantFrom(...op.pathParams).chain((param) => fc.record({ param: fc.constant(param), value: fc.constantFrom(...badSegmentsFor(param)) })).map(({ param, value }) => {
       const req = valid();
       return withOp(`path parameter ${param} = ${value.slice(0, 40)}`, { ...req, target: fill(op.template, { ...target.validParams, [param]: value }) });
     }));

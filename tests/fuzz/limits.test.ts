@@ -94,6 +94,40 @@ describe('limits', () => {
     expect(alive.kind === 'response' && alive.status).toBe(200);
   });
 
+  it('408 with the reason for a client that does not finish its headers, or its body, in time', async () => {
+    const { app, mount } = createHttpApp({ service: 'limits', pod: 'slow-0', zone: 'zone-a', node: 'n' }, createLogger('limits', 'slow-0'));
+    const router = new Router();
+    router.use(jsonBody({ maxBytes: MAX_BODY }));
+    router.post('/things', (ctx) => { ctx.body = { got: ctx.request.body ?? null }; });
+    mount(router.routes());
+    const bounds = { headersMs: 500, requestMs: 1_000 };
+    const slow = await listen(app, 0, '127.0.0.1', '', bounds);
+    try {
+      const port = (slow.address() as AddressInfo).port;
+      /** Sends the start of a request, never the rest, and reads what comes back before the close. */
+      const stall = (start: string) => new Promise<{ answer: string; ms: number }>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1');
+        const started = Date.now();
+        let answer = '';
+        socket.on('data', (d) => { answer += d.toString('latin1'); });
+        socket.on('close', () => resolve({ answer, ms: Date.now() - started }));
+        socket.on('error', reject);
+        socket.write(start);
+      });
+      // The bound plus Node's checking interval plus a margin for a busy machine.
+      const within = bounds.requestMs + 1_000 + 3_000;
+      for (const start of ['POST /things HTTP/1.1\r\nHost: x\r\nContent-Ty', 'POST /things HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{"a":']) {
+        const { answer, ms } = await stall(start);
+        expect(answer, `answered after ${ms} ms`).toMatch(/^HTTP\/1\.1 408 /);
+        expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: 'request_timeout' });
+        expect(ms, `408 within ${within} ms`).toBeLessThan(within);
+      }
+    } finally {
+      slow.closeAllConnections();
+      slow.close();
+    }
+  });
+
   it('415 for another media type, a charset other than UTF-8, and any content coding', async () => {
     await expectRefused(post('{}', [['Content-Type', 'text/plain']]), 415, 'unsupported_media_type');
     await expectRefused(post('{}', [['Content-Type', 'application/json; charset=latin1']]), 415, 'unsupported_media_type');
