@@ -126,7 +126,10 @@ export class LocalNatsCluster {
         // Identity first: the port must be this server's, not something that took it meanwhile.
         const varz = await (await fetch(`${this.monitoringUrlOf(node)}/varz`, { signal: AbortSignal.timeout(1_000) })).json() as { server_name?: string };
         if (varz.server_name !== node.name) throw new Error(`port ${node.monitorPort} answers as ${varz.server_name}, not ${node.name}`);
-        return (await fetch(`${this.monitoringUrlOf(node)}/healthz?js-enabled-only=true`, { signal: AbortSignal.timeout(1_000) })).ok;
+        // The whole health check, not `js-enabled-only`: a server that restarts is up once its
+        // JetStream is current with the meta leader and its streams, not when it first answers.
+        // Clients are routed to it from then on; earlier, their JetStream requests would fail.
+        return (await fetch(`${this.monitoringUrlOf(node)}/healthz`, { signal: AbortSignal.timeout(1_000) })).ok;
     });
   }
 
