@@ -201,16 +201,26 @@ function answerClientError(app: Koa) {
 
 /** Writes a whole error response on a raw socket and closes it. */
 function refuseOnSocket(app: Koa, socket: Duplex, status: number, error: string, reason: string, target?: string): void {
+  const identity = served.get(app)?.identity;
+  endWithError(socket, status, error, reason, [
+    ...(status === 405 ? [`Allow: ${allowOf(app, target)}`] : []),
+    ...(identity ? [`${SERVED_BY_HEADER}: ${identity.pod}`, `${ZONE_HEADER}: ${identity.zone}`] : []),
+  ]);
+}
+
+/**
+ * The contracts' JSON error as a whole HTTP/1.1 response on a socket no HTTP server owns
+ * any more (a parse error, a refused upgrade or CONNECT), then the close. Every hop in
+ * front of a pod answers this way too.
+ */
+export function endWithError(socket: Duplex, status: number, error: string, reason: string, headers: string[] = []): void {
   // An upgrade's or a CONNECT's socket is handed over with no 'error' listener: a peer that
   // resets it (a proxy giving up on the exchange) would otherwise take the process down.
   if (socket.listenerCount('error') === 0) socket.on('error', () => socket.destroy());
-  const identity = served.get(app)?.identity;
   const body = JSON.stringify({ error, reason });
   const head = [
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}`, 'Content-Type: application/json; charset=utf-8',
-    `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close',
-    ...(status === 405 ? [`Allow: ${allowOf(app, target)}`] : []),
-    ...(identity ? [`${SERVED_BY_HEADER}: ${identity.pod}`, `${ZONE_HEADER}: ${identity.zone}`] : []),
+    `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close', ...headers,
   ];
   socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
 }

@@ -74,7 +74,7 @@ export function jsonBody(opts: { maxBytes?: number } = {}) {
     const charset = ctx.request.charset.toLowerCase();
     if (charset !== '' && charset !== 'utf-8' && charset !== 'utf8') throw unsupported(`charset "${charset.slice(0, 64)}" is not accepted: JSON is UTF-8`);
     const declared = Number(ctx.get('content-length') || NaN);
-    if (declared > maxBytes) throw tooLarge(ctx, maxBytes);
+    if (declared > maxBytes) throw tooLarge(maxBytes);
     const bytes = await readAll(ctx, maxBytes);
     let text: string;
     try {
@@ -95,7 +95,7 @@ export function jsonBody(opts: { maxBytes?: number } = {}) {
   };
 }
 
-function tooLarge(_ctx: Context, maxBytes: number): HttpError {
+function tooLarge(maxBytes: number): HttpError {
   // The connection is kept and the rest of the body discarded as it arrives (Node does so
   // once the answer is sent; the request timeout bounds how long). Closing at once instead
   // would reset a connection with body bytes still unread, and a proxy still sending them
@@ -109,7 +109,7 @@ async function readAll(ctx: Context, maxBytes: number): Promise<Buffer> {
   try {
     for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
       total += chunk.length;
-      if (total > maxBytes) throw tooLarge(ctx, maxBytes);
+      if (total > maxBytes) throw tooLarge(maxBytes);
       chunks.push(chunk);
     }
   } catch (err) {

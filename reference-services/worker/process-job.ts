@@ -122,6 +122,11 @@ export class JobProcessor {
     log.warn({ err: messageOf(err), delayMs }, 'job failed: will retry');
   }
 
+  /** Tries a job has had: its deliveries, less those after the last try that only dead-letter. */
+  private attemptsOf(msg: JsMsg): number {
+    return Math.min(msg.info.deliveryCount, this.deps.config.maxDeliver);
+  }
+
   /** Gives up on a delivery: the job and its error go to the dead-letter subject, the message is terminated. */
   private async deadLetter(msg: JsMsg, job: JobMessage | undefined, err: unknown, log: Logger): Promise<void> {
     const record = {
@@ -136,11 +141,11 @@ export class JobProcessor {
     try {
       // Keyed by the stream sequence: a repeated dead-lettering of the same message is deduplicated.
       await this.deps.js.publish(DLQ_SUBJECT, JSON.stringify(record), { msgID: `dlq-${msg.info.streamSequence}` });
-      if (job) await this.setState(job, 'failed', Math.min(msg.info.deliveryCount, this.deps.config.maxDeliver), { error: record.error });
+      if (job) await this.setState(job, 'failed', this.attemptsOf(msg), { error: record.error });
     } catch (publishErr) {
       log.error({ err: messageOf(publishErr) }, 'could not dead-letter the job: will retry');
       // The next delivery only dead-letters: it finds the reason in the job's state.
-      if (job) await this.setState(job, 'queued', Math.min(msg.info.deliveryCount, this.deps.config.maxDeliver), { error: record.error }).catch(() => undefined);
+      if (job) await this.setState(job, 'queued', this.attemptsOf(msg), { error: record.error }).catch(() => undefined);
       msg.nak(nakDelay(this.deps.config, msg.info.deliveryCount));
       return;
     }

@@ -1,8 +1,9 @@
 import { once } from 'node:events';
-import { Agent, type IncomingMessage, STATUS_CODES, type Server, type ServerResponse, createServer, request } from 'node:http';
+import { Agent, type IncomingMessage, type Server, type ServerResponse, createServer, request } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { TENANT_HEADER } from '../../../lib/names.ts';
+import { endWithError } from '../../../reference-services/shared/http-app.ts';
 import { EDGE_BUFSIZE } from './haproxy-config.ts';
 
 /**
@@ -83,8 +84,7 @@ export class Activator {
         return;
       }
       const [status, error] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'headers_too_large'] : [400, 'bad_request'];
-      const body = JSON.stringify({ error, reason: `the activator could not parse the request (${err.code ?? 'parse error'})` });
-      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      endWithError(socket, status, error, `the activator could not parse the request (${err.code ?? 'parse error'})`);
     });
     this.server.listen(0, '127.0.0.1');
     await once(this.server, 'listening');

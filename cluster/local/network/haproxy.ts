@@ -67,14 +67,14 @@ export class HaproxyRuntimeApi {
   }
 }
 
+/** Kubernetes' default readinessProbe timeoutSeconds. */
+const PROBE_TIMEOUT_MS = 1_000;
+
 /**
  * HAProxy as the mesh's consistent-hash router. Pods enter as dynamic servers (in
  * maintenance, checks on), are enabled when ready, drained before they are stopped, and
  * deleted once gone — what an Envoy sidecar sees through EDS as endpoints change.
  */
-/** Kubernetes' default readinessProbe timeoutSeconds. */
-const PROBE_TIMEOUT_MS = 1_000;
-
 export class LocalHaproxy {
   child!: Child;
   readonly api: HaproxyRuntimeApi;
