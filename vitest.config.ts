@@ -9,6 +9,8 @@ const WHOLE_CLUSTER = ['tests/integration/local-cluster*.test.ts', 'tests/integr
 
 export default defineConfig({
   test: {
+    // Sweeps what a killed run left, and gives this run one temp dir and a process marker.
+    globalSetup: ['tests/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',

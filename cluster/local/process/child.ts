@@ -5,6 +5,7 @@ import { binaryFor } from '../../../lib/config.ts';
 import { REPO_ROOT } from '../../../lib/repo.ts';
 import { Fatal, eventually } from '../../../lib/poll.ts';
 import { processIdentity, signalGroup } from './proc-identity.ts';
+import { TEST_RUN_MARKER_ENV } from './paths.ts';
 
 export interface ExitStatus {
   code: number | null;
@@ -108,11 +109,12 @@ export function binary(name: string): string {
 
 /**
  * What a child takes from our own environment: only what finding binaries and a home and a
- * temp dir needs. Like a container, it does not inherit the rest.
+ * temp dir needs, and the test run's marker (so a sweep finds it). Like a container, it
+ * does not inherit the rest.
  */
 export function hostEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const key of ['PATH', 'HOME', 'TMPDIR'] as const) if (process.env[key] !== undefined) env[key] = process.env[key];
+  for (const key of ['PATH', 'HOME', 'TMPDIR', TEST_RUN_MARKER_ENV] as const) if (process.env[key] !== undefined) env[key] = process.env[key];
   return env;
 }
 

@@ -8,6 +8,13 @@ export const RUN_MARKER_ENV = 'PERCOLATE_RUN_DIR';
 /** Run directories are `mkdtemp(<tmp>/percolate-run-XXXXXX)`; the sweep looks for this prefix. */
 export const RUN_DIR_PREFIX = 'percolate-run-';
 export const runDirParent = (): string => tmpdir();
+/**
+ * A run of the project's own tests (`npm test`) keeps every temp dir under one
+ * `<tmp>/percolate-tests-XXXXXX` (its TMPDIR) and marks every process it starts with this
+ * variable, so the next run can sweep what a killed one left.
+ */
+export const TEST_RUN_MARKER_ENV = 'PERCOLATE_TEST_RUN_DIR';
+export const TEST_RUN_DIR_PREFIX = 'percolate-tests-';
 /** State dirs the builder makes for tests; a sweep removes them with their dead run. */
 export const STATE_DIR_PREFIX = 'percolate-state-';
 

@@ -92,6 +92,25 @@ export function processesWithEnvVar(name: string): Map<number, string> {
   return found;
 }
 
+/** The process's command name ("nats-server", "node"), for messages; its pid when unknown. */
+export function processName(pid: number): string {
+  try {
+    const raw = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return raw.slice(raw.indexOf('(') + 1, raw.lastIndexOf(')'));
+  } catch {
+    return `pid ${pid}`;
+  }
+}
+
+/**
+ * Whether `pid` leads its own process group, as every child the harness spawns does
+ * (detached); helpers of the test runner itself (its workers, esbuild) do not.
+ */
+export function leadsGroup(pid: number): boolean {
+  const fields = procStat(pid);
+  return fields !== undefined && Number(fields[2]) === pid;
+}
+
 /** Signals a process group (our children lead their own), falling back to the pid. */
 export function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
   try {

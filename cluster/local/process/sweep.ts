@@ -1,9 +1,9 @@
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { isRunning, isSameProcess, processesWithEnv, processesWithEnvVar, signalGroup } from './proc-identity.ts';
+import { isRunning, isSameProcess, leadsGroup, processName, processesWithEnv, processesWithEnvVar, signalGroup } from './proc-identity.ts';
 import { isListening } from '../network/net-util.ts';
 import { eventually } from '../../../lib/poll.ts';
-import { RUN_DIR_PREFIX, RUN_MARKER_ENV, STATE_DIR_PREFIX, runDirParent } from './paths.ts';
+import { RUN_DIR_PREFIX, RUN_MARKER_ENV, STATE_DIR_PREFIX, TEST_RUN_DIR_PREFIX, TEST_RUN_MARKER_ENV, runDirParent } from './paths.ts';
 import { type LocalState, readOwner, readState, removeState } from './state.ts';
 
 export interface SweepReport {
@@ -127,6 +127,73 @@ async function sweepOrphans(report: SweepReport): Promise<void> {
     .filter(([, dir]) => basename(dir).startsWith(RUN_DIR_PREFIX) && !existsSync(dir))
     .map(([pid, dir]) => ({ pid, name: `orphan of ${dir}` }));
   if (orphans.length) await killAll(orphans, report);
+}
+
+/** Whose a test run's dir is: the `npm test` process that made it (`<dir>/owner.json`). */
+export const testRunOwnerFile = (dir: string): string => join(dir, 'owner.json');
+
+function testRunOwnerAlive(dir: string): boolean {
+  try {
+    const owner = JSON.parse(readFileSync(testRunOwnerFile(dir), 'utf8')) as { pid: number; identity: string };
+    return isSameProcess(owner.pid, owner.identity);
+  } catch {
+    // No owner yet: a run still creating its dir, unless it has been like that too long.
+    try {
+      return Date.now() - statSync(dir).mtimeMs < ORPHAN_DIR_AGE_MS;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/**
+ * Ends a dead test run's processes (every one carrying its marker: services, NATS, a local
+ * cluster's daemon and pods, the runner's own workers) and removes its dir, the temp dirs
+ * of every test in it included.
+ */
+export async function sweepDeadTestRun(dir: string, report: SweepReport = emptyReport()): Promise<SweepReport> {
+  const pids = processesWithEnv(TEST_RUN_MARKER_ENV, dir);
+  await killAll(pids.map((pid) => ({ pid, name: `${processName(pid)} of ${basename(dir)}` })), report);
+  if (existsSync(dir)) {
+    rmSync(dir, { recursive: true, force: true });
+    report.removedDirs.push(dir);
+  }
+  return report;
+}
+
+/**
+ * The same for a run's own end, at once and without waiting (it also runs in exit and
+ * signal handlers, where nothing asynchronous does): SIGKILL to every group the harness
+ * spawned (the runner's own helpers carry the marker too but lead no group), then the dir
+ * goes. Returns what it stopped.
+ */
+export function sweepTestRunNow(dir: string): string[] {
+  const stopped = processesWithEnv(TEST_RUN_MARKER_ENV, dir).filter(leadsGroup)
+    .filter((pid) => signalGroup(pid, 'SIGKILL')).map((pid) => `${processName(pid)} (pid ${pid})`);
+  rmSync(dir, { recursive: true, force: true });
+  return stopped;
+}
+
+/**
+ * What test runs that died (Ctrl-C twice, SIGKILL, a crash) left: their dirs and every
+ * process still carrying their marker. A run whose owner lives is left alone.
+ */
+export async function sweepDeadTestRuns(parent: string, report: SweepReport = emptyReport()): Promise<SweepReport> {
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(parent).filter((e) => e.startsWith(TEST_RUN_DIR_PREFIX));
+  } catch {
+    // No parent: nothing was left.
+  }
+  for (const entry of entries) {
+    const dir = join(parent, entry);
+    if (!testRunOwnerAlive(dir)) await sweepDeadTestRun(dir, report);
+  }
+  const orphans = [...processesWithEnvVar(TEST_RUN_MARKER_ENV)]
+    .filter(([, dir]) => dirname(dir) === parent && basename(dir).startsWith(TEST_RUN_DIR_PREFIX) && !existsSync(dir))
+    .map(([pid, dir]) => ({ pid, name: `orphan of ${dir}` }));
+  if (orphans.length) await killAll(orphans, report);
+  return report;
 }
 
 export function emptyReport(): SweepReport {
