@@ -60,7 +60,7 @@ export const SETTLE_MS = 10_000;
 export const CONTROL_API_TIMEOUT_MS = 30_000;
 /** A control API call's margin over the wait it asks the daemon for, so the daemon's own bound fails first. */
 export const CONTROL_API_MARGIN_MS = 5_000;
-/** A node drain on the local target (the control API, `drainNode`, a NodeChaos): every pod evicted and its workload back at its replicas. */
+/** A node drain on the local target (the control API, `drainNode`, a workflow's `kubectl drain` Task without `--timeout`): every pod evicted and its workload back at its replicas. */
 export const NODE_DRAIN_TIMEOUT_MS = 120_000;
 /** The local target's default for `waitForReplicasReady`. */
 export const REPLICAS_READY_TIMEOUT_MS = 60_000;

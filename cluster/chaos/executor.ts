@@ -6,7 +6,8 @@ import {
 } from './network-plan.ts';
 import { type ExperimentRecord, RecordStore, type RecoveredBy } from './records.ts';
 import { type Candidate, ChaosConflict, UnsupportedOnLocal, describeSelector, filterByMode, selectCandidates } from './selector.ts';
-import type { ChaosResource, NetworkChaos, NodeChaos, PodChaos, PodSelector, ZoneChaos } from './types.ts';
+import type { ChaosResource, NetworkChaos, PodChaos, PodSelector, Workflow, WorkflowTemplate } from './types.ts';
+import { type NodeCommand, parseNodeCommand } from './kubectl-task.ts';
 import { parseDuration } from './units.ts';
 import { runWorkflow } from './workflow.ts';
 import { NODE_DRAIN_TIMEOUT_MS } from '../../lib/time.ts';
@@ -33,10 +34,9 @@ export interface ChaosRuntime {
   allPods(): ChaosPod[];
   findPod(name: string): ChaosPod | undefined;
   deletePodByName(name: string, gracePeriodSeconds?: number): void;
+  cordonNode(node: string): void;
   drainNode(node: string, timeoutMs: number): Promise<void>;
   uncordonNode(node: string): void;
-  failZone(zone: string): void;
-  restoreZone(zone: string): void;
   log(message: string, extra?: unknown): void;
 }
 
@@ -69,7 +69,7 @@ const nodeLabels = (n: NodeInfo): Record<string, string> => ({ 'kubernetes.io/ho
  * run dir) and undoes exactly that when its duration ends or on request.
  *
  * Everything an experiment changes lives in this daemon (sidecar faults, stopped containers,
- * cordons, failed zones) or in the processes it owns: if the daemon dies, the faults die with
+ * cordons) or in the processes it owns: if the daemon dies, the faults die with
  * it, and the next `up` sweeps the processes and the run dir with its records.
  */
 export class ChaosExecutor {
@@ -127,8 +127,6 @@ export class ChaosExecutor {
       switch (resource.kind) {
         case 'PodChaos': this.applyPodChaos(resource, record); break;
         case 'NetworkChaos': this.applyNetworkChaos(resource, record); break;
-        case 'NodeChaos': this.applyNodeChaos(resource, record); break;
-        case 'ZoneChaos': this.applyZoneChaos(resource, record); break;
         case 'Workflow': this.startWorkflow(resource, entry); break;
       }
     } catch (err) {
@@ -362,42 +360,65 @@ export class ChaosExecutor {
     }
   }
 
-  // ---- NodeChaos and ZoneChaos: the runtime's own operations ------------------------
+  // ---- Workflow Tasks: kubectl node commands -----------------------------------------
 
-  private applyNodeChaos(r: NodeChaos, record: ExperimentRecord): void {
-    const { spec } = r;
-    let nodes = this.runtime.topology.nodeInfos().filter((n) => !n.cordoned);
-    if (spec.selector.nodes?.length) nodes = nodes.filter((n) => spec.selector.nodes!.includes(n.name));
-    if (spec.selector.nodeSelectors) nodes = nodes.filter((n) => Object.entries(spec.selector.nodeSelectors!).every(([k, v]) => nodeLabels(n)[k] === v));
-    if (spec.selector.podSelector) {
-      const hosting = new Set(selectCandidates(spec.selector.podSelector, this.podCandidates(), r.metadata.namespace, this.nodeLabelsOf).map((c) => c.node));
-      nodes = nodes.filter((n) => hosting.has(n.name));
+  /** The nodes a node command names or selects; none is a conflict, as kubectl fails it. */
+  private commandNodes(cmd: NodeCommand, where: string): string[] {
+    const all = this.runtime.topology.nodeInfos();
+    if (cmd.nodes) {
+      const unknown = cmd.nodes.filter((n) => !all.some((x) => x.name === n));
+      if (unknown.length) throw new ChaosConflict(`${where}: no node ${unknown.join(', ')} (nodes: ${all.map((n) => n.name).join(', ')})`);
+      return cmd.nodes;
     }
-    if (!nodes.length) throw new ChaosConflict('no schedulable node matches spec.selector');
-    const picked = filterByMode(nodes, spec.mode, spec.value, this.random);
-    record.selected = picked.map((n) => n.name);
-    for (const n of picked) {
-      this.hold(`node:${n.name}`);
-      record.steps.push({ type: 'node-drain', node: n.name });
-      // drainNode cordons at once, then evicts one pod at a time; the experiment is in force from the cordon.
-      this.runtime.drainNode(n.name, this.drainTimeoutMs).catch((err) => {
-        record.errors.push(`drain of ${n.name}: ${(err as Error).message}`);
-        this.save(record);
-      });
-    }
+    const picked = all.filter((n) => Object.entries(cmd.nodeSelector!).every(([k, v]) => nodeLabels(n)[k] === v));
+    if (!picked.length) throw new ChaosConflict(`${where}: no node has the labels ${JSON.stringify(cmd.nodeSelector)}`);
+    return picked.map((n) => n.name);
   }
 
-  private applyZoneChaos(r: ZoneChaos, record: ExperimentRecord): void {
-    const { spec } = r;
-    const all = [...new Set(this.runtime.topology.nodeInfos().map((n) => n.zone))];
-    const unknown = (spec.selector.zones ?? []).filter((z) => !all.includes(z));
-    if (unknown.length) throw new ChaosConflict(`no zone ${unknown.join(', ')} (zones: ${all.join(', ')})`);
-    const zones = spec.selector.zones?.length ? all.filter((z) => spec.selector.zones!.includes(z)) : all;
-    const picked = filterByMode(zones, spec.mode, spec.value, this.random);
-    record.selected = picked;
-    for (const zone of picked) {
-      if (this.hold(`zone:${zone}`) === 1) this.runtime.failZone(zone);
-      record.steps.push({ type: 'zone-outage', zone });
+  /**
+   * Runs a Task node to its end, as its container would run: `drain` returns once every
+   * pod is evicted and recreated elsewhere, `uncordon` at once. A drain's cordon is recorded
+   * as an experiment of its own under the workflow, in force until an `uncordon` Task of
+   * the workflow lifts it — or, unlike on a cluster, until the workflow ends, so that
+   * nothing outlives it here.
+   */
+  private async runTask(t: WorkflowTemplate, name: string, workflow: Workflow, parent: string): Promise<void> {
+    const where = `${workflow.metadata.name} task ${t.name}`;
+    const cmd = parseNodeCommand(t.task!, where);
+    const nodes = this.commandNodes(cmd, where);
+    if (cmd.verb === 'uncordon') {
+      const drains = [...this.active.values()].filter((e) => e.record.parent === parent && e.record.steps.some((st) => st.type === 'node-drain' && nodes.includes(st.node)));
+      for (const e of drains) await this.recover(e.record.id, 'workflow');
+      // Cordons of others (a person, another tool) are lifted as kubectl would; other experiments' are theirs to lift.
+      const cordoned = new Set(this.runtime.topology.nodeInfos().filter((n) => n.cordoned).map((n) => n.name));
+      for (const node of nodes.filter((n) => cordoned.has(n) && !this.holds.has(`node:${n}`))) this.runtime.uncordonNode(node);
+      return;
+    }
+    const id = `${workflow.metadata.namespace}/${name}`;
+    if (this.active.has(id)) throw new ChaosConflict(`experiment ${id} is already in force`);
+    const record: ExperimentRecord = {
+      id, name, namespace: workflow.metadata.namespace, kind: 'Workflow', action: `kubectl ${cmd.verb}`, parent,
+      phase: 'injected', appliedAt: Date.now(), selected: nodes, steps: [], errors: [], resource: workflow,
+    };
+    this.active.set(id, { record });
+    this.history.set(id, record);
+    for (const node of nodes) {
+      this.hold(`node:${node}`);
+      record.steps.push({ type: 'node-drain', node });
+    }
+    this.save(record);
+    this.runtime.log(`chaos: ${where}: kubectl ${cmd.verb} ${nodes.join(', ')}`);
+    if (cmd.verb === 'cordon') { for (const node of nodes) this.runtime.cordonNode(node); return; }
+    // kubectl drain cordons every node first, then evicts node by node.
+    for (const node of nodes) this.runtime.cordonNode(node);
+    for (const node of nodes) {
+      try {
+        await this.runtime.drainNode(node, cmd.timeoutMs ?? this.drainTimeoutMs);
+      } catch (err) {
+        record.errors.push(`drain of ${node}: ${(err as Error).message}`);
+        this.save(record);
+        throw err;
+      }
     }
   }
 
@@ -407,11 +428,17 @@ export class ChaosExecutor {
     entry.record.phase = 'running';
     entry.abort = new AbortController();
     const id = entry.record.id;
+    // A Task the local target cannot run refuses the whole workflow before anything starts.
+    for (const t of r.spec.templates) if (t.templateType === 'Task') parseNodeCommand(t.task!, `${r.metadata.name} task ${t.name}`);
     entry.done = runWorkflow(r, {
       apply: (child, name) => this.apply(child, { parent: id, id: name }).then((rec) => { entry.record.selected.push(rec.id); this.save(entry.record); return rec; }),
+      runTask: (t, name) => this.runTask(t, name, r, id),
       recover: async (childId) => { await this.recover(childId, 'workflow'); },
       isActive: (childId) => this.active.has(childId),
-    }, entry.abort.signal).then(() => {
+    }, entry.abort.signal).finally(async () => {
+      // Cordons of drain Tasks no uncordon Task lifted end with the workflow.
+      for (const child of [...this.active.values()].filter((e) => e.record.parent === id)) await this.recover(child.record.id, 'workflow');
+    }).then(() => {
       if (this.active.get(id) !== entry || entry.abort!.signal.aborted) return;
       // Ran to its end: every node has finished and recovered its faults.
       this.active.delete(id);
@@ -446,7 +473,6 @@ export class ChaosExecutor {
           case 'network': this.setNetFault(step.pod, step.link, step.flow, record.id, undefined); break;
           case 'pod-failure': if (this.release(`pod:${step.pod}`)) this.runtime.findPod(step.pod)?.recoverContainer(); break;
           case 'node-drain': if (this.release(`node:${step.node}`)) this.runtime.uncordonNode(step.node); break;
-          case 'zone-outage': if (this.release(`zone:${step.zone}`)) this.runtime.restoreZone(step.zone); break;
           case 'pod-kill': case 'container-kill': break;
         }
       } catch (err) {

@@ -13,9 +13,7 @@ export type Step =
   /** Undone by starting the container again. */
   | { type: 'pod-failure'; pod: string }
   /** Undone by uncordoning (evicted pods stay where they went). */
-  | { type: 'node-drain'; node: string }
-  /** Undone by restoring the zone. */
-  | { type: 'zone-outage'; zone: string };
+  | { type: 'node-drain'; node: string };
 
 export type ExperimentPhase =
   /** Faults in force until the duration ends or someone recovers it. */

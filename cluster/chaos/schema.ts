@@ -1,9 +1,9 @@
 import { Check, type Json, compact } from './check.ts';
 import {
   type ChaosResource, ChaosValidationError, KIND_API_VERSION, type LabelRequirement, NETWORK_CHAOS_ACTIONS,
-  type NetworkChaosSpec, type NodeChaosSpec, type ObjectMeta, POD_CHAOS_ACTIONS, type PodChaosSpec,
-  type PodSelector, type PodSelectorSpec, SELECTOR_MODES, type SelectorMode, WORKFLOW_TEMPLATE_TYPES, type WorkflowSpec,
-  type WorkflowTemplate, type ZoneChaosSpec,
+  type NetworkChaosSpec, type ObjectMeta, POD_CHAOS_ACTIONS, type PodChaosSpec,
+  type PodSelector, type PodSelectorSpec, SELECTOR_MODES, type SelectorMode, type TaskSpec, WORKFLOW_TEMPLATE_TYPES, type WorkflowSpec,
+  type WorkflowTemplate,
 } from './types.ts';
 import { parseDuration, parsePercent, parseRate, parseSimpleDuration } from './units.ts';
 
@@ -31,8 +31,6 @@ export function validateResource(value: unknown, where = 'chaos resource'): Chao
       case 'PodChaos': checked = checkPodChaosSpec(c, spec, 'spec'); break;
       case 'NetworkChaos': checked = checkNetworkChaosSpec(c, spec, 'spec'); break;
       case 'Workflow': checked = checkWorkflowSpec(c, spec, 'spec'); break;
-      case 'NodeChaos': checked = checkNodeChaosSpec(c, spec, 'spec'); break;
-      case 'ZoneChaos': checked = checkZoneChaosSpec(c, spec, 'spec'); break;
     }
   }
   if (c.problems.length || !kind || !metadata || !checked) throw new ChaosValidationError(c.problems.length ? c.problems : ['incomplete'], where);
@@ -212,25 +210,15 @@ export function checkNetworkChaosSpec(c: Check, spec: Json, path: string): Netwo
   });
 }
 
-function checkNodeChaosSpec(c: Check, spec: Json, path: string): NodeChaosSpec | undefined {
-  c.object(spec, path, ['action', 'mode', 'value', 'selector', 'duration']);
-  const action = c.oneOf(spec, 'action', path, ['node-drain'] as const, true);
-  const mode = checkMode(c, spec, path);
-  const s = c.object(spec.selector ?? {}, `${path}.selector`, ['nodes', 'nodeSelectors', 'podSelector']);
-  const duration = checkDuration(c, spec, 'duration', path, true);
-  if (!action || !mode || !s || !duration) return undefined;
-  const podSelector = s.podSelector === undefined ? undefined : checkSelectorSpec(c, s.podSelector, `${path}.selector.podSelector`);
-  return { action, ...mode, duration, selector: compact({ nodes: c.strings(s, 'nodes', `${path}.selector`), nodeSelectors: c.stringMap(s, 'nodeSelectors', `${path}.selector`), podSelector }) };
-}
-
-function checkZoneChaosSpec(c: Check, spec: Json, path: string): ZoneChaosSpec | undefined {
-  c.object(spec, path, ['action', 'mode', 'value', 'selector', 'duration']);
-  const action = c.oneOf(spec, 'action', path, ['zone-outage'] as const, true);
-  const mode = checkMode(c, spec, path);
-  const s = c.object(spec.selector ?? {}, `${path}.selector`, ['zones']);
-  const duration = checkDuration(c, spec, 'duration', path, true);
-  if (!action || !mode || !s || !duration) return undefined;
-  return { action, ...mode, duration, selector: compact({ zones: c.strings(s, 'zones', `${path}.selector`) }) };
+function checkTaskSpec(c: Check, value: unknown, path: string): TaskSpec | undefined {
+  const task = c.object(value, path, ['container']);
+  const container = task && c.object(task.container, `${path}.container`, ['name', 'image', 'command', 'args']);
+  if (!container) return undefined;
+  const name = c.string(container, 'name', `${path}.container`, true);
+  const image = c.string(container, 'image', `${path}.container`, true);
+  if (name !== undefined && !DNS_LABEL.test(name)) c.fail(`${path}.container.name`, `"${name}" must be a DNS label`);
+  if (name === undefined || image === undefined) return undefined;
+  return { container: compact({ name, image, command: c.strings(container, 'command', `${path}.container`), args: c.strings(container, 'args', `${path}.container`) }) };
 }
 
 const TEMPLATE_SPEC_KEY = { PodChaos: 'podChaos', NetworkChaos: 'networkChaos' } as const;
@@ -242,7 +230,7 @@ function checkWorkflowSpec(c: Check, spec: Json, path: string): WorkflowSpec | u
   const templates: WorkflowTemplate[] = [];
   spec.templates.forEach((raw, i) => {
     const p = `${path}.templates[${i}]`;
-    const t = c.object(raw, p, ['name', 'templateType', 'deadline', 'children', 'podChaos', 'networkChaos']);
+    const t = c.object(raw, p, ['name', 'templateType', 'deadline', 'children', 'podChaos', 'networkChaos', 'task']);
     if (!t) return;
     const name = c.string(t, 'name', p, true);
     const templateType = c.oneOf(t, 'templateType', p, WORKFLOW_TEMPLATE_TYPES, true);
@@ -257,7 +245,9 @@ function checkWorkflowSpec(c: Check, spec: Json, path: string): WorkflowSpec | u
       if (embedded && templateType === 'PodChaos') podChaos = checkPodChaosSpec(c, embedded, `${p}.${key}`);
       if (embedded && templateType === 'NetworkChaos') networkChaos = checkNetworkChaosSpec(c, embedded, `${p}.${key}`);
     }
-    if (name && templateType) templates.push(compact({ name, templateType, deadline, children, podChaos, networkChaos }));
+    let task: TaskSpec | undefined;
+    if (templateType === 'Task') task = checkTaskSpec(c, t.task, `${p}.task`);
+    if (name && templateType) templates.push(compact({ name, templateType, deadline, children, podChaos, networkChaos, task }));
   });
   const byName = new Map<string, WorkflowTemplate>();
   for (const t of templates) {

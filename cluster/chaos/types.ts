@@ -1,12 +1,11 @@
 /**
  * The chaos resources of `chaos/`, as TypeScript types of our own: Chaos Mesh's PodChaos,
  * NetworkChaos and Workflow (`chaos-mesh.org/v1alpha1`, the fields the executor gives a
- * meaning to), and two kinds of ours for what Chaos Mesh has no resource for — a node drain
- * and a zone outage (`percolate.io/v1alpha1`), which every target runs as its own operations.
+ * meaning to). A zone outage is a PodChaos selecting the zone's nodes; a node drain is a
+ * Workflow whose Task runs `kubectl drain`, as on a cluster.
  */
 
 export const CHAOS_MESH_API_VERSION = 'chaos-mesh.org/v1alpha1';
-export const PERCOLATE_CHAOS_API_VERSION = 'percolate.io/v1alpha1';
 
 export const SELECTOR_MODES = ['one', 'all', 'fixed', 'fixed-percent', 'random-max-percent'] as const;
 export type SelectorMode = (typeof SELECTOR_MODES)[number];
@@ -88,33 +87,7 @@ export interface NetworkChaosSpec extends PodSelector {
   bandwidth?: BandwidthSpec;
 }
 
-/** Which nodes a NodeChaos picks from; every field given must match. */
-export interface NodeSelectorSpec {
-  nodes?: string[];
-  /** Node labels: `kubernetes.io/hostname`, `topology.kubernetes.io/zone`. */
-  nodeSelectors?: Record<string, string>;
-  /** Only nodes that run at least one pod matching this selector (e.g. "a node with a database pod"). */
-  podSelector?: PodSelectorSpec;
-}
-
-export interface NodeChaosSpec {
-  action: 'node-drain';
-  mode: SelectorMode;
-  value?: string;
-  selector: NodeSelectorSpec;
-  /** How long the node stays cordoned; recovery uncordons it (evicted pods stay where they went). */
-  duration: string;
-}
-
-export interface ZoneChaosSpec {
-  action: 'zone-outage';
-  mode: SelectorMode;
-  value?: string;
-  selector: { zones?: string[] };
-  duration: string;
-}
-
-export const WORKFLOW_TEMPLATE_TYPES = ['Serial', 'Parallel', 'Suspend', 'PodChaos', 'NetworkChaos'] as const;
+export const WORKFLOW_TEMPLATE_TYPES = ['Serial', 'Parallel', 'Suspend', 'PodChaos', 'NetworkChaos', 'Task'] as const;
 export type WorkflowTemplateType = (typeof WORKFLOW_TEMPLATE_TYPES)[number];
 
 export interface WorkflowTemplate {
@@ -125,6 +98,12 @@ export interface WorkflowTemplate {
   children?: string[];
   podChaos?: PodChaosSpec;
   networkChaos?: NetworkChaosSpec;
+  task?: TaskSpec;
+}
+
+/** A Task node runs one container to its end; the local executor runs `kubectl` node commands. */
+export interface TaskSpec {
+  container: { name: string; image: string; command?: string[]; args?: string[] };
 }
 
 export interface WorkflowSpec {
@@ -135,10 +114,7 @@ export interface WorkflowSpec {
 export type PodChaos = { apiVersion: typeof CHAOS_MESH_API_VERSION; kind: 'PodChaos'; metadata: ObjectMeta; spec: PodChaosSpec };
 export type NetworkChaos = { apiVersion: typeof CHAOS_MESH_API_VERSION; kind: 'NetworkChaos'; metadata: ObjectMeta; spec: NetworkChaosSpec };
 export type Workflow = { apiVersion: typeof CHAOS_MESH_API_VERSION; kind: 'Workflow'; metadata: ObjectMeta; spec: WorkflowSpec };
-export type NodeChaos = { apiVersion: typeof PERCOLATE_CHAOS_API_VERSION; kind: 'NodeChaos'; metadata: ObjectMeta; spec: NodeChaosSpec };
-export type ZoneChaos = { apiVersion: typeof PERCOLATE_CHAOS_API_VERSION; kind: 'ZoneChaos'; metadata: ObjectMeta; spec: ZoneChaosSpec };
-
-export type ChaosResource = PodChaos | NetworkChaos | Workflow | NodeChaos | ZoneChaos;
+export type ChaosResource = PodChaos | NetworkChaos | Workflow;
 export type ChaosKind = ChaosResource['kind'];
 
 /** The API version each kind belongs to. */
@@ -146,8 +122,6 @@ export const KIND_API_VERSION: Record<ChaosKind, string> = {
   PodChaos: CHAOS_MESH_API_VERSION,
   NetworkChaos: CHAOS_MESH_API_VERSION,
   Workflow: CHAOS_MESH_API_VERSION,
-  NodeChaos: PERCOLATE_CHAOS_API_VERSION,
-  ZoneChaos: PERCOLATE_CHAOS_API_VERSION,
 };
 
 /** A bad resource: every problem found, each with the path of the field. */

@@ -7,6 +7,8 @@ import { parseDuration } from './units.ts';
 export interface WorkflowContext {
   /** Applies one chaos node's experiment under the given name. */
   apply(resource: ChaosResource, name: string): Promise<ExperimentRecord>;
+  /** Runs a Task node's container to its end under the given name. */
+  runTask(template: WorkflowTemplate, name: string): Promise<void>;
   recover(id: string): Promise<void>;
   isActive(id: string): boolean;
 }
@@ -23,7 +25,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 /**
  * Runs a Chaos Mesh Workflow: Serial children one after another, Parallel children together,
- * Suspend waits its deadline, a chaos node applies its experiment and keeps it in force for
+ * Suspend waits its deadline, a Task runs to its end, a chaos node applies its experiment and keeps it in force for
  * its `deadline` (or, without one, its own `duration`; a one-shot action without either
  * finishes once applied; an experiment with neither lasts until the workflow is recovered).
  * A Serial or Parallel node with a deadline stops its children when it passes. Every chaos
@@ -32,6 +34,13 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 export async function runWorkflow(workflow: Workflow, ctx: WorkflowContext, signal: AbortSignal): Promise<void> {
   const templates = new Map(workflow.spec.templates.map((t) => [t.name, t]));
   const uses = new Map<string, number>();
+
+  /** `<workflow>-<template>`, with `-2`, `-3`… when a template runs again. */
+  const nodeName = (t: WorkflowTemplate): string => {
+    const n = (uses.get(t.name) ?? 0) + 1;
+    uses.set(t.name, n);
+    return `${workflow.metadata.name}-${t.name}${n > 1 ? `-${n}` : ''}`;
+  };
 
   const runNode = async (name: string, parent: AbortSignal): Promise<void> => {
     if (parent.aborted) return;
@@ -54,13 +63,14 @@ export async function runWorkflow(workflow: Workflow, ctx: WorkflowContext, sign
       case 'PodChaos':
       case 'NetworkChaos':
         await runChaosNode(t, deadlineMs, parent);
+        return;
+      case 'Task':
+        await ctx.runTask(t, nodeName(t));
     }
   };
 
   const runChaosNode = async (t: WorkflowTemplate, deadlineMs: number | undefined, parent: AbortSignal): Promise<void> => {
-    const n = (uses.get(t.name) ?? 0) + 1;
-    uses.set(t.name, n);
-    const name = `${workflow.metadata.name}-${t.name}${n > 1 ? `-${n}` : ''}`;
+    const name = nodeName(t);
     const metadata = { name, namespace: workflow.metadata.namespace };
     const resource: PodChaos | NetworkChaos = t.templateType === 'PodChaos'
       ? { apiVersion: CHAOS_MESH_API_VERSION, kind: 'PodChaos', metadata, spec: t.podChaos! }

@@ -7,7 +7,7 @@ import { SECRETS } from '../../lib/names.ts';
 import { mintAdminToken, mintTenantToken } from '../../reference-services/shared/auth.ts';
 import { type Secrets, loadSecrets } from '../../reference-services/shared/secrets.ts';
 import type { Tier } from '../../reference-services/shared/tenant-id.ts';
-import { parseChaosYaml } from '../chaos/parse.ts';
+import { loadChaosFile, parseChaosYaml } from '../chaos/parse.ts';
 import type { ExperimentRecord } from '../chaos/records.ts';
 import type { EventFilter } from '../autoscaler/index.ts';
 import { PERCOLATE_NAMESPACE } from '../k3s/plan.ts';
@@ -24,8 +24,13 @@ const ZONE_LABEL = 'topology.kubernetes.io/zone';
 const PAUSED = 'autoscaling.keda.sh/paused';
 const PAUSED_REPLICAS = 'autoscaling.keda.sh/paused-replicas';
 const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-/** Chaos Mesh runs these kinds; NodeChaos and ZoneChaos are the local executor's own. */
+/** The kinds of Chaos Mesh this target applies. */
 const CHAOS_MESH_KINDS = new Set(['PodChaos', 'NetworkChaos', 'StressChaos', 'IOChaos', 'TimeChaos', 'Workflow']);
+
+const ZONE_OUTAGE_FILE = new URL('../../chaos/zone-a-pod-failure.yaml', import.meta.url).pathname;
+/** An outage lasts until restoreZone; this bounds it if nobody calls that. */
+const ZONE_OUTAGE_MAX = '10m';
+const zoneOutageName = (zone: string): string => `${zone}-pod-failure`;
 
 export interface KubeTargetOptions {
   kind?: 'kube' | 'k3s';
@@ -48,7 +53,7 @@ export class KubeClusterTarget implements ClusterTarget {
   // Enforced by the cluster itself: a kubelet applies securityContexts; Chaos Mesh and
   // drains are checked for in the preflight. NetworkPolicies depend on the CNI and are not
   // claimed here.
-  readonly capabilities: ReadonlySet<Capability> = new Set<Capability>(['chaosMesh', 'nodeDrain', 'podSecurity']);
+  readonly capabilities: ReadonlySet<Capability>;
   private readonly ns: string;
   private readonly core: CoreV1Api;
   private readonly apps: AppsV1Api;
@@ -59,6 +64,8 @@ export class KubeClusterTarget implements ClusterTarget {
 
   constructor(readonly kc: KubeConfig, private readonly options: KubeTargetOptions) {
     this.kind = options.kind ?? 'kube';
+    // k3s runs one node in one zone: losing it is losing the cluster, not failing over.
+    this.capabilities = new Set<Capability>(['chaosMesh', 'nodeDrain', 'podSecurity', ...(this.kind === 'kube' ? ['zoneFailure' as const] : [])]);
     this.ns = options.namespace ?? PERCOLATE_NAMESPACE;
     this.core = kc.makeApiClient(CoreV1Api);
     this.apps = kc.makeApiClient(AppsV1Api);
@@ -67,6 +74,7 @@ export class KubeClusterTarget implements ClusterTarget {
 
   private readonly capabilityMap: Partial<Capabilities> = {
     nodes: { drainNode: (n, o) => this.drainNode(n, o), uncordonNode: (n) => this.uncordonNode(n) },
+    zones: { failZone: (z) => this.failZone(z), restoreZone: (z) => this.restoreZone(z) },
     chaos: {
       engine: 'chaos-mesh',
       applyExperimentFile: (file) => this.applyExperimentFile(file),
@@ -176,12 +184,21 @@ export class KubeClusterTarget implements ClusterTarget {
     await this.core.patchNode({ name: node, body: { spec: { unschedulable: false } } }, MERGE);
   }
 
+  /**
+   * A zone outage as chaos/zone-a-pod-failure.yaml has it, for any zone: Chaos Mesh's
+   * pod-failure on every pod of the zone's nodes, until restoreZone (or its bounded duration).
+   */
   async failZone(zone: string): Promise<void> {
-    throw new NotImplementedOnTarget(this.kind, `failZone(${zone})`, 'no zone-outage primitive on a real cluster; use a NetworkChaos partition of the zone\'s pods');
+    const r = loadChaosFile(ZONE_OUTAGE_FILE);
+    if (r.kind !== 'PodChaos') throw new Error(`${ZONE_OUTAGE_FILE}: expected a PodChaos, found ${r.kind}`);
+    await this.applyParsed({
+      ...r, metadata: { ...r.metadata, name: zoneOutageName(zone) },
+      spec: { ...r.spec, duration: ZONE_OUTAGE_MAX, selector: { ...r.spec.selector, nodeSelectors: { [ZONE_LABEL]: zone } } },
+    });
   }
 
   async restoreZone(zone: string): Promise<void> {
-    throw new NotImplementedOnTarget(this.kind, `restoreZone(${zone})`);
+    await this.recoverExperiments(zoneOutageName(zone));
   }
 
   // ---- tokens: the same issuer as the services (their secret in the cluster) ----------
@@ -217,7 +234,7 @@ export class KubeClusterTarget implements ClusterTarget {
 
   private async applyParsed(resource: Record<string, any>, source?: string): Promise<ExperimentRecord> {
     if (!CHAOS_MESH_KINDS.has(resource.kind)) {
-      throw new NotImplementedOnTarget(this.kind, `chaos ${resource.kind}`, 'Chaos Mesh has no such kind (NodeChaos and ZoneChaos are the local executor\'s); use drainNode or a NetworkChaos');
+      throw new NotImplementedOnTarget(this.kind, `chaos ${resource.kind}`, `not a Chaos Mesh kind this target applies (${[...CHAOS_MESH_KINDS].join(', ')})`);
     }
     const namespace = resource.metadata?.namespace ?? this.ns;
     const object = { ...resource, metadata: { ...resource.metadata, namespace } };

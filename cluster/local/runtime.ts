@@ -459,9 +459,13 @@ export class LocalRuntime implements PodOps {
     void this.deletePod(this.pod(name), gracePeriodSeconds === undefined ? undefined : gracePeriodSeconds * 1000);
   }
 
-  async drainNode(node: string, timeoutMs: number): Promise<void> {
+  cordonNode(node: string): void {
     if (!this.topology.hasNode(node)) throw new NotFound(`no node "${node}"`);
     this.topology.setCordoned(node, true);
+  }
+
+  async drainNode(node: string, timeoutMs: number): Promise<void> {
+    this.cordonNode(node);
     const deadline = Date.now() + timeoutMs;
     for (const pod of this.allPods().filter((p) => p.node === node && !p.terminating)) {
       const controller = this.controller(pod.template.workload);

@@ -4,7 +4,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { COMPONENT_CANDIDATES } from '../../cluster/chaos/network-plan.ts';
 import { loadChaosFile } from '../../cluster/chaos/parse.ts';
 import { type Candidate, selectCandidates } from '../../cluster/chaos/selector.ts';
-import { CHAOS_MESH_API_VERSION, type ChaosResource, PERCOLATE_CHAOS_API_VERSION, type PodSelector } from '../../cluster/chaos/types.ts';
+import { CHAOS_MESH_API_VERSION, type ChaosResource, type PodSelector } from '../../cluster/chaos/types.ts';
+import { parseNodeCommand } from '../../cluster/chaos/kubectl-task.ts';
+import { DEFAULT_ZONES } from '../../cluster/local/components/topology.ts';
+import { loadVersions } from '../../cluster/k3s/plan.ts';
 import { parseDuration } from '../../cluster/chaos/units.ts';
 import { renderOverlay } from '../../cluster/manifests/render.ts';
 import { imageBaseName } from '../../cluster/manifests/workloads.ts';
@@ -40,19 +43,33 @@ describe('the experiments in chaos/', () => {
 
   for (const file of files) {
     describe(file, () => {
-      it('is one resource that passes our schema, of Chaos Mesh\'s API (or ours for what Chaos Mesh lacks)', () => {
+      it('is one resource of Chaos Mesh\'s API that passes our schema', () => {
         const r = loadChaosFile(join(CHAOS_DIR, file));
-        if (['PodChaos', 'NetworkChaos', 'Workflow'].includes(r.kind)) expect(r.apiVersion).toBe(CHAOS_MESH_API_VERSION);
-        else expect(r.apiVersion).toBe(PERCOLATE_CHAOS_API_VERSION);
+        expect(r.apiVersion).toBe(CHAOS_MESH_API_VERSION);
       });
 
-      it('is named <fault>-<action>.yaml after its action, with metadata.name the same, in namespace percolate', () => {
+      it('is named <fault>-<action>.yaml after its action, with metadata.name the same, in namespace percolate (Task workflows: percolate-chaos)', () => {
         const r = resources.get(file)!;
         const action = r.kind === 'Workflow' ? 'workflow' : r.kind === 'NetworkChaos' ? `network-${r.spec.action}` : r.spec.action;
         const name = basename(file, '.yaml');
         expect(name === action || name.endsWith(`-${action}`), `${file} should end with "-${action}.yaml" (or be "${action}.yaml")`).toBe(true);
         expect(r.metadata.name).toBe(name);
-        expect(r.metadata.namespace).toBe('percolate');
+        // A Task's pod runs as its namespace's default service account: the one granted
+        // node-drainer (chaos/README.md) is not the application's.
+        const runsTasks = r.kind === 'Workflow' && r.spec.templates.some((t) => t.templateType === 'Task');
+        expect(r.metadata.namespace).toBe(runsTasks ? 'percolate-chaos' : 'percolate');
+      });
+
+      const r0 = resources.get(file);
+      const tasks = r0?.kind === 'Workflow' ? r0.spec.templates.filter((t) => t.templateType === 'Task') : [];
+      if (tasks.length) it('runs Tasks the local target can run too, with the kubectl pinned in versions.yaml and a bounded drain', () => {
+        const pin = loadVersions().kubectl;
+        for (const t of tasks) {
+          expect(t.task!.container.image, `${t.name}: the kubectl image`).toBe(`${pin.image}:${pin.tag}`);
+          const cmd = parseNodeCommand(t.task!, t.name);
+          if (cmd.verb === 'drain') expect(cmd.timeoutMs, `${t.name}: kubectl drain --timeout`).toBeGreaterThan(0);
+          for (const value of Object.values(cmd.nodeSelector ?? {})) expect(DEFAULT_ZONES as readonly string[]).toContain(value);
+        }
       });
 
       it('ends by itself: a bounded duration (one-shot kills excepted)', () => {
@@ -76,8 +93,15 @@ describe('the experiments in chaos/', () => {
         const selectors: PodSelector[] = [];
         if (r.kind === 'PodChaos' || r.kind === 'NetworkChaos') selectors.push(r.spec, ...(r.kind === 'NetworkChaos' && r.spec.target ? [r.spec.target] : []));
         if (r.kind === 'Workflow') for (const t of r.spec.templates) { const s = t.podChaos ?? t.networkChaos; if (s) selectors.push(s); }
-        if (r.kind === 'NodeChaos' && r.spec.selector.podSelector) selectors.push({ mode: 'all', selector: r.spec.selector.podSelector });
-        for (const s of selectors) expect(selectCandidates(s.selector, candidates, r.metadata.namespace, () => ({})).length, JSON.stringify(s.selector)).toBeGreaterThan(0);
+        for (const s of selectors) {
+          // Nodes are the cluster's, not the manifests': their labels are checked on their own.
+          const { nodeSelectors, ...podSide } = s.selector;
+          expect(selectCandidates(podSide, candidates, r.metadata.namespace, () => ({})).length, JSON.stringify(s.selector)).toBeGreaterThan(0);
+          for (const [key, value] of Object.entries(nodeSelectors ?? {})) {
+            expect(key, 'a node label every target sets').toBe('topology.kubernetes.io/zone');
+            expect(DEFAULT_ZONES as readonly string[]).toContain(value);
+          }
+        }
         if (r.kind === 'PodChaos' && r.spec.containerNames) {
           for (const c of r.spec.containerNames) expect(containers.map((x) => x.container)).toContain(c);
         }

@@ -66,10 +66,9 @@ class FakeRuntime implements ChaosRuntime {
     const old = this.pod(name);
     this.pods = this.pods.map((p) => (p === old ? new FakePod(old.name, old.node, old.zone, old.template.service as 'db-node', old.template.labels) : p));
   }
+  cordonNode(node: string): void { this.calls.push(`cordon ${node}`); this.nodes.find((n) => n.name === node)!.cordoned = true; }
   async drainNode(node: string): Promise<void> { this.calls.push(`drain ${node}`); this.nodes.find((n) => n.name === node)!.cordoned = true; }
   uncordonNode(node: string): void { this.calls.push(`uncordon ${node}`); this.nodes.find((n) => n.name === node)!.cordoned = false; }
-  failZone(zone: string): void { this.calls.push(`fail ${zone}`); }
-  restoreZone(zone: string): void { this.calls.push(`restore ${zone}`); }
   log(): void {}
 }
 
@@ -176,23 +175,49 @@ describe('chaos executor (against a fake runtime)', () => {
     expect((await executor.apply(example('db-network-delay.yaml'))).phase).toBe('injected');
   });
 
-  it('zone outage (zone-outage.yaml): fails the zone once, restores it when the last outage of that zone ends', async () => {
-    await executor.apply(example('zone-outage.yaml'));
-    await executor.apply({ ...example('zone-outage.yaml'), metadata: { name: 'again', namespace: 'percolate' } });
-    expect(runtime.calls).toEqual(['fail zone-a']);
-    await executor.recover('zone-outage');
-    expect(runtime.calls).toEqual(['fail zone-a']);
-    await executor.recover('again');
-    expect(runtime.calls).toEqual(['fail zone-a', 'restore zone-a']);
-    await expect(executor.apply(example('zone-outage.yaml', { selector: { zones: ['zone-x'] } }))).rejects.toThrow(/no zone zone-x/);
+  it('zone outage (zone-a-pod-failure.yaml): every pod on a zone-a node fails, and only those, until the duration ends', async () => {
+    const record = await executor.apply(example('zone-a-pod-failure.yaml', { duration: '150ms' }));
+    expect(record.selected.sort()).toEqual(['percolate-db-small-0', 'percolate-worker-abc-x']);
+    expect(runtime.pods.filter((p) => p.events.includes('fail')).map((p) => p.zone)).toEqual(['zone-a', 'zone-a']);
+    await vi.waitFor(() => expect(executor.list()[0]!.phase).toBe('recovered'), { timeout: 2_000, interval: 20 });
+    expect(runtime.pods.filter((p) => p.zone === 'zone-a').map((p) => p.events)).toEqual([['fail', 'recover'], ['fail', 'recover']]);
   });
 
-  it('node drain (node-drain.yaml): drains a node that runs a database pod, uncordons it at recovery', async () => {
-    const record = await executor.apply(example('node-drain.yaml'));
-    expect(['node-a1', 'node-b1', 'node-c1']).toContain(record.selected[0]);
-    expect(runtime.calls).toEqual([`drain ${record.selected[0]}`]);
-    await executor.recover();
-    expect(runtime.calls).toEqual([`drain ${record.selected[0]}`, `uncordon ${record.selected[0]}`]);
+  /** node-drain-workflow.yaml with its hold shortened to `hold`. */
+  const drainWorkflow = (hold: string): ChaosResource => {
+    const wf = loadChaosFile(join(CHAOS_DIR, 'node-drain-workflow.yaml'));
+    if (wf.kind !== 'Workflow') throw new Error('not a workflow');
+    return { ...wf, spec: { ...wf.spec, templates: wf.spec.templates.map((t) => (t.name === 'hold' ? { ...t, deadline: hold } : t)) } };
+  };
+
+  it('node drain (node-drain-workflow.yaml): kubectl drain of zone-b\'s nodes cordons both, evicts node by node, uncordons after the hold', async () => {
+    await executor.apply(drainWorkflow('150ms'));
+    await vi.waitFor(() => expect(executor.list().find((r) => r.name === 'node-drain-workflow')!.phase).toBe('finished'), { timeout: 2_000, interval: 10 });
+    expect(runtime.calls).toEqual(['cordon node-b1', 'cordon node-b2', 'drain node-b1', 'drain node-b2', 'uncordon node-b2', 'uncordon node-b1']);
+    expect(executor.list().find((r) => r.name === 'node-drain-workflow-drain')).toMatchObject({ action: 'kubectl drain', selected: ['node-b1', 'node-b2'], phase: 'recovered', recoveredBy: 'workflow' });
+    expect(runtime.nodes.every((n) => !n.cordoned)).toBe(true);
+  });
+
+  it('a drain workflow recovered during its hold leaves no node cordoned', async () => {
+    await executor.apply(drainWorkflow('1m'));
+    await vi.waitFor(() => expect(runtime.calls).toContain('drain node-b2'), { timeout: 1_000, interval: 10 });
+    await executor.recover('node-drain-workflow');
+    expect(runtime.calls.slice(-2)).toEqual(['uncordon node-b2', 'uncordon node-b1']);
+    expect(runtime.nodes.every((n) => !n.cordoned)).toBe(true);
+  });
+
+  it('refuses a workflow with a Task the local target cannot run, before anything starts', async () => {
+    const wf = drainWorkflow('1m');
+    if (wf.kind !== 'Workflow') throw new Error('not a workflow');
+    const withTask = (args: string[]) => ({ ...wf, spec: { ...wf.spec, templates: wf.spec.templates.map((t) => (t.name === 'uncordon' ? { ...t, task: { container: { ...t.task!.container, args } } } : t)) } });
+    await expect(executor.apply(withTask(['delete', 'node', 'node-b1']))).rejects.toThrow(new UnsupportedOnLocal('node-drain-workflow task uncordon: kubectl delete is not a node command the local target runs (drain, cordon, uncordon)'));
+    await expect(executor.apply(withTask(['drain', 'node-b1', '--force']))).rejects.toThrow(/--force is not run by the local target/);
+    await expect(executor.apply(withTask(['drain', '--disable-eviction', 'node-b1']))).rejects.toThrow(/--disable-eviction is not run/);
+    await expect(executor.apply(withTask(['uncordon']))).rejects.toThrow(/names no node/);
+    await expect(executor.apply(withTask(['uncordon', 'node-b1', '-l', 'a=b']))).rejects.toThrow(/names or a selector, not both/);
+    await expect(executor.apply(withTask(['drain', '-l', 'zone notin (a)']))).rejects.toThrow(/is not key=value/);
+    expect(runtime.calls).toEqual([]);
+    expect(executor.list().map((r) => r.phase)).toEqual([]);
   });
 
   it('runs a Workflow: serial nodes in order for their deadlines, parallel ones together, everything recovered', async () => {
