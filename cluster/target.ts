@@ -114,7 +114,7 @@ export type Capability =
   /** Pod security contexts are enforced by a kubelet (read-only root, non-root: T4.4). */
   | 'podSecurity';
 
-export interface KillPodOptions {
+export interface KillPodOptions extends WaitOptions {
   /** Signal for the container's process; default SIGKILL (a crash). The container restarts in place. */
   signal?: NodeJS.Signals;
 }

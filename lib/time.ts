@@ -68,6 +68,8 @@ export const REPLICAS_READY_TIMEOUT_MS = 60_000;
 export const KUBE_REPLICAS_READY_TIMEOUT_MS = 120_000;
 /** A node drain on the kube target: the eviction API, PodDisruptionBudgets and rescheduling. */
 export const KUBE_DRAIN_TIMEOUT_MS = 300_000;
+/** A container killed by Chaos Mesh (container-kill) seen restarted by its kubelet. */
+export const KUBE_CONTAINER_RESTART_TIMEOUT_MS = 60_000;
 /** A stopped NATS server restarted, healthy, and its cluster with a JetStream meta leader again. */
 export const NATS_RESTORE_TIMEOUT_MS = 60_000;
 

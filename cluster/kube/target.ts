@@ -12,13 +12,14 @@ import type { ExperimentRecord } from '../chaos/records.ts';
 import type { EventFilter } from '../autoscaler/index.ts';
 import { PERCOLATE_NAMESPACE } from '../k3s/plan.ts';
 import {
-  type Capabilities, type Capability, type CapabilityName, type ClusterEndpoints, type ClusterTarget, type DeletePodOptions,
+  type Capabilities, type Capability, type CapabilityName, type ClusterEndpoints, type ClusterTarget, type DeletePodOptions, type KillPodOptions,
   type NodeInfo, NotImplementedOnTarget, type PodInfo, type PodSelector, type ScaledObjectInfo, type ScalingEvent, type WaitOptions,
   type WorkloadInfo, type ZoneInfo, matchesSelector,
 } from '../target.ts';
 import { FIELD_MANAGER, applyObjects, errorText } from './apply.ts';
 import { Fatal, eventually } from '../../lib/poll.ts';
-import { KUBE_DRAIN_TIMEOUT_MS, KUBE_REPLICAS_READY_TIMEOUT_MS } from '../../lib/time.ts';
+import { KUBE_CONTAINER_RESTART_TIMEOUT_MS, KUBE_DRAIN_TIMEOUT_MS, KUBE_REPLICAS_READY_TIMEOUT_MS } from '../../lib/time.ts';
+import { CHAOS_MESH_API_VERSION } from '../chaos/types.ts';
 
 const ZONE_LABEL = 'topology.kubernetes.io/zone';
 const PAUSED = 'autoscaling.keda.sh/paused';
@@ -145,8 +146,32 @@ export class KubeClusterTarget implements ClusterTarget {
     return [...byZone].map(([name, nodes]) => ({ name, nodes, failed: false }));
   }
 
-  async killPod(): Promise<void> {
-    throw new NotImplementedOnTarget(this.kind, 'killPod', 'signals need an exec into the container; use deletePod or a PodChaos container-kill');
+  /**
+   * A crash of the pod's container: Chaos Mesh's container-kill (SIGKILL), then the kubelet
+   * restarts it in place; returns once its restart count has gone up. Other signals would
+   * need an exec into the container (pods/exec rights the suite does not otherwise need).
+   */
+  async killPod(name: string, options: KillPodOptions = {}): Promise<void> {
+    const signal = options.signal ?? 'SIGKILL';
+    if (signal !== 'SIGKILL') throw new NotImplementedOnTarget(this.kind, `killPod(${signal})`, 'only SIGKILL, through Chaos Mesh container-kill; other signals need an exec into the container');
+    const restarts = async () => {
+      const pod = await this.core.readNamespacedPod({ name, namespace: this.ns });
+      const container = pod.spec?.containers.find((c) => c.name !== 'istio-proxy')?.name;
+      if (!container) throw new Fatal(`pod ${name} has no container of ours`);
+      return { container, count: pod.status?.containerStatuses?.find((c) => c.name === container)?.restartCount ?? 0 };
+    };
+    const before = await restarts();
+    const chaosName = `container-kill-${name}-${Date.now().toString(36)}`.slice(0, 253);
+    await this.applyParsed({
+      apiVersion: CHAOS_MESH_API_VERSION, kind: 'PodChaos', metadata: { name: chaosName, namespace: this.ns },
+      spec: { action: 'container-kill', mode: 'all', containerNames: [before.container], selector: { pods: { [this.ns]: [name] } } },
+    });
+    try {
+      await eventually(`${name}: container ${before.container} restarted after container-kill`, restarts, (now) => now.count > before.count,
+        { timeoutMs: options.timeoutMs ?? KUBE_CONTAINER_RESTART_TIMEOUT_MS, intervalMs: 100, show: (now) => `restart count ${now.count}, was ${before.count}` });
+    } finally {
+      await this.recoverExperiments(chaosName);
+    }
   }
 
   async deletePod(name: string, options: DeletePodOptions = {}): Promise<void> {

@@ -6,10 +6,19 @@ import { KubeClusterTarget } from '../../cluster/kube/target.ts';
 import { validateResource } from '../../cluster/chaos/schema.ts';
 import { capabilityOf } from '../../cluster/target.ts';
 
-// What the kube target sends Chaos Mesh for a zone outage, seen by a fake API server that
-// knows PodChaos (discovery, server-side apply, delete) and records every request.
-describe('kube target: a zone outage through Chaos Mesh', () => {
+// What the kube target sends Chaos Mesh for a zone outage and a container crash, seen by a
+// fake API server that knows PodChaos (discovery, server-side apply, delete) and one pod, and
+// records every request.
+describe('kube target: faults through Chaos Mesh', () => {
   const requests: { method: string; url: string; body: string }[] = [];
+  /** The pod's container restarts once a container-kill has been applied, if `restartsOnKill`. */
+  let restartCount = 0;
+  let restartsOnKill = true;
+  const pod = () => ({
+    kind: 'Pod', apiVersion: 'v1', metadata: { name: 'percolate-worker-x', namespace: 'percolate' },
+    spec: { containers: [{ name: 'istio-proxy', image: 'proxy' }, { name: 'worker', image: 'percolate/worker:0.1.0' }] },
+    status: { containerStatuses: [{ name: 'istio-proxy', restartCount: 7 }, { name: 'worker', restartCount }] },
+  });
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     let body = '';
     req.on('data', (c: Buffer) => { body += c.toString(); });
@@ -18,7 +27,12 @@ describe('kube target: a zone outage through Chaos Mesh', () => {
       res.setHeader('Content-Type', 'application/json');
       if (req.url === '/apis/chaos-mesh.org/v1alpha1') {
         res.end(JSON.stringify({ kind: 'APIResourceList', groupVersion: 'chaos-mesh.org/v1alpha1', resources: [{ name: 'podchaos', singularName: 'podchaos', namespaced: true, kind: 'PodChaos', verbs: ['create', 'delete', 'get', 'list', 'patch'] }] }));
-      } else if (req.method === 'PATCH') res.end(body);
+      } else if (req.url === '/api/v1/namespaces/percolate/pods/percolate-worker-x') {
+        res.end(JSON.stringify(pod()));
+      } else if (req.method === 'PATCH') {
+        if (restartsOnKill && body.includes('container-kill')) restartCount++;
+        res.end(body);
+      }
       else if (req.method === 'DELETE') res.end(JSON.stringify({ kind: 'Status', status: 'Success' }));
       else { res.statusCode = 404; res.end(JSON.stringify({ kind: 'Status', code: 404, message: `no ${req.url}` })); }
     });
@@ -49,6 +63,27 @@ describe('kube target: a zone outage through Chaos Mesh', () => {
 
     await capabilityOf(kube, 'zones')!.restoreZone('zone-b');
     expect(requests.filter((r) => r.method === 'DELETE').map((r) => r.url)).toEqual(['/apis/chaos-mesh.org/v1alpha1/namespaces/percolate/podchaos/zone-b-pod-failure']);
+  });
+
+  it('killPod crashes the container with a one-shot container-kill, waits for its restart, then deletes the experiment', async () => {
+    requests.length = 0;
+    await target().killPod('percolate-worker-x');
+    const apply = requests.find((r) => r.method === 'PATCH')!;
+    const sent = validateResource(JSON.parse(apply.body));
+    expect(sent).toMatchObject({ kind: 'PodChaos', spec: { action: 'container-kill', mode: 'all', containerNames: ['worker'], selector: { pods: { percolate: ['percolate-worker-x'] } } } });
+    expect(requests.filter((r) => r.method === 'DELETE').map((r) => r.url)).toEqual([apply.url.replace(/\?.*$/, '')]);
+    await expect(target().killPod('percolate-worker-x', { signal: 'SIGSTOP' })).rejects.toThrow(/killPod\(SIGSTOP\).*only SIGKILL/);
+  });
+
+  it('killPod fails, naming its bound, when the container never restarts, and still deletes the experiment', async () => {
+    requests.length = 0;
+    restartsOnKill = false;
+    try {
+      await expect(target().killPod('percolate-worker-x', { timeoutMs: 1_000 })).rejects.toThrow(/container worker restarted after container-kill.*1(\.0)? ?s/);
+      expect(requests.filter((r) => r.method === 'DELETE')).toHaveLength(1);
+    } finally {
+      restartsOnKill = true;
+    }
   });
 
   it('k3s, one node in one zone, does not offer a zone failure', () => {
