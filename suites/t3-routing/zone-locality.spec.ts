@@ -16,7 +16,7 @@ import { eventually } from '../../lib/poll.ts';
  * is reported.
  */
 test.describe('T3.3 multi-AZ routing', () => {
-  test('T3.3 a client in zone-a is served in zone-a at the configured share, and fails over when zone-a is down @nightly', async ({ cluster, endpoints, tenants, pools, faults, plan, deadlines }) => {
+  test('T3.3 a client in zone-a is served in zone-a at the configured share, and fails over when zone-a is down @nightly @pr', async ({ cluster, endpoints, tenants, pools, faults, plan, deadlines }) => {
     const zoneA = endpoints.zonalLoadBalancerUrls['zone-a'];
     test.skip(!zoneA, `the ${cluster.kind} target has no zonal entry points`);
     const p = plan.routing.zoneLocalShare;

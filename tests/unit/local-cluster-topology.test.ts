@@ -67,6 +67,14 @@ describe('haproxy config', () => {
     expect(backend('percolate-gateway')).toContain('balance roundrobin');
   });
 
+  it('retries a refused connection, and a read cut off before any answer, on another server; never a write', () => {
+    const defaults = config.split('\ndefaults\n')[1]!.split('\n\n')[0]!;
+    expect(defaults).toContain('  retries 2\n  option redispatch 1\n  retry-on conn-failure empty-response');
+    for (const name of ['percolate-db-small', 'percolate-db-medium', 'percolate-gateway']) {
+      expect(backend(name), name).toContain('http-request disable-l7-retry if !METH_GET !METH_HEAD');
+    }
+  });
+
   it('routes on the bearer token\'s tier claim, and anything else to the default tier', () => {
     const frontend = section('frontend', 'percolate-db');
     expect(frontend).toContain("http-request set-var(txn.claim_tier) http_auth_bearer,jwt_payload_query('$.tier')");

@@ -114,9 +114,12 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
     `  timeout server ${input.serverTimeoutMs}ms`,
     '  timeout http-keep-alive 60s',
     `  timeout check ${input.checkTimeoutMs}ms`,
-    // A refused connection (a pod that just died) is retried once on another server: no 5xx.
+    // A refused connection (a pod that just died) is retried on another server: no 5xx.
+    // So is a read whose connection is cut before any answer (a pod gone mid-request, a
+    // zone cut off); a write is not (see the backends), as the pod may have applied it.
     '  retries 2',
     '  option redispatch 1',
+    '  retry-on conn-failure empty-response',
     ...EDGE_DEFAULTS,
     '',
     'frontend stats',
@@ -144,6 +147,7 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
       ...(b.hashHeader ? [`  ${HASH_TYPE}`] : []),
       `  option httpchk GET ${b.readinessPath}`,
       '  http-check expect status 200',
+      '  http-request disable-l7-retry if !METH_GET !METH_HEAD',
       ...(b.backupAddress ? [`  server activator ${b.backupAddress} backup id ${BACKUP_SERVER_ID}`] : []),
     );
   }
