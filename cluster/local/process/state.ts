@@ -1,4 +1,3 @@
-import type { PodUserSupport } from '../components/pod-user.ts';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ProfileName } from '../../../lib/time.ts';
@@ -36,8 +35,6 @@ export interface LocalState {
    * cluster whose owner is gone is never attached to: it is swept.
    */
   owner?: ProcessRef;
-  /** Whether the pods run as the manifests' users, or why not. */
-  podUsers?: PodUserSupport;
 }
 
 export interface ProcessRef { pid: number; identity: string }
