@@ -408,9 +408,9 @@ export class ChaosExecutor {
     }
     this.save(record);
     this.runtime.log(`chaos: ${where}: kubectl ${cmd.verb} ${nodes.join(', ')}`);
-    if (cmd.verb === 'cordon') { for (const node of nodes) this.runtime.cordonNode(node); return; }
     // kubectl drain cordons every node first, then evicts node by node.
     for (const node of nodes) this.runtime.cordonNode(node);
+    if (cmd.verb === 'cordon') return;
     for (const node of nodes) {
       try {
         await this.runtime.drainNode(node, cmd.timeoutMs ?? this.drainTimeoutMs);

@@ -114,17 +114,18 @@ export async function sweepStaleRunDirs(report: SweepReport = emptyReport(), par
     }
     await sweepRun(runDir, undefined, report);
   }
-  await sweepOrphans(report);
+  await sweepOrphans(RUN_MARKER_ENV, RUN_DIR_PREFIX, report);
   return report;
 }
 
 /**
- * Processes that carry a run marker whose run dir no longer exists: a live run keeps its
- * dir until its last process is gone, so these were left behind by something that died.
+ * Processes that carry `marker` naming a `<prefix>*` dir that no longer exists (under
+ * `parent`, when given): a live run keeps its dir until its last process is gone, so these
+ * were left behind by something that died.
  */
-async function sweepOrphans(report: SweepReport): Promise<void> {
-  const orphans = [...processesWithEnvVar(RUN_MARKER_ENV)]
-    .filter(([, dir]) => basename(dir).startsWith(RUN_DIR_PREFIX) && !existsSync(dir))
+async function sweepOrphans(marker: string, prefix: string, report: SweepReport, parent?: string): Promise<void> {
+  const orphans = [...processesWithEnvVar(marker)]
+    .filter(([, dir]) => basename(dir).startsWith(prefix) && (parent === undefined || dirname(dir) === parent) && !existsSync(dir))
     .map(([pid, dir]) => ({ pid, name: `orphan of ${dir}` }));
   if (orphans.length) await killAll(orphans, report);
 }
@@ -162,10 +163,9 @@ export async function sweepDeadTestRun(dir: string, report: SweepReport = emptyR
 }
 
 /**
- * The same for a run's own end, at once and without waiting (it also runs in exit and
- * signal handlers, where nothing asynchronous does): SIGKILL to every group the harness
- * spawned (the runner's own helpers carry the marker too but lead no group), then the dir
- * goes. Returns what it stopped.
+ * The same for a run's own end (its global teardown), while the runner and its helpers
+ * still live: SIGKILL to every group the harness spawned (the runner's own helpers carry
+ * the marker too but lead no group), then the dir goes. Returns what it stopped.
  */
 export function sweepTestRunNow(dir: string): string[] {
   const stopped = processesWithEnv(TEST_RUN_MARKER_ENV, dir).filter(leadsGroup)
@@ -189,10 +189,7 @@ export async function sweepDeadTestRuns(parent: string, report: SweepReport = em
     const dir = join(parent, entry);
     if (!testRunOwnerAlive(dir)) await sweepDeadTestRun(dir, report);
   }
-  const orphans = [...processesWithEnvVar(TEST_RUN_MARKER_ENV)]
-    .filter(([, dir]) => dirname(dir) === parent && basename(dir).startsWith(TEST_RUN_DIR_PREFIX) && !existsSync(dir))
-    .map(([pid, dir]) => ({ pid, name: `orphan of ${dir}` }));
-  if (orphans.length) await killAll(orphans, report);
+  await sweepOrphans(TEST_RUN_MARKER_ENV, TEST_RUN_DIR_PREFIX, report, parent);
   return report;
 }
 
