@@ -66,6 +66,8 @@ export interface PodInfo {
   restarts: number;
   /** When the pod object was created (ms since epoch). */
   createdAt: number;
+  /** Who the container runs as: the running process's user (local), the admitted securityContext (a cluster). */
+  user?: { uid: number; gid: number };
 }
 
 export interface WorkloadInfo {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,8 @@ export default async function setup(): Promise<() => Promise<void>> {
     console.log(`[percolate] swept what earlier test runs left: ${swept.killed.length} processes, ${swept.removedDirs.length} dirs (${swept.removedDirs.join(', ')})`);
   }
   const dir = mkdtempSync(join(parent, TEST_RUN_DIR_PREFIX));
+  // Searchable, not listable: pods started as the manifests' users reach their own dirs below.
+  chmodSync(dir, 0o711);
   const runner = currentProcess();
   writeFileSync(testRunOwnerFile(dir), JSON.stringify(runner));
   // Interrupted mid-test (Ctrl-C), the runner exits without this teardown or its exit

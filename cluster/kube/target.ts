@@ -371,7 +371,16 @@ function toPodInfo(p: V1Pod, zoneOf: Map<string, string>): PodInfo {
     terminating: !!p.metadata?.deletionTimestamp,
     restarts: (p.status?.containerStatuses ?? []).reduce((n, c) => n + c.restartCount, 0),
     createdAt: p.metadata?.creationTimestamp ? new Date(p.metadata.creationTimestamp).getTime() : 0,
+    ...userOf(p),
   };
+}
+
+/** The user the pod's own container runs as, from its admitted securityContext (container over pod). */
+function userOf(p: V1Pod): Pick<PodInfo, 'user'> {
+  const c = p.spec?.containers.find((x) => x.name !== 'istio-proxy');
+  const uid = c?.securityContext?.runAsUser ?? p.spec?.securityContext?.runAsUser;
+  const gid = c?.securityContext?.runAsGroup ?? p.spec?.securityContext?.runAsGroup ?? uid;
+  return uid === undefined || gid === undefined ? {} : { user: { uid, gid } };
 }
 
 /** One Kubernetes event as a ScalingEvent, when it is one (HPA rescale, KEDA activation). */

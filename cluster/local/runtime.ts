@@ -1,4 +1,6 @@
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { REPO_ROOT } from '../../lib/repo.ts';
+import { type PodUserSupport, podUserSupport } from './components/pod-user.ts';
 import { preserveLogs } from './process/failed-runs.ts';
 import { join } from 'node:path';
 import { NAMESPACE } from '../../lib/names.ts';
@@ -111,6 +113,8 @@ export class LocalRuntime implements PodOps {
   readonly controllers = new Map<string, WorkloadController>();
   private readonly templates = new Map<string, PodTemplate>();
   private readonly specs = new Map<string, WorkloadSpec>();
+  /** Whether pods run as the manifests' users (T4.4 checks the live pods then), or why not. */
+  private podUsers: PodUserSupport = { enforced: false, reason: 'the pods are not started yet' };
   /** Pods HAProxy routes to: ready, and told so through the runtime API. */
   private readonly routable = new Set<string>();
   private readonly lbChains = new Map<string, Promise<void>>();
@@ -284,6 +288,13 @@ export class LocalRuntime implements PodOps {
       extra: { [RUN_MARKER_ENV]: this.config.runDir },
     };
     const dbFrontendUrl = this.mesh?.dbFrontendUrl;
+    // The pods' directories are entered by their users: the run dir is searchable, not listable.
+    const podsDir = join(this.config.runDir, 'pods');
+    mkdirSync(podsDir, { recursive: true });
+    for (const d of [this.config.runDir, podsDir]) chmodSync(d, 0o711);
+    const users = [...this.specs.values()].map((s) => s.runAs);
+    this.podUsers = podUserSupport(users.find((u) => u), { code: REPO_ROOT, pods: podsDir });
+    if (!this.podUsers.enforced) this.log(`pods run as the runtime's user: ${this.podUsers.reason}`);
     for (const spec of this.specs.values()) {
       const raw = findObject(this.manifests, spec.kind, spec.name);
       const container = (podSpecOf(raw)?.containers ?? []).find((c: { readinessProbe?: unknown }) => c.readinessProbe);
@@ -297,6 +308,7 @@ export class LocalRuntime implements PodOps {
         terminationGraceMs: spec.terminationGracePeriodSeconds * 1000,
         outbound, runEnv,
         restartBackoffMs: this.settings.restartBackoffMs, restartBackoffMaxMs: this.settings.restartBackoffMaxMs,
+        ...(this.podUsers.enforced && spec.runAs ? { runAs: spec.runAs } : {}),
       });
     }
   }
@@ -573,6 +585,7 @@ export class LocalRuntime implements PodOps {
       processes: this.registry.records() satisfies RecordedProcess[],
       ports: this.daemonPorts(),
       ...(this.config.owner ? { owner: this.config.owner } : {}),
+      podUsers: this.podUsers,
     };
   }
 

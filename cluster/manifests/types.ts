@@ -35,6 +35,8 @@ export interface WorkloadSpec {
   env: Record<string, string>;
   readinessPath: string;
   terminationGracePeriodSeconds: number;
+  /** Who the container runs as: the container's securityContext over the pod's. */
+  runAs?: { uid: number; gid: number; fsGroup?: number };
 }
 
 export type ScaledObjectTrigger =

@@ -120,7 +120,17 @@ function workloadOf(m: RenderedManifests, obj: K8sObject): WorkloadSpec | undefi
     env: resolveEnv(m, obj, pod, container),
     readinessPath,
     terminationGracePeriodSeconds: pod.terminationGracePeriodSeconds ?? DEFAULT_TERMINATION_GRACE_SECONDS,
+    ...runAsOf(pod, container),
   };
+}
+
+/** The user and group the container runs as, when the manifests fix them. */
+function runAsOf(pod: Json, container: Json): Pick<WorkloadSpec, 'runAs'> {
+  const uid = container.securityContext?.runAsUser ?? pod.securityContext?.runAsUser;
+  const gid = container.securityContext?.runAsGroup ?? pod.securityContext?.runAsGroup ?? uid;
+  const fsGroup = pod.securityContext?.fsGroup;
+  if (typeof uid !== 'number') return {};
+  return { runAs: { uid, gid, ...(typeof fsGroup === 'number' ? { fsGroup } : {}) } };
 }
 
 /** The database StatefulSets, the worker and the gateway, as the local runtime runs them. */

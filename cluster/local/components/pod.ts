@@ -19,6 +19,7 @@ import type { ChildRegistry } from '../process/child-registry.ts';
 import { logFile } from '../process/paths.ts';
 import { Sidecar } from '../network/sidecar.ts';
 import { type ServiceEnvOptions, type ServiceName, reportedPort, serviceEnv, spawnService } from './service.ts';
+import { type PodUser, preparePodDir, processUser } from './pod-user.ts';
 
 /** Everything a pod of one workload shares: what the manifests' pod template says, made local. */
 export interface PodTemplate {
@@ -42,6 +43,8 @@ export interface PodTemplate {
   outbound: Record<string, number>;
   restartBackoffMs: number;
   restartBackoffMaxMs: number;
+  /** The manifests' user, when the runtime can run the container as it (see podUserSupport). */
+  runAs?: PodUser;
 }
 
 /** A process that restarts within this long of starting is crash-looping: back off. */
@@ -124,9 +127,12 @@ export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod] }> {
   private spawnContainer(): void {
     if (this.registry.closed) return;
     this.forgetPort();
-    mkdirSync(join(this.runDir, 'pods', this.name), { recursive: true });
+    const dir = join(this.runDir, 'pods', this.name);
+    mkdirSync(dir, { recursive: true });
     rmSync(this.portFile, { force: true });
-    const child = spawnService(this.name, this.template.service, this.env(), this.log);
+    const user = this.template.runAs;
+    const env = user ? { ...this.env(), ...preparePodDir(dir, user, this.template.runEnv.secretsFile) } : this.env();
+    const child = spawnService(this.name, this.template.service, env, this.log, user);
     this.child = child;
     this.startedAt = Date.now();
     this.phase = 'Running';
@@ -278,12 +284,14 @@ export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod] }> {
   }
 
   info(routable = this.ready): LocalPodInfo {
+    const user = this.child?.running ? processUser(this.child.pid) : undefined;
     return {
       routable,
       name: this.name, workload: this.template.workload, labels: this.template.labels, address: this.address,
       zone: this.zone, node: this.node, ready: this.ready, phase: this.phase, terminating: this.terminating,
       restarts: this.restarts, createdAt: this.createdAt, log: this.log,
       ...(this.child?.running ? { pid: this.child.pid } : {}),
+      ...(user ? { user } : {}),
     };
   }
 }

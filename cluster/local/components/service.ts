@@ -6,7 +6,7 @@ import type { ProfileName } from '../../../reference-services/shared/profile.ts'
 import { renderOverlay } from '../../manifests/render.ts';
 import type { RenderedManifests, WorkloadSpec } from '../../manifests/types.ts';
 import { workloads } from '../../manifests/workloads.ts';
-import { type Child, hostEnv, spawnChild } from '../process/child.ts';
+import { type Child, type ChildUser, hostEnv, spawnChild } from '../process/child.ts';
 
 /**
  * A reference service run as a process, by the runtime (a pod's container), a test or the
@@ -89,9 +89,9 @@ export async function manifestWorkload(service: ServiceName, profile: ProfileNam
 }
 
 /** Starts `service` (from its sources, as the images bundle them) as `name`, in its own process group. */
-export function spawnService(name: string, service: ServiceName, env: NodeJS.ProcessEnv, log: string): Child {
+export function spawnService(name: string, service: ServiceName, env: NodeJS.ProcessEnv, log: string, user?: ChildUser): Child {
   const entry = join(REPO_ROOT, 'reference-services', service, 'main.ts');
-  return spawnChild(name, process.execPath, ['--import', 'tsx', entry], env, log);
+  return spawnChild(name, process.execPath, ['--import', 'tsx', entry], env, log, [], user);
 }
 
 /**

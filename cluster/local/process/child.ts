@@ -118,13 +118,16 @@ export function hostEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+/** Who a child runs as (a container's runAsUser / runAsGroup): only root can give that. */
+export interface ChildUser { uid: number; gid: number }
+
 /** Starts `command` in its own process group in the repository root, its output appended to `log`. */
-export function spawnChild(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, log: string, ports: number[] = []): Child {
+export function spawnChild(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, log: string, ports: number[] = [], user?: ChildUser): Child {
   mkdirSync(dirname(log), { recursive: true });
   const fd = openSync(log, 'a');
   try {
     const logStart = fstatSync(fd).size;
-    const proc = spawn(command, args, { cwd: REPO_ROOT, env, detached: true, stdio: ['ignore', fd, fd] });
+    const proc = spawn(command, args, { cwd: REPO_ROOT, env, detached: true, stdio: ['ignore', fd, fd], ...(user ? { uid: user.uid, gid: user.gid } : {}) });
     return new Child(name, proc, log, ports, logStart);
   } finally {
     closeSync(fd);

@@ -1,3 +1,4 @@
+import type { PodUserSupport } from '../components/pod-user.ts';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ProfileName } from '../../../lib/time.ts';
@@ -35,6 +36,8 @@ export interface LocalState {
    * cluster whose owner is gone is never attached to: it is swept.
    */
   owner?: ProcessRef;
+  /** Whether the pods run as the manifests' users, or why not. */
+  podUsers?: PodUserSupport;
 }
 
 export interface ProcessRef { pid: number; identity: string }

@@ -43,11 +43,13 @@ export class ControlApiError extends Error {
  */
 export class LocalClusterTarget implements ClusterTarget {
   readonly kind = 'local';
-  readonly capabilities = LOCAL_CAPABILITIES;
+  readonly capabilities: ReadonlySet<Capability>;
   private closed = false;
 
   constructor(readonly state: LocalState, readonly stateDir: string, private readonly owned: boolean, private readonly onClosed: () => void = () => {}) {
     if (!state.control) throw new Error(`the state file in ${stateDir} has no control API address: is the cluster still starting?`);
+    // Pods run as the manifests' users only where the runtime could start them so (root).
+    this.capabilities = state.podUsers?.enforced ? new Set<Capability>([...LOCAL_CAPABILITIES, 'podSecurity']) : LOCAL_CAPABILITIES;
   }
 
   private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = CONTROL_API_TIMEOUT_MS): Promise<T> {
