@@ -99,8 +99,6 @@ export interface ZoneInfo {
 
 /** What a target can do beyond the basics; tests that need more skip with a reason. */
 export type Capability =
-  /** A CNI enforces NetworkPolicies (T4.5). */
-  | 'networkPolicies'
   /** Secrets are encrypted at rest in etcd (T4.1 on a cluster). */
   | 'etcdEncryption'
   /** Chaos Mesh is installed and runs the resources in `chaos/`. */
@@ -333,6 +331,30 @@ export interface NetworkFaultsCapability {
   setNetworkFault(pod: string, scope: FaultScope, fault: NetworkFault | undefined): Promise<void>;
 }
 
+/** One connection tried from a pod to a port of the cluster, and what the network did with it. */
+export interface FlowProbe {
+  /** The pod it left from. */
+  from: string;
+  /** `<workload>:<containerPort>`, as the manifests name the port. */
+  to: string;
+  /**
+   * `allowed`: it connected and the other side answered. `refused`: the network policy
+   * stopped it. `unanswered`: neither — nothing behind the port answered (no ready pod), so
+   * the probe says nothing about the policy.
+   */
+  outcome: 'allowed' | 'refused' | 'unanswered';
+  /** What happened: the policy that refused it, or how the connection ended. */
+  detail: string;
+}
+
+/**
+ * The manifests' NetworkPolicies enforced on the pods' traffic (a CNI on a cluster, the
+ * sidecars locally), and a way to try a flow from a pod as a probe pod would (T4.5).
+ */
+export interface NetworkPoliciesCapability {
+  probeFlow(fromPod: string, to: { workload: string; port: number }): Promise<FlowProbe>;
+}
+
 /** Node faults: cordon and drain (evictions that respect PodDisruptionBudgets). */
 export interface NodeFaultsCapability {
   drainNode(node: string, options?: WaitOptions): Promise<void>;
@@ -380,6 +402,7 @@ export interface ScalingHistoryCapability {
 
 export interface Capabilities {
   network: NetworkFaultsCapability;
+  networkPolicies: NetworkPoliciesCapability;
   nodes: NodeFaultsCapability;
   zones: ZoneFaultsCapability;
   chaos: ChaosCapability;
@@ -387,11 +410,12 @@ export interface Capabilities {
   scalingHistory: ScalingHistoryCapability;
 }
 export type CapabilityName = keyof Capabilities;
-export const CAPABILITY_NAMES: readonly CapabilityName[] = ['network', 'nodes', 'zones', 'chaos', 'rawStore', 'scalingHistory'];
+export const CAPABILITY_NAMES: readonly CapabilityName[] = ['network', 'networkPolicies', 'nodes', 'zones', 'chaos', 'rawStore', 'scalingHistory'];
 
 /** What each capability is, for skip reasons. */
 const CAPABILITY_TEXT: Record<CapabilityName, string> = {
   network: 'network faults on pod links',
+  networkPolicies: 'NetworkPolicy enforcement with a way to try flows from a pod',
   nodes: 'node drain and cordon',
   zones: 'zone failure',
   chaos: 'chaos experiments (Chaos Mesh or the local executor)',

@@ -19,7 +19,7 @@ export interface ChaosPod {
   readonly zone: string;
   readonly phase: PodPhase;
   readonly terminating: boolean;
-  readonly template: { workload: string; service: string; labels: Record<string, string>; outbound: Record<string, number> };
+  readonly template: { workload: string; service: string; labels: Record<string, string>; outbound: Record<string, unknown> };
   readonly sidecar: { setFault(scope: FaultScope, fault: NetworkFault | undefined): void };
   readonly child?: { running: boolean } | undefined;
   signal(signal: NodeJS.Signals): void;
@@ -270,9 +270,15 @@ export class ChaosExecutor {
       { link: 'inbound', components: ['load-balancer'], pods: [] },
       ...Object.keys(pod.template.outbound).map((link): LinkEnds => (link === 'nats'
         ? { link, components: ['nats'], pods: [] }
-        : link === 'lb' ? { link, components: ['load-balancer'], pods: dbPods } : { link, components: [], pods: [] })),
+        : link === 'lb' ? { link, components: ['load-balancer'], pods: dbPods } : { link, components: [], pods: this.podsBehind(link) })),
     ];
   };
+
+  /** The pods behind a `<workload>:<port>` link of a sidecar (egress-policy.ts). */
+  private podsBehind(link: string): string[] {
+    const workload = link.slice(0, link.lastIndexOf(':'));
+    return this.runtime.allPods().filter((p) => p.template.workload === workload && !p.terminating).map((p) => p.name);
+  }
 
   private endpoints(sel: PodSelector, namespace: string, what: string): Endpoint[] {
     const candidates: (Candidate & { endpoint: Endpoint })[] = [

@@ -3,13 +3,15 @@ import { REPO_ROOT } from '../../lib/repo.ts';
 import { type PodUserSupport, podUserSupport } from './components/pod-user.ts';
 import { preserveLogs } from './process/failed-runs.ts';
 import { join } from 'node:path';
-import { NAMESPACE } from '../../lib/names.ts';
+import { DB_SERVICE, NAMESPACE, NATS, PROMETHEUS } from '../../lib/names.ts';
+import type { PodPeer } from '../manifests/network-policy.ts';
+import { type EgressDestination, outboundLinks, probeConnection } from './network/egress-policy.ts';
 import type { RenderedManifests, WorkloadSpec } from '../manifests.ts';
 import { findObject, renderOverlay } from '../manifests/render.ts';
-import { podSpecOf, workloads } from '../manifests/workloads.ts';
+import { containerPorts, podSpecOf, workloads } from '../manifests/workloads.ts';
 import { type ProfileName, type RuntimeSettings, runtimeSettings, unreadyGraceMs } from '../../lib/time.ts';
 import { ensureSecretsFile } from '../../reference-services/shared/secrets.ts';
-import type { ClusterEndpoints, NodeInfo, WorkloadInfo, ZoneInfo } from '../target.ts';
+import type { ClusterEndpoints, FlowProbe, NodeInfo, WorkloadInfo, ZoneInfo } from '../target.ts';
 import { type Child, hostEnv } from './process/child.ts';
 import { ChildRegistry } from './process/child-registry.ts';
 import { type PodOps, WorkloadController } from './control/controller.ts';
@@ -266,10 +268,8 @@ export class LocalRuntime implements PodOps {
     this.supervisors.set(name, supervisor);
   }
 
-  /** A NATS server went down or came back: every pod's NATS link follows the Service's ready endpoints. */
+  /** A NATS server went down or came back (every pod's NATS link looks up the ready servers per connection). */
   private natsChanged(): void {
-    const ports = this.nats?.readyPorts ?? [];
-    for (const pod of this.allPods()) pod.sidecar.outbound.get('nats')?.setTargets(ports);
     this.saveState();
   }
 
@@ -279,7 +279,6 @@ export class LocalRuntime implements PodOps {
   }
 
   private buildTemplates(): void {
-    const natsPort = this.nats!.allPorts[0]!;
     const runEnv: PodTemplate['runEnv'] = {
       natsServers: this.nats!.nodes.length, secretsFile: this.secretsFile,
       // Locally the load balancer learns of a terminating pod at once (drained through its
@@ -295,12 +294,21 @@ export class LocalRuntime implements PodOps {
     const users = [...this.specs.values()].map((s) => s.runAs);
     this.podUsers = podUserSupport(users.find((u) => u), { code: REPO_ROOT, pods: podsDir });
     if (!this.podUsers.enforced) this.log(`pods run as the runtime's user: ${this.podUsers.reason}`);
+    const destinations = this.egressDestinations();
+    const natsClient = destinations.find((d) => d.workload === NATS && d.name.endsWith(`:${this.natsClientPort()}`))!;
+    const dbTiers = destinations.filter((d) => this.specs.get(d.workload)?.service === 'db-node');
     for (const spec of this.specs.values()) {
       const raw = findObject(this.manifests, spec.kind, spec.name);
       const container = (podSpecOf(raw)?.containers ?? []).find((c: { readinessProbe?: unknown }) => c.readinessProbe);
       const periodSeconds = Number(container?.readinessProbe?.periodSeconds ?? 10);
-      const outbound: Record<string, number> = { nats: natsPort };
-      if (spec.service === 'worker' && dbFrontendUrl) outbound.lb = Number(new URL(dbFrontendUrl).port);
+      // The pod's own links: NATS's client port, and for a worker the database Service (every tier behind the load balancer).
+      const own: EgressDestination[] = [{ ...natsClient, name: 'nats' }];
+      if (spec.service === 'worker' && dbFrontendUrl) {
+        const lbPort = Number(new URL(dbFrontendUrl).port);
+        own.push({ name: 'lb', workload: DB_SERVICE, to: dbTiers.flatMap((t) => t.to), port: dbTiers[0]!.port, resolve: () => [lbPort] });
+      }
+      const outbound = outboundLinks(this.manifests, { namespace: NAMESPACE, labels: spec.labels }, [...own, ...destinations]);
+      for (const [name, link] of Object.entries(outbound)) if (link.deniedBy && own.some((o) => o.name === name)) this.log(`${spec.name}: its own link ${name} is refused: ${link.deniedBy}`);
       this.templates.set(spec.name, {
         workload: spec.name, service: spec.service, labels: spec.labels, env: spec.env, readinessPath: spec.readinessPath,
         probePeriodMs: Math.min(periodSeconds * 1000, this.settings.maxProbePeriodMs),
@@ -311,6 +319,35 @@ export class LocalRuntime implements PodOps {
         ...(this.podUsers.enforced && spec.runAs ? { runAs: spec.runAs } : {}),
       });
     }
+  }
+
+  /**
+   * Every port of the cluster a pod could connect to, as `<workload>:<containerPort>`, with
+   * where it is locally: our pods serve every port on their sidecar's inbound port; NATS
+   * has one local port per server and purpose; Prometheus one.
+   */
+  private egressDestinations(): EgressDestination[] {
+    const peer = (kind: string, name: string): PodPeer => ({ namespace: NAMESPACE, labels: { ...(findObject(this.manifests, kind, name).spec?.template?.metadata?.labels ?? {}) } });
+    const readyPods = (workload: string) => () => (this.controllers.get(workload)?.active ?? []).filter((p) => p.ready).map((p) => p.inboundPort);
+    const upNats = (portOf: (n: { port: number; monitorPort: number; clusterPort: number }) => number) => () =>
+      (this.nats?.nodes ?? []).filter((n) => n.supervisor.status.state === 'up').map(portOf);
+    // NATS's ports by their names in the manifests.
+    const natsPorts: Record<string, () => number[]> = { client: upNats((n) => n.port), monitoring: upNats((n) => n.monitorPort), cluster: upNats((n) => n.clusterPort) };
+    const out: EgressDestination[] = [];
+    const add = (kind: string, workload: string, resolve: (portName?: string) => () => number[]) => {
+      for (const { port, name } of containerPorts(this.manifests, kind, workload)) out.push({ name: `${workload}:${port}`, workload, to: [peer(kind, workload)], port, resolve: resolve(name) });
+    };
+    for (const spec of this.specs.values()) add(spec.kind, spec.name, () => readyPods(spec.name));
+    add('StatefulSet', NATS, (portName) => natsPorts[portName ?? ''] ?? (() => []));
+    add('Deployment', PROMETHEUS, () => () => (this.prometheus ? [Number(new URL(this.prometheus.url).port)] : []));
+    return out;
+  }
+
+  /** NATS's client port as the manifests declare it (the one the policies name). */
+  private natsClientPort(): number {
+    const client = containerPorts(this.manifests, 'StatefulSet', NATS).find((p) => p.name === 'client');
+    if (!client) throw new Error(`the manifests' ${NATS} StatefulSet declares no container port named "client"`);
+    return client.port;
   }
 
   private async waitAllReady(timeoutMs: number): Promise<void> {
@@ -371,7 +408,6 @@ export class LocalRuntime implements PodOps {
     const backend = this.pools.get(controller.name);
     try {
       await pod.openSidecar();
-      pod.sidecar.outbound.get('nats')?.setTargets(this.nats?.readyPorts ?? []);
       if (backend) await backend.add(name, pod.address, pod.zone, ordinal === undefined ? undefined : ordinal + 1);
     } catch (err) {
       controller.pods.delete(name);
@@ -450,6 +486,24 @@ export class LocalRuntime implements PodOps {
     const c = this.controllers.get(workload);
     if (!c) throw new NotFound(`no workload "${workload}" (have: ${[...this.controllers.keys()].join(', ')})`);
     return c;
+  }
+
+  /**
+   * T4.5's live half: a connection from the pod to `<workload>:<port>` through the pod's
+   * sidecar, where the NetworkPolicies are enforced. Refused means the policy refused it
+   * (the sidecar counted it), not merely that nothing answered.
+   */
+  async probeFlow(podName: string, workload: string, port: number): Promise<FlowProbe> {
+    const pod = this.pod(podName);
+    const to = `${workload}:${port}`;
+    const link = pod.sidecar.outbound.get(to);
+    const localPort = pod.outboundPorts[to];
+    if (!link || localPort === undefined) throw new NotFound(`the cluster has no port ${to} (its ports: ${[...pod.sidecar.outbound.keys()].filter((k) => k.includes(':')).join(', ')})`);
+    const refusedBefore = link.refusedByPolicy;
+    const outcome = await probeConnection(localPort, FLOW_PROBE_TIMEOUT_MS);
+    if (link.refusedByPolicy > refusedBefore) return { from: podName, to, outcome: 'refused', detail: `refused by the sidecar: ${link.denied ?? 'policy'}` };
+    if (outcome === 'answered') return { from: podName, to, outcome: 'allowed', detail: 'connected, and answered' };
+    return { from: podName, to, outcome: 'unanswered', detail: `not refused by policy, but ${outcome === 'silent' ? `no answer within ${FLOW_PROBE_TIMEOUT_MS} ms` : `the connection was ${outcome} (nothing ready behind ${to}?)`}` };
   }
 
   pod(name: string): Pod {
@@ -635,3 +689,6 @@ export class LocalRuntime implements PodOps {
 }
 
 export class NotFound extends Error {}
+
+/** How long a flow probe waits for the other side to answer. */
+const FLOW_PROBE_TIMEOUT_MS = 3_000;

@@ -137,3 +137,10 @@ function runAsOf(pod: Json, container: Json): Pick<WorkloadSpec, 'runAs'> {
 export function workloads(m: RenderedManifests): WorkloadSpec[] {
   return m.objects.map((o) => workloadOf(m, o)).filter((w): w is WorkloadSpec => w !== undefined);
 }
+
+/** The container ports of a workload in the rendered manifests (the ports its policies speak of), with their names. */
+export function containerPorts(m: RenderedManifests, kind: string, name: string): Array<{ port: number; name?: string }> {
+  const obj = m.objects.find((o) => o.kind === kind && o.metadata.name === name);
+  const containers: Array<{ ports?: Array<{ containerPort?: number; name?: string }> }> = obj?.spec?.template?.spec?.containers ?? [];
+  return containers.flatMap((c) => (c.ports ?? []).flatMap((p) => typeof p.containerPort === 'number' ? [{ port: p.containerPort, ...(p.name ? { name: p.name } : {}) }] : []));
+}

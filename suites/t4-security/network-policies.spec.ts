@@ -1,10 +1,11 @@
 import { type Flow, type NetworkPeer, flowAllowed } from '../../cluster/manifests/network-policy.ts';
 import { findObject, renderOverlay } from '../../cluster/manifests/render.ts';
+import { containerPorts } from '../../cluster/manifests/workloads.ts';
 import type { RenderedManifests } from '../../cluster/manifests/types.ts';
-import { skipUnless } from '../../cluster/target.ts';
 import { DB_SMALL, GATEWAY, NAMESPACE, NATS, PROMETHEUS, WORKER, dbWorkload } from '../../lib/names.ts';
 import { measure } from '../lib/measure.ts';
 import { expect, test } from '../fixtures/index.ts';
+import { requireCapability } from '../fixtures/target.ts';
 
 type Peer = 'dbSmall' | 'dbLarge' | 'worker' | 'gateway' | 'nats' | 'prometheus' | 'ingress' | 'keda' | 'outsider' | 'kubeDns' | 'internet';
 
@@ -25,6 +26,13 @@ function peers(m: RenderedManifests): Record<Peer, NetworkPeer> {
     internet: { ip: '203.0.113.7' },
   };
 }
+
+/** The workloads behind the peers that are pods of this cluster. */
+const WORKLOAD_OF: Partial<Record<Peer, string>> = {
+  dbSmall: DB_SMALL, dbLarge: dbWorkload('large'), worker: WORKER, gateway: GATEWAY, nats: NATS, prometheus: PROMETHEUS,
+};
+/** The peers a flow can be tried from: pods of our own workloads. */
+const SOURCES: readonly Peer[] = ['dbSmall', 'dbLarge', 'worker', 'gateway'];
 
 /** Flows the architecture needs (must be allowed) and flows it must never permit. */
 const MUST_ALLOW: Array<[Peer, Peer, number, string]> = [
@@ -61,9 +69,10 @@ const MUST_REFUSE: Array<[Peer, Peer, number, string]> = [
 
 /**
  * T4.5: the rendered NetworkPolicies, evaluated as a CNI applies them (default deny, a flow
- * needs the source's egress and the destination's ingress), against the table above. On
- * a cluster with a CNI a probe pod would try each flow; that needs the `networkPolicies`
- * capability and skips elsewhere with the reason.
+ * needs the source's egress and the destination's ingress), against the table above; then
+ * the same table tried on the running cluster, from its pods, where the target enforces
+ * the policies (`networkPolicies`: the sidecars locally, configured from that evaluation)
+ * — the rows whose source is a pod of ours and whose port some pod serves.
  */
 test.describe('T4.5 network policies', () => {
   test('T4.5 the rendered policies allow each needed flow and refuse each forbidden one @pr', async ({ cluster, profile }) => {
@@ -79,9 +88,41 @@ test.describe('T4.5 network policies', () => {
       expect(wrong).toEqual([]);
     });
 
-    await test.step('assess: on a cluster with a CNI, a probe pod tries each flow', async () => {
-      const s = skipUnless(cluster, 'networkPolicies');
-      test.info().annotations.push({ type: 'live probe', description: s.skip ? `not run: ${s.reason}` : 'run by the target' });
+  });
+
+  test('T4.5 the running cluster refuses each forbidden flow from a pod and lets each needed one through @pr', async ({ cluster, profile, pools }) => {
+    const policies = requireCapability(cluster, 'networkPolicies');
+    const m = await renderOverlay(profile);
+    const containerPortsOf = (peer: Peer): number[] => {
+      const workload = WORKLOAD_OF[peer];
+      const obj = m.objects.find((o) => ['Deployment', 'StatefulSet'].includes(o.kind) && o.metadata.name === workload);
+      return obj ? containerPorts(m, obj.kind, workload!).map((p) => p.port) : [];
+    };
+    // A flow the cluster can try: from a pod of ours, to a port some pod of the cluster serves.
+    const triable = ([from, to, port]: [Peer, Peer, number, string]) => SOURCES.includes(from) && containerPortsOf(to).includes(port);
+    const rows = [...MUST_ALLOW.filter(triable).map((r) => ({ row: r, want: 'allowed' as const })), ...MUST_REFUSE.filter(triable).map((r) => ({ row: r, want: 'refused' as const }))];
+
+    const from = await test.step('setup: a ready pod of every source and destination', async () => {
+      await Promise.all([pools.hold(DB_SMALL, 1), pools.hold(dbWorkload('large'), 1), pools.hold(WORKER, 1)]);
+      const pods = await cluster.listPods();
+      return Object.fromEntries(SOURCES.map((peer) => {
+        const pod = pods.find((p) => p.workload === WORKLOAD_OF[peer] && p.ready && !p.terminating);
+        expect(pod, `a ready pod of ${WORKLOAD_OF[peer]}`).toBeDefined();
+        return [peer, pod!.name];
+      })) as Record<Peer, string>;
+    });
+
+    await test.step(`assess: ${rows.length} flows of the table tried from the pods`, async () => {
+      const wrong: string[] = [];
+      for (const { row: [src, dst, port, why], want } of rows) {
+        const probe = await policies.probeFlow(from[src], { workload: WORKLOAD_OF[dst]!, port });
+        if (probe.outcome !== want) wrong.push(`${src} → ${dst}:${port} (${why}): expected ${want}, was ${probe.outcome}: ${probe.detail}`);
+      }
+      const notTried = [...MUST_ALLOW, ...MUST_REFUSE].filter((r) => !triable(r)).map(([a, b, port]) => `${a} → ${b}:${port}`);
+      test.info().annotations.push({ type: 'flows not tried live', description: `${notTried.length} (no pod of ours at the source, or no such port in the cluster): ${notTried.join(', ')}` });
+      measure(test.info(), 'flows tried from pods', rows.length, 'flows', { op: '>=', value: 10, source: 'every triable row of the T4.5 table' });
+      measure(test.info(), 'live flows not as the table says', wrong.length, 'flows', { op: '==', value: 0, source: 'T4.5: a forbidden flow attempted is refused' }, wrong.join('; '));
+      expect(wrong).toEqual([]);
     });
   });
 });

@@ -17,7 +17,7 @@ describe('ClusterTarget capabilities', () => {
     const state = { control: { url: 'http://127.0.0.1:9', token: 't' }, daemon: { log: '' } } as unknown as LocalState;
     const local = new LocalClusterTarget(state, '/nonexistent', false);
     const offered = CAPABILITY_NAMES.filter((n) => capabilityOf(local, n));
-    expect(offered).toEqual(['network', 'nodes', 'zones', 'chaos', 'scalingHistory']);
+    expect(offered).toEqual(['network', 'networkPolicies', 'nodes', 'zones', 'chaos', 'scalingHistory']);
     expect(capabilityOf(local, 'chaos')?.engine).toBe('local-executor');
     expect(capabilityOf(local, 'scalingHistory')?.complete).toBe(true);
     expect(capabilityMissingReason(local, 'rawStore')).toMatch(/local target has no raw access/);

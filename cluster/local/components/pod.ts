@@ -17,7 +17,7 @@ export interface LocalPodInfo extends PodInfo {
 import type { Child } from '../process/child.ts';
 import type { ChildRegistry } from '../process/child-registry.ts';
 import { logFile } from '../process/paths.ts';
-import { Sidecar } from '../network/sidecar.ts';
+import { type OutboundDestination, Sidecar } from '../network/sidecar.ts';
 import { type ServiceEnvOptions, type ServiceName, reportedPort, serviceEnv, spawnService } from './service.ts';
 import { type PodUser, preparePodDir, processUser } from './pod-user.ts';
 
@@ -37,10 +37,11 @@ export interface PodTemplate {
   startupProbePeriodMs: number;
   terminationGraceMs: number;
   /**
-   * Outbound destinations of the sidecar by name and their ports: `nats`, and `lb` (the
-   * database tier's load balancer) for a pod that reaches the databases.
+   * Outbound destinations of the sidecar by name, each with the NetworkPolicies' verdict:
+   * `nats`, `lb` (the database tier's load balancer) for a pod that reaches the databases,
+   * and `<workload>:<containerPort>` for every port of the cluster (egress-policy.ts).
    */
-  outbound: Record<string, number>;
+  outbound: Record<string, OutboundDestination>;
   restartBackoffMs: number;
   restartBackoffMaxMs: number;
   /** The manifests' user, when the runtime can run the container as it (see podUserSupport). */

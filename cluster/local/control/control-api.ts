@@ -123,6 +123,10 @@ export async function startControlServer(runtime: LocalRuntime, onShutdown: () =
         }
         return [200, { pod: name }];
       }
+      case 'pods/probe': {
+        if (typeof body.workload !== 'string' || !body.workload) throw new BadRequest('workload must be the name of a workload');
+        return [200, await runtime.probeFlow(name, body.workload, nonNegativeInt(body.port, 'port', 65_535))];
+      }
       case 'nodes/drain':
         try {
           await runtime.drainNode(name, body.timeoutMs === undefined ? NODE_DRAIN_TIMEOUT_MS : nonNegativeInt(body.timeoutMs, 'timeoutMs', 3_600_000));

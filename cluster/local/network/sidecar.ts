@@ -187,7 +187,17 @@ export class ProxyLink {
 
   /** Where connections go: one address, or a Service's ready endpoints taken in turn. */
   private targets: Array<{ host: string; port: number }>;
+  /** Asked at each new connection instead of `targets`: a Service's endpoints as they are now. */
+  private resolveTargets: (() => number[]) | undefined;
   private nextTarget = 0;
+  /**
+   * Set when the pod's NetworkPolicies forbid the flow (why, in the policy's words): every
+   * connection is reset at once, as a CNI that rejects would, rather than dropped, so that
+   * a refused flow shows without a timeout.
+   */
+  private deniedBy: string | undefined;
+  /** Connections reset because the policy forbids them. */
+  refusedByPolicy = 0;
 
   constructor(readonly name: string, target: { host: string; port: number }, private readonly inbound: boolean) {
     this.targets = [target];
@@ -206,8 +216,20 @@ export class ProxyLink {
   /** Several endpoints (the NATS Service's ready servers): each new connection takes the next. */
   setTargets(ports: number[], host = '127.0.0.1'): void { this.targets = ports.map((port) => ({ host, port })); }
 
+  /** Endpoints looked up at each new connection (a Service whose pods come and go). */
+  setTargetResolver(resolve: () => number[]): void { this.resolveTargets = resolve; }
+
+  /** Forbids the flow (`reason`) or allows it (undefined); a forbidden link resets its connections. */
+  deny(reason: string | undefined): void {
+    this.deniedBy = reason;
+    if (reason) for (const c of this.connections) this.reset(c);
+  }
+
+  get denied(): string | undefined { return this.deniedBy; }
+
   private pickTarget(): { host: string; port: number } | undefined {
-    const live = this.targets.filter((t) => t.port !== 0);
+    const all = this.resolveTargets ? this.resolveTargets().map((port) => ({ host: '127.0.0.1', port })) : this.targets;
+    const live = all.filter((t) => t.port !== 0);
     if (live.length === 0) return undefined;
     this.nextTarget = (this.nextTarget + 1) % live.length;
     return live[this.nextTarget];
@@ -260,6 +282,11 @@ export class ProxyLink {
   get activeConnections(): number { return this.connections.size; }
 
   private accept(client: Socket): void {
+    if (this.deniedBy) {
+      this.refusedByPolicy += 1;
+      client.resetAndDestroy();
+      return;
+    }
     // No target: the pod's container has not reported a port yet (or has died), or no endpoint is ready.
     const target = this.refusing ? undefined : this.pickTarget();
     if (!target) {
@@ -297,6 +324,12 @@ export class ProxyLink {
   }
 }
 
+/**
+ * Where an outbound link leads: one port, or a Service whose endpoints are looked up per
+ * connection, with the NetworkPolicy verdict for the flow (`deniedBy`: why it is refused).
+ */
+export interface OutboundDestination { port?: number; resolve?: () => number[]; deniedBy?: string }
+
 /** The sidecar of one pod: an inbound link to the pod's port, and one outbound link per destination. */
 export class Sidecar {
   readonly inbound: ProxyLink;
@@ -307,11 +340,13 @@ export class Sidecar {
   }
 
   /** Opens the inbound listener and one outbound listener per destination; returns their ports. */
-  async start(destinations: Record<string, number>): Promise<{ inbound: number; outbound: Record<string, number> }> {
+  async start(destinations: Record<string, OutboundDestination>): Promise<{ inbound: number; outbound: Record<string, number> }> {
     const outbound: Record<string, number> = {};
     await this.inbound.listen();
-    for (const [name, port] of Object.entries(destinations)) {
-      const link = new ProxyLink(`outbound:${name}`, { host: '127.0.0.1', port }, false);
+    for (const [name, d] of Object.entries(destinations)) {
+      const link = new ProxyLink(`outbound:${name}`, { host: '127.0.0.1', port: d.port ?? 0 }, false);
+      if (d.resolve) link.setTargetResolver(d.resolve);
+      link.deny(d.deniedBy);
       this.outbound.set(name, link);
       outbound[name] = await link.listen();
     }

@@ -16,7 +16,7 @@ import type { LocalStatus } from '../runtime.ts';
 import type { FaultScope, NetworkFault } from '../network/sidecar.ts';
 import type { ExperimentRecord } from '../../chaos/records.ts';
 import type { EventFilter } from '../../autoscaler/index.ts';
-import type { NatsNodeInfo, ScaledObjectInfo, ScalingEvent } from '../../target.ts';
+import type { FlowProbe, NatsNodeInfo, ScaledObjectInfo, ScalingEvent } from '../../target.ts';
 import { type LocalState, readState } from '../process/state.ts';
 import { daemonAlive, ownerGone } from '../process/sweep.ts';
 
@@ -89,6 +89,7 @@ export class LocalClusterTarget implements ClusterTarget {
   /** Everything but raw store access (tenant stores live in the pods' memory). */
   private readonly capabilityMap: Partial<Capabilities> = {
     network: { setNetworkFault: (pod, scope, fault) => this.setNetworkFault(pod, scope, fault) },
+    networkPolicies: { probeFlow: (pod, to) => this.probeFlow(pod, to) },
     nodes: { drainNode: (node, options) => this.drainNode(node, options), uncordonNode: (node) => this.uncordonNode(node) },
     zones: { failZone: (zone) => this.failZone(zone), restoreZone: (zone) => this.restoreZone(zone) },
     chaos: {
@@ -195,6 +196,11 @@ export class LocalClusterTarget implements ClusterTarget {
    * A network fault in one pod's sidecar (local only; the chaos executor builds on it):
    * `fault` undefined clears the scope.
    */
+  /** Tries a flow from the pod through its sidecar, where the local target enforces the NetworkPolicies. */
+  async probeFlow(pod: string, to: { workload: string; port: number }): Promise<FlowProbe> {
+    return this.call<FlowProbe>('POST', `/pods/${encodeURIComponent(pod)}/probe`, to);
+  }
+
   async setNetworkFault(pod: string, scope: FaultScope, fault: NetworkFault | undefined): Promise<void> {
     await this.call('POST', `/pods/${encodeURIComponent(pod)}/network`, { link: scope.link ?? 'all', flow: scope.flow ?? 'both', fault: fault ?? null });
   }
