@@ -12,6 +12,17 @@ export function hashHeader(m: RenderedManifests, destinationRuleName: string): s
 }
 
 /**
+ * The most requests a client sends to the destination at once (`connectionPool.http.
+ * http2MaxRequests`, which Istio applies to HTTP/1.1 as well); undefined when the rule sets none.
+ */
+export function maxActiveRequests(m: RenderedManifests, destinationRuleName: string): number | undefined {
+  const value: unknown = findObject(m, 'DestinationRule', destinationRuleName).spec?.trafficPolicy?.connectionPool?.http?.http2MaxRequests;
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new Error(`DestinationRule/${destinationRuleName}: connectionPool.http.http2MaxRequests must be a positive integer`);
+  return value;
+}
+
+/**
  * One rule of a DestinationRule's `localityLbSetting.distribute`: clients in `from` send
  * each locality of `to` its weight (percent) of their requests. Localities are
  * `region/zone/sub-zone`; `*` matches any value and may only end a locality.

@@ -83,11 +83,20 @@ describe('LbPool: a tier\'s servers in HAProxy as pods come and go', () => {
   /** Records the runtime API calls the pool makes, in order. */
   const recorder = () => {
     const calls: string[] = [];
-    const op = (name: string) => async (backend: string, server: string, ...rest: unknown[]) => { calls.push([name, `${backend}/${server}`, ...rest.filter((x) => x !== undefined && !String(x).includes(':'))].join(' ')); };
+    // A server's options ({ id, weight, maxconn }) read as their values in that order.
+    const flat = (x: unknown): unknown[] => (typeof x === 'object' && x !== null ? Object.values(x) : [x]);
+    const op = (name: string) => async (backend: string, server: string, ...rest: unknown[]) => { calls.push([name, `${backend}/${server}`, ...rest.flatMap(flat).filter((x) => x !== undefined && !String(x).includes(':'))].join(' ')); };
     const haproxy = { addServer: op('add'), serverReady: op('ready'), serverNotReady: op('disable'), drainServer: op('drain'), removeServer: op('del'), setWeight: op('weight') };
     return { calls, haproxy: haproxy as unknown as LocalHaproxy };
   };
   const zonal = ZONES.map((zone) => ({ zone, backend: zonalBackend('db', zone), rule: ruleFor(RULES, zone) }));
+
+  it('gives every server of the pod, in every ring, the DestinationRule\'s limit on requests at once', async () => {
+    const { calls, haproxy } = recorder();
+    const pool = new LbPool(haproxy, 'db', zonal.slice(0, 1), 256, undefined, 100);
+    await pool.add('a0', '127.0.0.1:1', 'zone-a', 1);
+    expect(calls).toEqual(['add db/a0 1 256 100', 'add db.zone-a/a0 1 256 100']);
+  });
 
   it('places a joining pod at its share, makes room in the zonal rings before it takes traffic, and reweighs when it goes', async () => {
     const { calls, haproxy } = recorder();

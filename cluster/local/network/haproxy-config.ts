@@ -112,6 +112,9 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
     '  timeout connect 2s',
     '  timeout client 65s',
     `  timeout server ${input.serverTimeoutMs}ms`,
+    // A request over a pod's maxconn (the DestinationRule's connectionPool) waits as long as
+    // one in flight may take, not the 2 s that timeout queue would otherwise borrow from connect.
+    `  timeout queue ${input.serverTimeoutMs}ms`,
     '  timeout http-keep-alive 60s',
     `  timeout check ${input.checkTimeoutMs}ms`,
     // A refused connection (a pod that just died) is retried on another server: no 5xx.

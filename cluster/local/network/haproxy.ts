@@ -70,6 +70,14 @@ export class HaproxyRuntimeApi {
 /** Kubernetes' default readinessProbe timeoutSeconds. */
 const PROBE_TIMEOUT_MS = 1_000;
 
+/** A server's place in a backend: its id (StatefulSet ordinal + 1), weight, and how many requests it takes at once. */
+export interface ServerOptions {
+  id?: number;
+  weight?: number;
+  /** More wait in HAProxy's queue (the DestinationRule's connectionPool: see mesh.ts). */
+  maxconn?: number;
+}
+
 /**
  * HAProxy as the mesh's consistent-hash router. Pods enter as dynamic servers (in
  * maintenance, checks on), are enabled when ready, drained before they are stopped, and
@@ -124,9 +132,10 @@ export class LocalHaproxy {
   }
 
   /** A new pod: registered in maintenance with health checks running, not yet taking traffic. */
-  async addServer(backend: string, name: string, address: string, id?: number, weight?: number): Promise<void> {
+  async addServer(backend: string, name: string, address: string, server: ServerOptions = {}): Promise<void> {
     const { intervalMs, fall, rise } = this.checks;
-    const options = `${id ? ` id ${id}` : ''}${weight === undefined ? '' : ` weight ${weight}`}`;
+    const { id, weight, maxconn } = server;
+    const options = `${id ? ` id ${id}` : ''}${weight === undefined ? '' : ` weight ${weight}`}${maxconn === undefined ? '' : ` maxconn ${maxconn}`}`;
     const add = () => this.api.expect(`add server ${backend}/${name} ${address} check inter ${intervalMs} fall ${fall} rise ${rise}${options}`, [/New server registered/]);
     try {
       await add();

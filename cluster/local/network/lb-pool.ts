@@ -1,5 +1,5 @@
 import type { LocalityDistribution } from '../../manifests/mesh.ts';
-import type { LocalHaproxy } from './haproxy.ts';
+import type { LocalHaproxy, ServerOptions } from './haproxy.ts';
 import { podShares, weightsFor } from './locality.ts';
 
 /** A client zone's view of a tier: its own HAProxy backend, weighted by the distribute rule for that zone. */
@@ -34,17 +34,23 @@ export class LbPool {
     /** Weight of every server in the zone-agnostic backend; HAProxy's default when undefined. */
     private readonly weight?: number,
     private readonly log: (message: string, err?: unknown) => void = () => {},
+    /** Requests a pod takes at once from each backend; unlimited when undefined. */
+    private readonly maxconn?: number,
   ) {}
+
+  private server(id: number | undefined, weight: number | undefined): ServerOptions {
+    return { ...(id === undefined ? {} : { id }), ...(weight === undefined ? {} : { weight }), ...(this.maxconn === undefined ? {} : { maxconn: this.maxconn }) };
+  }
 
   get backends(): string[] { return [this.backend, ...this.zonal.map((z) => z.backend)]; }
 
   /** A new pod, in maintenance with health checks on; in the zonal rings at the place it will take once ready. */
   async add(name: string, address: string, zone: string, id?: number): Promise<void> {
     this.members.set(name, { zone, ready: false, address, ...(id === undefined ? {} : { id }) });
-    await this.haproxy.addServer(this.backend, name, address, id, this.weight);
+    await this.haproxy.addServer(this.backend, name, address, this.server(id, this.weight));
     for (const z of this.zonal) {
       const weight = this.weights(z, name).get(name) ?? 1;
-      await this.haproxy.addServer(z.backend, name, address, id, weight);
+      await this.haproxy.addServer(z.backend, name, address, this.server(id, weight));
       this.sent.set(`${z.backend}/${name}`, weight);
     }
   }
@@ -87,10 +93,10 @@ export class LbPool {
   async replay(): Promise<void> {
     this.sent.clear();
     for (const [name, m] of [...this.members]) {
-      await this.haproxy.addServer(this.backend, name, m.address, m.id, this.weight);
+      await this.haproxy.addServer(this.backend, name, m.address, this.server(m.id, this.weight));
       for (const z of this.zonal) {
         const weight = this.weights(z, name).get(name) ?? 1;
-        await this.haproxy.addServer(z.backend, name, m.address, m.id, weight);
+        await this.haproxy.addServer(z.backend, name, m.address, this.server(m.id, weight));
         this.sent.set(`${z.backend}/${name}`, weight);
       }
       if (m.ready) for (const b of this.backends) await this.haproxy.serverReady(b, name);

@@ -23,6 +23,12 @@ export interface DbTier {
   /** The tier's activator, HAProxy's backup server in each of the tier's backends. */
   backupAddress: string;
   distribute: LocalityDistribution[];
+  /**
+   * The DestinationRule's connectionPool limit on requests in flight, held per pod and
+   * client view (HAProxy's server maxconn; Envoy holds it per client over the tier): a
+   * request beyond it waits in HAProxy's queue, where Envoy would queue or refuse it.
+   */
+  maxActiveRequests?: number;
 }
 
 export interface MeshPlan {

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { NAMESPACE, TIER_LABEL } from '../../../lib/names.ts';
 import type { RenderedManifests, WorkloadSpec } from '../../manifests.ts';
 // Not the cluster/manifests.ts barrel: it also loads the schema validator, start-up time the daemon does not need.
-import { hashHeader, localityDistribution } from '../../manifests/mesh.ts';
+import { hashHeader, localityDistribution, maxActiveRequests } from '../../manifests/mesh.ts';
 import type { ChildRegistry } from '../process/child-registry.ts';
 import type { Child } from '../process/child.ts';
 import { type RuntimeSettings, heldRequestTimeoutMs } from '../../../lib/time.ts';
@@ -61,6 +61,8 @@ export class LocalMesh {
           workload: spec.name, tier, hashHeader: hashHeader(o.manifests, spec.name), readinessPath: spec.readinessPath,
           backupAddress: activator.address, distribute: localityDistribution(o.manifests, spec.name),
         });
+        const limit = maxActiveRequests(o.manifests, spec.name);
+        if (limit !== undefined) tiers.at(-1)!.maxActiveRequests = limit;
       } else if (spec.service === 'gateway') gateways.push({ workload: spec.name, readinessPath: spec.readinessPath });
     }
     const plan = meshPlan(tiers, gateways, o.zones);
@@ -69,7 +71,7 @@ export class LocalMesh {
       intervalMs: o.settings.healthCheckIntervalMs, fall: o.settings.healthCheckFall, rise: o.settings.healthCheckRise,
     }, heldRequestTimeoutMs(), o.env, o.registry, edgeAuthFromSecrets(o.secretsFile, join(o.runDir, 'edge-keys')));
     const pools = new Map<string, LbPool>();
-    for (const t of tiers) pools.set(t.workload, new LbPool(haproxy, t.workload, plan.zonal.get(t.workload), MAX_WEIGHT, o.log));
+    for (const t of tiers) pools.set(t.workload, new LbPool(haproxy, t.workload, plan.zonal.get(t.workload), MAX_WEIGHT, o.log, t.maxActiveRequests));
     for (const g of gateways) pools.set(g.workload, new LbPool(haproxy, g.workload, [], undefined, o.log));
     // Back through the frontend that routes on the token's tier: a released request lands on its tier's pod.
     for (const activator of activators.values()) activator.setFrontendUrl(haproxy.frontendUrl(DB_FRONTEND));
