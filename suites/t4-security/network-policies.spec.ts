@@ -84,7 +84,7 @@ test.describe('T4.5 network policies', () => {
       const wrong: string[] = [];
       for (const [from, to, port, why] of MUST_ALLOW) if (!flowAllowed(m, flow(from, to, port))) wrong.push(`refused but needed: ${from} → ${to}:${port} (${why})`);
       for (const [from, to, port, why] of MUST_REFUSE) if (flowAllowed(m, flow(from, to, port))) wrong.push(`allowed but forbidden: ${from} → ${to}:${port} (${why})`);
-      measure(test.info(), 'flows decided against the table', wrong.length, 'flows', { op: '==', value: 0, source: `T4.5: ${MUST_ALLOW.length} must-allow, ${MUST_REFUSE.length} must-refuse` });
+      measure(test.info(), 'flows decided against the table', wrong.length, 'flows', { op: '==', value: 0, source: `T4.5: ${MUST_ALLOW.length} must-allow, ${MUST_REFUSE.length} must-refuse` }, wrong.join('; '));
       expect(wrong).toEqual([]);
     });
 
