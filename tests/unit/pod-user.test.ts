@@ -26,11 +26,13 @@ describe('pods as the manifests\' users', () => {
   });
 
   it.skipIf(!asRoot)('as root: enforced where the user can reach the code and the pods\' dirs; a closed dir on the way is named', () => {
+    // Not the repository itself: a clone may sit under a closed dir (mktemp -d is 0700).
+    const code = scratch(0o755);
     const open = scratch(0o711);
-    expect(podUserSupport(USER, { code: REPO_ROOT, pods: open })).toEqual({ enforced: true });
+    expect(podUserSupport(USER, { code, pods: open })).toEqual({ enforced: true });
     const closed = scratch(0o700);
     mkdirSync(join(closed, 'pods'));
-    const support = podUserSupport(USER, { code: REPO_ROOT, pods: join(closed, 'pods') });
+    const support = podUserSupport(USER, { code, pods: join(closed, 'pods') });
     expect(support.enforced).toBe(false);
     expect(!support.enforced && support.reason).toBe(`uid 10001 cannot enter ${closed} (on the way to the pods at ${join(closed, 'pods')}), so pods run as root; allow it search permission (chmod o+x) to run them as the manifests' user`);
   });
