@@ -208,7 +208,7 @@ export class LocalRuntime implements PodOps {
       this.nats = await LocalNatsCluster.start(this.config.runDir, {
         replicas: this.natsReplicas(), env: this.markerEnv, registry: this.registry,
         backoffMs: this.settings.restartBackoffMs, backoffMaxMs: this.settings.restartBackoffMaxMs,
-        log: (m) => this.log(m), onChange: () => this.natsChanged(),
+        log: (m) => this.log(m), onChange: () => this.saveState(),
       });
       return this.nats;
     }, (n) => `${n.nodes.length} servers, ${n.url}`));
@@ -266,11 +266,6 @@ export class LocalRuntime implements PodOps {
     });
     supervisor.adopt(first);
     this.supervisors.set(name, supervisor);
-  }
-
-  /** A NATS server went down or came back (every pod's NATS link looks up the ready servers per connection). */
-  private natsChanged(): void {
-    this.saveState();
   }
 
   /** Every part of the cluster that is not a pod, and how it is doing. */

@@ -53,7 +53,7 @@ describe('sidecar proxy', () => {
     pod = await echoServer();
     nats = await echoServer();
     sidecar = new Sidecar('pod-0', pod.port);
-    ports = await sidecar.start({ nats: { port: nats.port } });
+    ports = await sidecar.start({ nats: { resolve: () => [nats.port] } });
   });
   afterEach(() => { sidecar.clearFaults(); for (const s of sockets.splice(0)) s.destroy(); });
   afterAll(async () => {

@@ -26,7 +26,7 @@ const describe = (peer: PodPeer) => peer.labels['app.kubernetes.io/name'] ?? JSO
  * tier) is refused if any of them refuses: the sidecar cannot know which one a
  * connection will reach before it is made.
  */
-export function egressDenial(m: RenderedManifests, from: PodPeer, destination: Pick<EgressDestination, 'name' | 'to' | 'port'>): string | undefined {
+export function egressDenial(m: RenderedManifests, from: PodPeer, destination: Pick<EgressDestination, 'to' | 'port'>): string | undefined {
   const refusing = destination.to.filter((to) => !flowAllowed(m, { from, to, port: destination.port, protocol: 'TCP' }));
   if (refusing.length === 0) return undefined;
   const who = [...new Set(refusing.map((to) => to.labels['percolate.io/tier'] ? `${describe(to)} (${to.labels['percolate.io/tier']})` : describe(to)))];
@@ -44,7 +44,6 @@ export function outboundLinks(m: RenderedManifests, from: PodPeer, destinations:
     return [d.name, { resolve: d.resolve, ...(deniedBy ? { deniedBy } : {}) }];
   }));
 }
-
 
 /** What a connection attempt saw: bytes back, a reset or close before any, or silence until the bound. */
 export type ConnectionOutcome = 'answered' | 'reset' | 'closed' | 'silent';

@@ -185,9 +185,9 @@ export class ProxyLink {
   private readonly bandwidthFree: Record<Flow, number> = { 'to-pod': 0, 'from-pod': 0 };
   port = 0;
 
-  /** Where connections go: one address, or a Service's ready endpoints taken in turn. */
-  private targets: Array<{ host: string; port: number }>;
-  /** Asked at each new connection instead of `targets`: a Service's endpoints as they are now. */
+  /** Where connections go: one address (port 0: nowhere yet)… */
+  private target: { host: string; port: number };
+  /** …or a Service's endpoints as they are at each new connection, taken in turn. */
   private resolveTargets: (() => number[]) | undefined;
   private nextTarget = 0;
   /**
@@ -200,7 +200,7 @@ export class ProxyLink {
   refusedByPolicy = 0;
 
   constructor(readonly name: string, target: { host: string; port: number }, private readonly inbound: boolean) {
-    this.targets = [target];
+    this.target = target;
   }
 
   async listen(): Promise<number> {
@@ -211,10 +211,7 @@ export class ProxyLink {
     return this.port;
   }
 
-  setTarget(port: number, host = '127.0.0.1'): void { this.targets = [{ host, port }]; }
-
-  /** Several endpoints (the NATS Service's ready servers): each new connection takes the next. */
-  setTargets(ports: number[], host = '127.0.0.1'): void { this.targets = ports.map((port) => ({ host, port })); }
+  setTarget(port: number, host = '127.0.0.1'): void { this.target = { host, port }; }
 
   /** Endpoints looked up at each new connection (a Service whose pods come and go). */
   setTargetResolver(resolve: () => number[]): void { this.resolveTargets = resolve; }
@@ -228,11 +225,11 @@ export class ProxyLink {
   get denied(): string | undefined { return this.deniedBy; }
 
   private pickTarget(): { host: string; port: number } | undefined {
-    const all = this.resolveTargets ? this.resolveTargets().map((port) => ({ host: '127.0.0.1', port })) : this.targets;
-    const live = all.filter((t) => t.port !== 0);
+    if (!this.resolveTargets) return this.target.port === 0 ? undefined : this.target;
+    const live = this.resolveTargets().filter((port) => port !== 0);
     if (live.length === 0) return undefined;
     this.nextTarget = (this.nextTarget + 1) % live.length;
-    return live[this.nextTarget];
+    return { host: '127.0.0.1', port: live[this.nextTarget]! };
   }
 
   faultFor(flow: Flow): NetworkFault | undefined { return this.override ?? this.faults[flow]; }
@@ -325,10 +322,10 @@ export class ProxyLink {
 }
 
 /**
- * Where an outbound link leads: one port, or a Service whose endpoints are looked up per
- * connection, with the NetworkPolicy verdict for the flow (`deniedBy`: why it is refused).
+ * Where an outbound link leads: a Service whose endpoints are looked up per connection,
+ * with the NetworkPolicy verdict for the flow (`deniedBy`: why it is refused).
  */
-export interface OutboundDestination { port?: number; resolve?: () => number[]; deniedBy?: string }
+export interface OutboundDestination { resolve: () => number[]; deniedBy?: string }
 
 /** The sidecar of one pod: an inbound link to the pod's port, and one outbound link per destination. */
 export class Sidecar {
@@ -341,15 +338,15 @@ export class Sidecar {
 
   /** Opens the inbound listener and one outbound listener per destination; returns their ports. */
   async start(destinations: Record<string, OutboundDestination>): Promise<{ inbound: number; outbound: Record<string, number> }> {
-    const outbound: Record<string, number> = {};
-    await this.inbound.listen();
     for (const [name, d] of Object.entries(destinations)) {
-      const link = new ProxyLink(`outbound:${name}`, { host: '127.0.0.1', port: d.port ?? 0 }, false);
-      if (d.resolve) link.setTargetResolver(d.resolve);
+      const link = new ProxyLink(`outbound:${name}`, { host: '127.0.0.1', port: 0 }, false);
+      link.setTargetResolver(d.resolve);
       link.deny(d.deniedBy);
       this.outbound.set(name, link);
-      outbound[name] = await link.listen();
     }
+    // A pod has a link per port of the cluster: opened together, not one after another, on its way to ready.
+    await Promise.all(this.links.map((l) => l.listen()));
+    const outbound = Object.fromEntries([...this.outbound].map(([name, l]) => [name, l.port]));
     return { inbound: this.inbound.port, outbound };
   }
 
