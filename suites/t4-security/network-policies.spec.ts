@@ -95,8 +95,7 @@ test.describe('T4.5 network policies', () => {
     const m = await renderOverlay(profile);
     const containerPortsOf = (peer: Peer): number[] => {
       const workload = WORKLOAD_OF[peer];
-      const obj = m.objects.find((o) => ['Deployment', 'StatefulSet'].includes(o.kind) && o.metadata.name === workload);
-      return obj ? containerPorts(m, obj.kind, workload!).map((p) => p.port) : [];
+      return workload ? ['Deployment', 'StatefulSet'].flatMap((kind) => containerPorts(m, kind, workload)).map((p) => p.port) : [];
     };
     // A flow the cluster can try: from a pod of ours, to a port some pod of the cluster serves.
     const triable = ([from, to, port]: [Peer, Peer, number, string]) => SOURCES.includes(from) && containerPortsOf(to).includes(port);

@@ -57,12 +57,12 @@ export class LocalMesh {
         const activator = new Activator({ workload: spec.name, tier, frontendUrl: '' }, o.activation, o.settings.activationTimeoutMs);
         await activator.listen();
         activators.set(spec.name, activator);
+        const limit = maxActiveRequests(o.manifests, spec.name);
         tiers.push({
           workload: spec.name, tier, hashHeader: hashHeader(o.manifests, spec.name), readinessPath: spec.readinessPath,
           backupAddress: activator.address, distribute: localityDistribution(o.manifests, spec.name),
+          ...(limit === undefined ? {} : { maxActiveRequests: limit }),
         });
-        const limit = maxActiveRequests(o.manifests, spec.name);
-        if (limit !== undefined) tiers.at(-1)!.maxActiveRequests = limit;
       } else if (spec.service === 'gateway') gateways.push({ workload: spec.name, readinessPath: spec.readinessPath });
     }
     const plan = meshPlan(tiers, gateways, o.zones);
