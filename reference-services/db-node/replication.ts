@@ -1,6 +1,6 @@
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from '../shared/logger.ts';
-import { SYNC_STREAM, syncSubject } from '../shared/nats.ts';
+import { SYNC_STREAM, publishDurably, syncSubject } from '../shared/nats.ts';
 import { HttpError } from '../shared/errors.ts';
 import type { DbMetrics } from './metrics.ts';
 import { type HybridClock, type SyncMessage, wallMicros } from './records.ts';
@@ -36,8 +36,8 @@ export class Replicator {
   async write(message: SyncMessage): Promise<number> {
     let seq: number;
     try {
-      const ack = await this.js.publish(syncSubject(message.tenant), JSON.stringify(message), {
-        msgID: `${message.node}:${message.ts}`, timeout: this.publishTimeoutMs,
+      const ack = await publishDurably(this.js, syncSubject(message.tenant), JSON.stringify(message), {
+        msgID: `${message.node}:${message.ts}`, timeoutMs: this.publishTimeoutMs,
       });
       seq = ack.seq;
     } catch (err) {

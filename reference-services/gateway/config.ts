@@ -9,6 +9,8 @@ export interface GatewayConfig {
   uploadDir: string | undefined;
   unreadyGraceMs: number;
   drainTimeoutMs: number;
+  /** How long an upload waits for JetStream to store its job (a stream leader re-elected inside it). */
+  publishTimeoutMs: number;
 }
 
 export function gatewayConfigFromEnv(): GatewayConfig {
@@ -21,5 +23,6 @@ export function gatewayConfigFromEnv(): GatewayConfig {
     uploadDir: process.env.UPLOAD_DIR || undefined,
     unreadyGraceMs: envInt('UNREADY_GRACE_MS', 0),
     drainTimeoutMs: envInt('DRAIN_TIMEOUT_MS', profile.drainTimeoutMs),
+    publishTimeoutMs: Math.max(100, envInt('PUBLISH_TIMEOUT_MS', 5000)),
   };
 }

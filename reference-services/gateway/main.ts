@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const store = await openUploadStore({ uploadDir: config.uploadDir, nc });
 
   mount(...gatewayRoutes({
-    secrets, store, js, jobState, maxUploadBytes: config.maxUploadBytes, metrics: gatewayMetrics(registry), logger,
+    secrets, store, js, jobState, maxUploadBytes: config.maxUploadBytes, publishTimeoutMs: config.publishTimeoutMs, metrics: gatewayMetrics(registry), logger,
   }));
   lifecycle.ready = true;
   logger.info({ port: (server.address() as { port: number }).port, store: store.kind, maxUploadBytes: config.maxUploadBytes }, 'gateway ready');

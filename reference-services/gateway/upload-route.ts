@@ -6,7 +6,7 @@ import { tenantOf } from '../shared/auth.ts';
 import { HttpError, badRequest } from '../shared/errors.ts';
 import { type JobMessage, type JobState, newJobId, objectNameFor, readJobState } from '../shared/jobs.ts';
 import type { Logger } from '../shared/logger.ts';
-import { jobSubject } from '../shared/nats.ts';
+import { jobSubject, publishDurably } from '../shared/nats.ts';
 import type { UploadStore } from '../shared/upload-store.ts';
 import { type GatewayMetrics, uploadResultOf } from './metrics.ts';
 import { receiveUpload } from './multipart-upload.ts';
@@ -16,6 +16,7 @@ export interface UploadDeps {
   js: JetStreamClient;
   jobState: KV;
   maxUploadBytes: number;
+  publishTimeoutMs: number;
   metrics: GatewayMetrics;
   logger: Logger;
 }
@@ -84,9 +85,9 @@ async function accept(ctx: Context, deps: UploadDeps): Promise<void> {
       const existing = idempotencyKey ? await readJobState(deps.jobState, jobId) : undefined;
       if (!existing) throw err;
       replayed = true;
-      if (existing.state === 'queued') await deps.js.publish(jobSubject(tier), JSON.stringify({ ...job, submittedAt: existing.updatedAt }), { msgID: jobId });
+      if (existing.state === 'queued') await publishDurably(deps.js, jobSubject(tier), JSON.stringify({ ...job, submittedAt: existing.updatedAt }), { msgID: jobId, timeoutMs: deps.publishTimeoutMs });
     }
-    if (!replayed) await deps.js.publish(jobSubject(tier), JSON.stringify(job), { msgID: jobId });
+    if (!replayed) await publishDurably(deps.js, jobSubject(tier), JSON.stringify(job), { msgID: jobId, timeoutMs: deps.publishTimeoutMs });
   } catch (err) {
     // A keyed job stays recorded: its retry publishes it; a job without a key has no retry to wait for.
     if (!idempotencyKey) {

@@ -1,7 +1,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import {
   AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager,
-  type JetStreamClient, type JetStreamManager, type StreamConfig,
+  type JetStreamClient, type JetStreamManager, type PubAck, type StreamConfig,
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { Logger } from './logger.ts';
@@ -69,6 +69,27 @@ export async function connectNats(url: string, name: string, logger: Logger): Pr
   })();
   const jsm = await jetstreamManager(nc);
   return { nc, js: jetstream(nc), jsm };
+}
+
+/**
+ * Publishes with a message id and keeps trying until JetStream acknowledges or `timeoutMs`
+ * has passed. When the server holding a stream's leader dies, its peers take a few seconds
+ * to elect another; meanwhile a publish gets "no responders" at once, or waits on a server
+ * that is gone. The same `msgID` inside the stream's duplicate window makes a retry of a
+ * publish that was in fact stored a duplicate, answered with the first one's sequence, never
+ * a second copy. The last error is thrown, as the cause, when the time is up.
+ */
+export async function publishDurably(js: JetStreamClient, subject: string, data: string, o: { msgID: string; timeoutMs: number }): Promise<PubAck> {
+  const deadline = Date.now() + o.timeoutMs;
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await js.publish(subject, data, { msgID: o.msgID, timeout: Math.max(1, deadline - Date.now()) });
+    } catch (err) {
+      const pause = Math.min(50 * 2 ** attempt, 500);
+      if (Date.now() + pause >= deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+  }
 }
 
 /** Creates the named streams when missing; a stream that exists is left as it is. */
