@@ -400,6 +400,26 @@ export interface ScalingHistoryCapability {
   getScalingEvents(filter?: EventFilter): Promise<ScalingEvent[]>;
 }
 
+/** A k6-operator `TestRun` as the kube target applies it (load/tools/testrun.ts renders one). */
+export interface DistributedLoadRun {
+  name: string;
+  namespace: string;
+  /** ConfigMap, Secret, TestRun, applied in this order. */
+  objects: Array<{ apiVersion: string; kind: string; metadata: { name: string; namespace: string } }>;
+  timeoutMs: number;
+}
+
+/** How a TestRun ended: its last stage and each runner pod's log (where its summary is). */
+export interface DistributedLoadResult {
+  stage: string;
+  runnerLogs: Array<{ pod: string; log: string }>;
+}
+
+/** k6 run in the cluster by the k6-operator: a TestRun applied, waited for, its runners' logs read, and removed. */
+export interface LoadOperatorCapability {
+  runTestRun(run: DistributedLoadRun, onProgress?: (stage: string) => void): Promise<DistributedLoadResult>;
+}
+
 export interface Capabilities {
   network: NetworkFaultsCapability;
   networkPolicies: NetworkPoliciesCapability;
@@ -408,9 +428,10 @@ export interface Capabilities {
   chaos: ChaosCapability;
   rawStore: RawStoreCapability;
   scalingHistory: ScalingHistoryCapability;
+  loadOperator: LoadOperatorCapability;
 }
 export type CapabilityName = keyof Capabilities;
-export const CAPABILITY_NAMES: readonly CapabilityName[] = ['network', 'networkPolicies', 'nodes', 'zones', 'chaos', 'rawStore', 'scalingHistory'];
+export const CAPABILITY_NAMES: readonly CapabilityName[] = ['network', 'networkPolicies', 'nodes', 'zones', 'chaos', 'rawStore', 'scalingHistory', 'loadOperator'];
 
 /** What each capability is, for skip reasons. */
 const CAPABILITY_TEXT: Record<CapabilityName, string> = {
@@ -421,6 +442,7 @@ const CAPABILITY_TEXT: Record<CapabilityName, string> = {
   chaos: 'chaos experiments (Chaos Mesh or the local executor)',
   rawStore: 'raw access to the stored bytes of a tenant',
   scalingHistory: 'the autoscaler\'s decision history',
+  loadOperator: 'k6 runners in the cluster (the k6-operator)',
 };
 
 /** The capability's interface, or undefined when the target lacks it. */

@@ -23,6 +23,7 @@ export interface ChartPin {
 export interface Versions {
   k3s: { image: string; tag: string };
   kubectl: { image: string; tag: string };
+  k6: { image: string; tag: string };
   order: string[];
   charts: Record<string, ChartPin>;
   nodePorts: { loadBalancer: number; gateway: number; nats: number; natsMonitoring: number; prometheus: number };

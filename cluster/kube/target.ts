@@ -12,7 +12,8 @@ import type { ExperimentRecord } from '../chaos/records.ts';
 import type { EventFilter } from '../autoscaler/index.ts';
 import { PERCOLATE_NAMESPACE } from '../k3s/plan.ts';
 import {
-  type Capabilities, type Capability, type CapabilityName, type ClusterEndpoints, type ClusterTarget, type DeletePodOptions, type KillPodOptions,
+  type Capabilities, type Capability, type CapabilityName, type ClusterEndpoints, type ClusterTarget, type DeletePodOptions,
+  type DistributedLoadResult, type DistributedLoadRun, type KillPodOptions,
   type NodeInfo, NotImplementedOnTarget, type PodInfo, type PodSelector, type ScaledObjectInfo, type ScalingEvent, type WaitOptions,
   type WorkloadInfo, type ZoneInfo, matchesSelector,
 } from '../target.ts';
@@ -22,6 +23,7 @@ import { KUBE_CONTAINER_RESTART_TIMEOUT_MS, KUBE_DRAIN_TIMEOUT_MS, KUBE_REPLICAS
 import { CHAOS_MESH_API_VERSION } from '../chaos/types.ts';
 
 const ZONE_LABEL = 'topology.kubernetes.io/zone';
+const TESTRUN_API_VERSION = 'k6.io/v1alpha1';
 const PAUSED = 'autoscaling.keda.sh/paused';
 const PAUSED_REPLICAS = 'autoscaling.keda.sh/paused-replicas';
 const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -84,6 +86,7 @@ export class KubeClusterTarget implements ClusterTarget {
       recoverExperiments: (name) => this.recoverExperiments(name),
     },
     scalingHistory: { complete: false, getScalingEvents: (f) => this.getScalingEvents(f) },
+    loadOperator: { runTestRun: (run, onProgress) => this.runTestRun(run, onProgress) },
   };
 
   capability<K extends CapabilityName>(name: K): Capabilities[K] | undefined { return this.capabilityMap[name]; }
@@ -180,6 +183,38 @@ export class KubeClusterTarget implements ClusterTarget {
 
   async getPodLogs(name: string): Promise<string> {
     return this.core.readNamespacedPodLog({ name, namespace: this.ns });
+  }
+
+  // ---- distributed load (k6-operator) ----------------------------------------------------
+
+  /**
+   * Applies a rendered TestRun (its ConfigMap and Secret first), waits for the operator to
+   * take it to `finished` or `error` within the run's bound, reads every runner pod's log
+   * and removes what it applied, pass or fail.
+   */
+  async runTestRun(run: DistributedLoadRun, onProgress?: (stage: string) => void): Promise<DistributedLoadResult> {
+    await this.core.createNamespace({ body: { metadata: { name: run.namespace, labels: { 'app.kubernetes.io/part-of': 'percolate' } } } })
+      .catch((err: unknown) => { if ((err as { code?: number }).code !== 409) throw err; });
+    try {
+      await applyObjects(this.kc, run.objects as never);
+      let seen = '';
+      const stage = await eventually(`TestRun ${run.namespace}/${run.name} finished`, async () => {
+        const current = await this.objects.read({ apiVersion: TESTRUN_API_VERSION, kind: 'TestRun', metadata: { name: run.name, namespace: run.namespace } });
+        const now = String((current as { status?: { stage?: string } }).status?.stage ?? 'pending');
+        if (now !== seen) { seen = now; onProgress?.(now); }
+        return now;
+      }, (now) => now === 'finished' || now === 'error', { timeoutMs: run.timeoutMs, intervalMs: 2_000, show: (now) => `stage ${now}` });
+      const pods = (await this.core.listNamespacedPod({ namespace: run.namespace, labelSelector: `k6_cr=${run.name},runner=true` })).items;
+      const runnerLogs = await Promise.all(pods.map(async (pod) => {
+        const name = pod.metadata?.name ?? '';
+        return { pod: name, log: await this.core.readNamespacedPodLog({ name, namespace: run.namespace }) };
+      }));
+      return { stage, runnerLogs };
+    } finally {
+      for (const object of [...run.objects].reverse()) {
+        await this.objects.delete(object as never).catch((err: unknown) => { if ((err as { code?: number }).code !== 404) throw err; });
+      }
+    }
   }
 
   // ---- nodes (eviction API) -------------------------------------------------------------

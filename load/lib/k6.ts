@@ -7,7 +7,8 @@
  * Environment: BASE_URL (the database load balancer), TOKENS_FILE (JSON object tenant →
  * bearer token, as `npm run load` writes it) or TOKENS (the same JSON inline),
  * PERCOLATE_PROFILE (fast | realistic; default fast), SUMMARY_DIR (default reports/load),
- * RUN_TAG (marks what the run writes).
+ * RUN_TAG (marks what the run writes), SUMMARY_STDOUT=json (also print the summary as one
+ * JSON line: a k6-operator runner's files are gone with its pod, its log is read back).
  */
 import { check } from 'k6';
 import exec from 'k6/execution';
@@ -15,7 +16,7 @@ import http from 'k6/http';
 import type { Options, Scenario } from 'k6/options';
 import { requestFor, seedRequest, tenantFor } from './mix.ts';
 import { type LoadPlan, type ScriptName, type Tenant, isProfile, loadPlan, peakRate, phaseAt, planDurationS } from './scenarios.ts';
-import { type SummaryMetrics, summarize, summaryText } from './summary.ts';
+import { SUMMARY_LINE_PREFIX, type SummaryMetrics, summarize, summaryText } from './summary.ts';
 
 export interface K6Env {
   baseUrl: string;
@@ -99,6 +100,6 @@ export function summaryFiles(plan: LoadPlan, env: K6Env, data: { metrics: Summar
   return {
     [`${env.summaryDir}/${plan.script}.json`]: JSON.stringify(summary, null, 2),
     [`${env.summaryDir}/${plan.script}.txt`]: text,
-    stdout: text,
+    stdout: __ENV.SUMMARY_STDOUT === 'json' ? `${text}${SUMMARY_LINE_PREFIX}${JSON.stringify(summary)}\n` : text,
   };
 }

@@ -6,7 +6,8 @@
  */
 import type { LoadPlan, Threshold } from './scenarios.ts';
 
-export type Executor = 'k6' | 'open-model';
+/** `k6-operator`: k6 runners on a cluster, one summary per runner merged by `mergeRunnerSummaries`. */
+export type Executor = 'k6' | 'open-model' | 'k6-operator';
 
 export interface MetricValues { [stat: string]: number }
 export interface SummaryMetric { values: MetricValues; thresholds?: Record<string, { ok: boolean }> }
@@ -90,6 +91,69 @@ export function summarize(plan: LoadPlan, metrics: SummaryMetrics, meta: { execu
     ...(ttfr ? { ttfr: { samples: ttfr.count ?? 0, p95Seconds: (ttfr['p(95)'] ?? Number.NaN) / 1000, maxSeconds: (ttfr.max ?? Number.NaN) / 1000 } } : {}),
     thresholds,
     droppedIterations: metrics.dropped_iterations?.values.count ?? 0,
+  };
+}
+
+/**
+ * Marks the line a k6 runner prints with its LoadSummary as JSON (SUMMARY_STDOUT=json), so
+ * the summaries of a distributed run can be read back from the runners' logs.
+ */
+export const SUMMARY_LINE_PREFIX = 'percolate-load-summary: ';
+
+/** The summaries printed in a runner's log (normally one). */
+export function summariesInLog(log: string): LoadSummary[] {
+  return log.split('\n').filter((line) => line.startsWith(SUMMARY_LINE_PREFIX)).map((line) => JSON.parse(line.slice(SUMMARY_LINE_PREFIX.length)) as LoadSummary);
+}
+
+const weighted = (parts: Array<{ n: number; rate: number }>): number => {
+  const n = parts.reduce((a, p) => a + p.n, 0);
+  return n === 0 ? 0 : parts.reduce((a, p) => a + p.n * p.rate, 0) / n;
+};
+const largest = (values: number[]): number => (values.length ? Math.max(...values) : Number.NaN);
+
+function mergeSlices(parts: Array<Record<string, SliceFigures>>): Record<string, SliceFigures> {
+  const names = [...new Set(parts.flatMap((p) => Object.keys(p)))];
+  return Object.fromEntries(names.map((name) => {
+    const slices = parts.map((p) => p[name]).filter((x): x is SliceFigures => x !== undefined);
+    return [name, {
+      requests: slices.reduce((a, x) => a + x.requests, 0),
+      errorRate: weighted(slices.map((x) => ({ n: x.requests, rate: x.errorRate }))),
+      p95Ms: largest(slices.map((x) => x.p95Ms)),
+    }];
+  }));
+}
+
+/**
+ * One summary of a run split over k6 runners (the k6-operator's `parallelism`), each of
+ * which summarised only its own share. Counts and rates add up exactly. A percentile
+ * cannot be rebuilt from the runners' percentiles, so the merged one is the largest of
+ * them: an upper bound of the whole run's (a mixture's quantile never exceeds the largest
+ * of its parts'), and a threshold holds only where it held on every runner, so the merge
+ * can fail a run that passed but never pass one that failed.
+ */
+export function mergeRunnerSummaries(runners: LoadSummary[]): LoadSummary {
+  if (!runners.length) throw new Error('no runner summary to merge: the runners printed none (was SUMMARY_STDOUT=json set?)');
+  const first = runners[0]!;
+  const requests = runners.reduce((a, r) => a + r.requests, 0);
+  const ttfrs = runners.flatMap((r) => (r.ttfr ? [r.ttfr] : []));
+  const recoveries = runners.flatMap((r) => (r.recoverySeconds === undefined ? [] : [r.recoverySeconds]));
+  const thresholds = first.thresholds.map((t) => ({ ...t, ok: runners.every((r) => r.thresholds.find((x) => x.metric === t.metric && x.expression === t.expression)?.ok === true) }));
+  return {
+    script: first.script, executor: 'k6-operator', profile: first.profile, baseUrl: first.baseUrl,
+    durationSeconds: largest(runners.map((r) => r.durationSeconds)),
+    requests,
+    errorRate: weighted(runners.map((r) => ({ n: r.requests, rate: r.errorRate }))),
+    throughputRps: runners.reduce((a, r) => a + r.throughputRps, 0),
+    latencyMs: {
+      p50: largest(runners.map((r) => r.latencyMs.p50)), p95: largest(runners.map((r) => r.latencyMs.p95)),
+      p99: largest(runners.map((r) => r.latencyMs.p99)), max: largest(runners.map((r) => r.latencyMs.max)),
+    },
+    tiers: mergeSlices(runners.map((r) => r.tiers)),
+    phases: mergeSlices(runners.map((r) => r.phases)),
+    ...(recoveries.length ? { recoverySeconds: largest(recoveries) } : {}),
+    ...(ttfrs.length ? { ttfr: { samples: ttfrs.reduce((a, t) => a + t.samples, 0), p95Seconds: largest(ttfrs.map((t) => t.p95Seconds)), maxSeconds: largest(ttfrs.map((t) => t.maxSeconds)) } } : {}),
+    thresholds,
+    droppedIterations: runners.reduce((a, r) => a + r.droppedIterations, 0),
   };
 }
 

@@ -31,6 +31,15 @@ export function foreignImports(js: string): string[] {
   return specifiers.filter((s) => s !== 'k6' && !s.startsWith('k6/'));
 }
 
+/** One script's bundle in memory (what a k6-operator ConfigMap carries), checked like the files. */
+export async function bundleScript(script: string): Promise<string> {
+  const out = await build({ ...bundleOptions, entryPoints: [join(LOAD_DIR, `${script}.ts`)], write: false });
+  const js = out.outputFiles[0]!.text;
+  const foreign = foreignImports(js);
+  if (foreign.length) throw new Error(`the bundle of ${script} imports ${foreign.join(', ')}: only k6 modules may stay external`);
+  return js;
+}
+
 export async function bundleAll(): Promise<string[]> {
   const entries = scriptFiles();
   await build({ ...bundleOptions, entryPoints: entries, outdir: DIST_DIR, outExtension: { '.js': '.js' } });

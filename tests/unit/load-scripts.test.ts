@@ -7,6 +7,7 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { GENERATED, renderFixtures } from '../../load/tools/fixtures.ts';
 import { bundleAll, bundleOptions, foreignImports, scriptFiles } from '../../load/tools/bundle.ts';
+import { summariesInLog } from '../../load/lib/summary.ts';
 
 const run = promisify(execFile);
 const root = new URL('../../', import.meta.url);
@@ -25,14 +26,18 @@ const k6Stubs: Plugin = {
   },
 };
 
-/** A script's exported `options`, as k6 would read them in its init context. */
-async function optionsOf(file: string, profile = 'fast'): Promise<{ scenarios: Record<string, any>; thresholds: Record<string, unknown[]> }> {
+/** A script's module as k6 would load it in its init context, with `env` as its __ENV. */
+async function scriptModule(file: string, env: Record<string, string>): Promise<Record<string, any>> {
   const out = await build({ ...bundleOptions, entryPoints: [file], write: false, external: [], plugins: [k6Stubs] });
   const g = globalThis as Record<string, unknown>;
-  g.__ENV = { BASE_URL: 'http://lb.test', TOKENS: '{}', PERCOLATE_PROFILE: profile };
+  g.__ENV = { BASE_URL: 'http://lb.test', TOKENS: '{}', ...env };
   g.open = () => '{}';
-  const mod = await import(`data:text/javascript;base64,${Buffer.from(`${out.outputFiles[0]!.text}\n//${Math.random()}`).toString('base64')}`);
-  return mod.options;
+  return import(`data:text/javascript;base64,${Buffer.from(`${out.outputFiles[0]!.text}\n//${Math.random()}`).toString('base64')}`);
+}
+
+/** A script's exported `options`, as k6 would read them in its init context. */
+async function optionsOf(file: string, profile = 'fast'): Promise<{ scenarios: Record<string, any>; thresholds: Record<string, unknown[]> }> {
+  return (await scriptModule(file, { PERCOLATE_PROFILE: profile })).options;
 }
 const exprs = (list: unknown[] | undefined) => (list ?? []).map((t) => (typeof t === 'string' ? t : (t as { threshold: string }).threshold));
 
@@ -82,6 +87,15 @@ describe('load/ k6 scripts', () => {
     expect(exprs(cold.thresholds.ttfr)).toEqual([`p(95)<${t.coldStartP95Seconds * 1000}`]);
     expect(Object.keys(cold.scenarios).sort()).toEqual(scenarios.coldStart.tiers.map((x: string) => `cold-${x}`).sort());
   }, 60_000);
+
+  it('print their summary as one JSON line only with SUMMARY_STDOUT=json (a k6-operator runner\'s log is read back)', async () => {
+    const file = scriptFiles().find((f) => basename(f, '.ts') === 'baseline')!;
+    const withLine = (await scriptModule(file, { SUMMARY_STDOUT: 'json', SUMMARY_DIR: '/tmp/summary' })).handleSummary({ metrics: {} });
+    expect(summariesInLog(withLine.stdout).map((s) => s.script)).toEqual(['baseline']);
+    expect(withLine['/tmp/summary/baseline.json']).toBeDefined();
+    const without = (await scriptModule(file, {})).handleSummary({ metrics: {} });
+    expect(summariesInLog(without.stdout)).toEqual([]);
+  });
 
   it('bundle to ES2019 JavaScript that imports only k6 modules (npm run load:bundle)', async () => {
     const outputs = await bundleAll();
