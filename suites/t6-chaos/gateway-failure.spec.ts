@@ -9,7 +9,7 @@ import { expect, test } from '../fixtures/index.ts';
 import { DB_SMALL, GATEWAY, WORKER } from '../../lib/names.ts';
 
 test.describe('T6.5 gateway failure', () => {
-  test('T6.5 every gateway pod killed during uploads (and a worker mid-job): back within the bound, each retried upload one job, each job done once @nightly', async ({ cluster, endpoints, tenants, pools, faults, plan, deadlines, timeProfile, testId }) => {
+  test('T6.5 every gateway pod killed during uploads (and a worker mid-job): back within the bound, each retried upload one job, each job done once @pr', async ({ cluster, endpoints, tenants, pools, faults, plan, deadlines, timeProfile, testId }) => {
     const s = skipUnless(cluster, 'localChaos');
     test.skip(s.skip && !cluster.capabilities.has('chaosMesh'), s.reason);
     const owners = tenants.ofTier('small', 5);
