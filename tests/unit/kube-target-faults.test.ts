@@ -1,16 +1,13 @@
-import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeClusterTarget } from '../../cluster/kube/target.ts';
 import { validateResource } from '../../cluster/chaos/schema.ts';
 import { capabilityOf } from '../../cluster/target.ts';
+import { type KubeApiRequest, UNREACHABLE_ENDPOINTS, startFakeKubeApi } from '../helpers/fake-kube-api.ts';
 
 // What the kube target sends Chaos Mesh for a zone outage and a container crash, seen by a
 // fake API server that knows PodChaos (discovery, server-side apply, delete) and one pod, and
 // records every request.
 describe('kube target: faults through Chaos Mesh', () => {
-  const requests: { method: string; url: string; body: string }[] = [];
   /** The pod's container restarts once a container-kill has been applied, if `restartsOnKill`. */
   let restartCount = 0;
   let restartsOnKill = true;
@@ -19,38 +16,27 @@ describe('kube target: faults through Chaos Mesh', () => {
     spec: { containers: [{ name: 'istio-proxy', image: 'proxy' }, { name: 'worker', image: 'percolate/worker:0.1.0' }] },
     status: { containerStatuses: [{ name: 'istio-proxy', restartCount: 7 }, { name: 'worker', restartCount }] },
   });
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    let body = '';
-    req.on('data', (c: Buffer) => { body += c.toString(); });
-    req.on('end', () => {
-      requests.push({ method: req.method!, url: req.url!, body });
-      res.setHeader('Content-Type', 'application/json');
-      if (req.url === '/apis/chaos-mesh.org/v1alpha1') {
-        res.end(JSON.stringify({ kind: 'APIResourceList', groupVersion: 'chaos-mesh.org/v1alpha1', resources: [{ name: 'podchaos', singularName: 'podchaos', namespaced: true, kind: 'PodChaos', verbs: ['create', 'delete', 'get', 'list', 'patch'] }] }));
-      } else if (req.url === '/api/v1/namespaces/percolate/pods/percolate-worker-x') {
-        res.end(JSON.stringify(pod()));
-      } else if (req.method === 'PATCH') {
-        if (restartsOnKill && body.includes('container-kill')) restartCount++;
-        res.end(body);
-      }
-      else if (req.method === 'DELETE') res.end(JSON.stringify({ kind: 'Status', status: 'Success' }));
-      else { res.statusCode = 404; res.end(JSON.stringify({ kind: 'Status', code: 404, message: `no ${req.url}` })); }
-    });
-  });
+  let api: Awaited<ReturnType<typeof startFakeKubeApi>>;
+  let requests: KubeApiRequest[];
   let target: (kind?: 'kube' | 'k3s') => KubeClusterTarget;
 
   beforeAll(async () => {
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const kc = new KubeConfig();
-    const port = (server.address() as AddressInfo).port;
-    kc.loadFromOptions({
-      clusters: [{ name: 'fake', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-      users: [{ name: 'u', token: 't' }], contexts: [{ name: 'c', cluster: 'fake', user: 'u' }], currentContext: 'c',
+    api = await startFakeKubeApi(({ method, url, body }) => {
+      if (url === '/apis/chaos-mesh.org/v1alpha1') {
+        return { kind: 'APIResourceList', groupVersion: 'chaos-mesh.org/v1alpha1', resources: [{ name: 'podchaos', singularName: 'podchaos', namespaced: true, kind: 'PodChaos', verbs: ['create', 'delete', 'get', 'list', 'patch'] }] };
+      }
+      if (url === '/api/v1/namespaces/percolate/pods/percolate-worker-x') return pod();
+      if (method === 'PATCH') {
+        if (restartsOnKill && body.includes('container-kill')) restartCount++;
+        return body;
+      }
+      if (method === 'DELETE') return { kind: 'Status', status: 'Success' };
+      return undefined;
     });
-    const endpoints = { loadBalancerUrl: 'http://127.0.0.1:9', gatewayUrl: 'http://127.0.0.1:9', natsUrl: 'nats://127.0.0.1:9', natsMonitorUrl: 'http://127.0.0.1:9', prometheusUrl: 'http://127.0.0.1:9' };
-    target = (kind = 'kube') => new KubeClusterTarget(kc, { kind, endpoints: endpoints as never });
+    requests = api.requests;
+    target = (kind = 'kube') => new KubeClusterTarget(api.kubeConfig, { kind, endpoints: UNREACHABLE_ENDPOINTS });
   });
-  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+  afterAll(() => api?.close());
 
   it('fails every pod on the zone\'s nodes with a bounded PodChaos, and restoring deletes it', async () => {
     const kube = target();

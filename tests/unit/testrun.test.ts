@@ -1,7 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
 import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadVersions } from '../../cluster/k3s/plan.ts';
@@ -10,6 +7,7 @@ import { capabilityOf } from '../../cluster/target.ts';
 import { SCRIPTS, loadPlan, peakRate } from '../../load/lib/scenarios.ts';
 import { type LoadSummary, SUMMARY_LINE_PREFIX, mergeRunnerSummaries, summariesInLog } from '../../load/lib/summary.ts';
 import { bundleScript } from '../../load/tools/bundle.ts';
+import { type KubeApiRequest, UNREACHABLE_ENDPOINTS, startFakeKubeApi } from '../helpers/fake-kube-api.ts';
 import { RATE_PER_RUNNER, parallelismFor, renderTestRun } from '../../load/tools/testrun.ts';
 
 // The k6-operator's own schema for TestRun (cluster/k6-operator/crd/), as its API server would check it.
@@ -82,52 +80,47 @@ describe('a distributed run\'s summary, from its runners\' logs', () => {
 // knows ConfigMap, Secret and TestRun, moves the TestRun to `finished` after two reads and
 // has two runner pods with logs.
 describe('kube target: a TestRun applied, waited for, read back and removed', () => {
-  const requests: { method: string; url: string; body: string }[] = [];
   let reads = 0;
   let finalStage = 'finished';
   const summary = runner({});
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    let body = '';
-    req.on('data', (c: Buffer) => { body += c.toString(); });
-    req.on('end', () => {
-      requests.push({ method: req.method!, url: req.url!, body });
-      res.setHeader('Content-Type', 'application/json');
-      const url = req.url!;
-      if (url === '/api/v1') {
-        res.end(JSON.stringify({ kind: 'APIResourceList', groupVersion: 'v1', resources: [
-          { name: 'configmaps', singularName: 'configmap', namespaced: true, kind: 'ConfigMap', verbs: ['create', 'delete', 'get', 'patch'] },
-          { name: 'secrets', singularName: 'secret', namespaced: true, kind: 'Secret', verbs: ['create', 'delete', 'get', 'patch'] },
-        ] }));
-      } else if (url === '/apis/k6.io/v1alpha1') {
-        res.end(JSON.stringify({ kind: 'APIResourceList', groupVersion: 'k6.io/v1alpha1', resources: [{ name: 'testruns', singularName: 'testrun', namespaced: true, kind: 'TestRun', verbs: ['create', 'delete', 'get', 'patch'] }] }));
-      } else if (url === '/api/v1/namespaces' && req.method === 'POST') {
-        res.statusCode = 409; res.end(JSON.stringify({ kind: 'Status', code: 409, reason: 'AlreadyExists', message: 'exists' }));
-      } else if (req.method === 'GET' && url.startsWith('/apis/k6.io/v1alpha1/namespaces/percolate-load/testruns/')) {
-        reads += 1;
-        res.end(JSON.stringify({ apiVersion: 'k6.io/v1alpha1', kind: 'TestRun', metadata: { name: 'x', namespace: 'percolate-load' }, status: { stage: reads < 3 ? 'started' : finalStage } }));
-      } else if (req.method === 'GET' && url.startsWith('/api/v1/namespaces/percolate-load/pods?')) {
-        res.end(JSON.stringify({ kind: 'PodList', apiVersion: 'v1', items: [1, 2].map((i) => ({ metadata: { name: `runner-${i}`, namespace: 'percolate-load' } })) }));
-      } else if (req.method === 'GET' && /\/pods\/runner-\d\/log/.test(url)) {
-        res.setHeader('Content-Type', 'text/plain');
-        res.end(`running\n${SUMMARY_LINE_PREFIX}${JSON.stringify(summary)}\n`);
-      } else if (req.method === 'PATCH') res.end(body);
-      else if (req.method === 'DELETE') res.end(JSON.stringify({ kind: 'Status', status: 'Success' }));
-      else { res.statusCode = 404; res.end(JSON.stringify({ kind: 'Status', code: 404, message: `no ${url}` })); }
-    });
-  });
+  let api: Awaited<ReturnType<typeof startFakeKubeApi>>;
+  let requests: KubeApiRequest[];
   let target: KubeClusterTarget;
 
   beforeAll(async () => {
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'fake', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
-      users: [{ name: 'u', token: 't' }], contexts: [{ name: 'c', cluster: 'fake', user: 'u' }], currentContext: 'c',
+    api = await startFakeKubeApi(({ method, url, body }, res) => {
+      if (url === '/api/v1') {
+        return { kind: 'APIResourceList', groupVersion: 'v1', resources: [
+          { name: 'configmaps', singularName: 'configmap', namespaced: true, kind: 'ConfigMap', verbs: ['create', 'delete', 'get', 'patch'] },
+          { name: 'secrets', singularName: 'secret', namespaced: true, kind: 'Secret', verbs: ['create', 'delete', 'get', 'patch'] },
+        ] };
+      }
+      if (url === '/apis/k6.io/v1alpha1') {
+        return { kind: 'APIResourceList', groupVersion: 'k6.io/v1alpha1', resources: [{ name: 'testruns', singularName: 'testrun', namespaced: true, kind: 'TestRun', verbs: ['create', 'delete', 'get', 'patch'] }] };
+      }
+      if (url === '/api/v1/namespaces' && method === 'POST') {
+        res.statusCode = 409;
+        return { kind: 'Status', code: 409, reason: 'AlreadyExists', message: 'exists' };
+      }
+      if (method === 'GET' && url.startsWith('/apis/k6.io/v1alpha1/namespaces/percolate-load/testruns/')) {
+        reads += 1;
+        return { apiVersion: 'k6.io/v1alpha1', kind: 'TestRun', metadata: { name: 'x', namespace: 'percolate-load' }, status: { stage: reads < 3 ? 'started' : finalStage } };
+      }
+      if (method === 'GET' && url.startsWith('/api/v1/namespaces/percolate-load/pods?')) {
+        return { kind: 'PodList', apiVersion: 'v1', items: [1, 2].map((i) => ({ metadata: { name: `runner-${i}`, namespace: 'percolate-load' } })) };
+      }
+      if (method === 'GET' && /\/pods\/runner-\d\/log/.test(url)) {
+        res.setHeader('Content-Type', 'text/plain');
+        return `running\n${SUMMARY_LINE_PREFIX}${JSON.stringify(summary)}\n`;
+      }
+      if (method === 'PATCH') return body;
+      if (method === 'DELETE') return { kind: 'Status', status: 'Success' };
+      return undefined;
     });
-    const endpoints = { loadBalancerUrl: 'http://127.0.0.1:9', gatewayUrl: 'http://127.0.0.1:9', natsUrl: 'nats://127.0.0.1:9', natsMonitoringUrl: 'http://127.0.0.1:9', prometheusUrl: 'http://127.0.0.1:9' };
-    target = new KubeClusterTarget(kc, { endpoints: endpoints as never });
+    requests = api.requests;
+    target = new KubeClusterTarget(api.kubeConfig, { endpoints: UNREACHABLE_ENDPOINTS });
   });
-  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+  afterAll(() => api?.close());
 
   const rendered = () => renderTestRun({ plan: loadPlan('baseline', 'fast'), bundle: 'export default function () {}', parallelism: 2, tokens: {}, runTag: 'r1' });
 
