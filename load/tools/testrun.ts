@@ -10,6 +10,7 @@
  * (`cluster/k6-operator/crd/`, tests/unit/testrun.test.ts).
  */
 import { loadVersions } from '../../cluster/k3s/plan.ts';
+import type { DistributedLoadRun } from '../../cluster/target.ts';
 import { type LoadPlan, peakRate, planDurationS } from '../lib/scenarios.ts';
 
 /** Where the runners run: their own namespace, so the percolate namespace's default-deny policies stay as they are. */
@@ -53,16 +54,8 @@ export interface TestRunInput {
   namespace?: string;
 }
 
-export interface RenderedTestRun {
-  name: string;
-  namespace: string;
-  /** ConfigMap, Secret, TestRun: apply in this order. */
-  objects: Array<{ apiVersion: string; kind: string; metadata: { name: string; namespace: string; labels: Record<string, string> }; [field: string]: unknown }>;
-  /** A bound on the run: the plan's duration plus the runners' start and the summary. */
-  timeoutMs: number;
-}
-
-export function renderTestRun(input: TestRunInput): RenderedTestRun {
+/** The objects the kube target applies (`DistributedLoadRun`); its bound is the plan's duration plus the runners' start and the summary. */
+export function renderTestRun(input: TestRunInput): DistributedLoadRun {
   const { plan } = input;
   const namespace = input.namespace ?? LOAD_NAMESPACE;
   const name = dnsLabel(`percolate-${plan.script}-${input.runTag}`);
