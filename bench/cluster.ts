@@ -8,7 +8,6 @@ import { tenantHeaders as headersOf } from '../lib/http.ts';
 import { REPO_ROOT } from '../lib/repo.ts';
 import type { Secrets } from '../reference-services/shared/secrets.ts';
 import { type ServiceProcess, TestServices } from '../tests/helpers/processes.ts';
-import { freePort } from '../tests/helpers/ports.ts';
 import { Fatal, eventually } from '../lib/poll.ts';
 import { onTeardown } from './teardown.ts';
 
@@ -71,10 +70,15 @@ async function startService(env: BenchEnv, service: 'db-node' | 'worker', name: 
 }
 
 export async function startBareServer(env: BenchEnv, bodyFile: string): Promise<{ url: string; process: Child }> {
-  const port = await freePort();
+  // Port 0: it binds one of its own and says which ("bare-server listening on <port>").
   const proc = spawnChild('bare-server', process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'bare-server.ts')],
-    { ...process.env, PORT: String(port), BARE_BODY_FILE: bodyFile }, join(env.dir, 'bare-server.log'), [port]);
+    { ...process.env, PORT: '0', BARE_BODY_FILE: bodyFile }, join(env.dir, 'bare-server.log'));
   onTeardown('bare-server', async () => { await proc.stop(10_000); });
+  const port = await eventually('bare-server listening', async () => {
+    if (!proc.running) throw new Fatal(`bare-server exited:\n${proc.tail(1000)}`);
+    return Number(/bare-server listening on (\d+)/.exec(proc.output)?.[1] ?? 0);
+  }, (p) => p > 0, { timeoutMs: 15_000, intervalMs: 50 });
+  proc.ports.push(port);
   const url = `http://127.0.0.1:${port}`;
   await eventually('bare-server answering', async () => {
     if (!proc.running) throw new Fatal(`bare-server exited:\n${proc.tail(1000)}`);

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Child, binary, hostEnv, spawnChild, whenHealthy } from '../process/child.ts';
 import { ChildRegistry } from '../process/child-registry.ts';
@@ -10,9 +10,14 @@ import { type ComponentHealth, Supervisor } from '../process/supervisor.ts';
 /** One server of the NATS StatefulSet: `nats-<ordinal>`, its ports, its JetStream store. */
 export interface NatsNode {
   name: string;
+  /** Client port: 0 until its first start has bound one (port -1) and logged it; restarts listen on it again. */
   port: number;
+  /** Monitoring port, likewise. */
   monitorPort: number;
-  /** Route port (0 for a single server, which has no cluster). */
+  /**
+   * Route port (0 for a single server, which has no cluster). Chosen before the start, as
+   * every server's routes must name the others' (see `start` for when it was taken meanwhile).
+   */
   clusterPort: number;
   storeDir: string;
   configFile: string;
@@ -30,19 +35,23 @@ export interface NatsClusterOptions {
   log: (message: string) => void;
   /** A server went down or came back (the runtime retargets the pods' NATS links and saves state). */
   onChange: () => void;
+  /** Picks a route port before the servers start (a test hands out one that is taken). */
+  routePort: () => Promise<number>;
 }
 
 /** A single server of its own, restarted quickly if it dies: what a test or the bench starts. */
 const DEFAULT_OPTIONS = (): NatsClusterOptions => ({
-  replicas: 1, env: hostEnv(), registry: new ChildRegistry(), backoffMs: 100, backoffMaxMs: 5_000, log: () => {}, onChange: () => {},
+  replicas: 1, env: hostEnv(), registry: new ChildRegistry(), backoffMs: 100, backoffMaxMs: 5_000, log: () => {}, onChange: () => {}, routePort: freePort,
 });
 
 /** nats-server's config for one server of the cluster, as the manifests' nats.conf gives it, with local addresses. */
 function natsConfig(node: NatsNode, peers: NatsNode[]): string {
   const lines = [
     `server_name: ${node.name}`,
-    `listen: 127.0.0.1:${node.port}`,
-    `http: 127.0.0.1:${node.monitorPort}`,
+    // -1: a port of the server's own choosing, read back from its log (no gap for another
+    // process to take it); a restart asks for the one it had.
+    `listen: 127.0.0.1:${node.port || -1}`,
+    `http: 127.0.0.1:${node.monitorPort || -1}`,
     `jetstream { store_dir: ${JSON.stringify(node.storeDir)} }`,
   ];
   if (peers.length > 1) {
@@ -59,6 +68,21 @@ function natsConfig(node: NatsNode, peers: NatsNode[]): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** A server could not bind a port chosen for it: something else took it meanwhile. */
+export class NatsPortTakenError extends Error {
+  override readonly name = 'NatsPortTakenError';
+}
+
+/** Attempts at starting a cluster whose route ports were taken between choosing and binding them. */
+const START_ATTEMPTS = 3;
+
+/** `[INF] Listening for client connections on 127.0.0.1:<port>` and `Starting http monitor on 127.0.0.1:<port>`. */
+export function loggedNatsPorts(output: string): { port?: number; monitorPort?: number } {
+  const client = /Listening for client connections on 127\.0\.0\.1:(\d+)/.exec(output);
+  const monitor = /Starting http monitor on 127\.0\.0\.1:(\d+)/.exec(output);
+  return { port: client ? Number(client[1]) : undefined, monitorPort: monitor ? Number(monitor[1]) : undefined };
+}
+
 /**
  * NATS as the manifests run it: a StatefulSet of nats-servers with JetStream, clustered
  * (routes between all servers, streams replicated as the services ask: R3 on three
@@ -71,20 +95,34 @@ export class LocalNatsCluster {
   /** Servers and their JetStream stores go below `runDir/nats/`, their logs in `runDir/logs/`. */
   static async start(runDir: string, overrides: Partial<NatsClusterOptions> = {}): Promise<LocalNatsCluster> {
     const options = { ...DEFAULT_OPTIONS(), ...overrides };
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await LocalNatsCluster.startOnce(runDir, options);
+      } catch (err) {
+        // A route port chosen free was bound by another process before its server started:
+        // every server names the others' route ports, so the cluster starts over on new ones.
+        if (!(err instanceof NatsPortTakenError) || attempt >= START_ATTEMPTS) throw err;
+        options.log(`NATS: ${err.message}; starting again on other ports (attempt ${attempt + 1} of ${START_ATTEMPTS})`);
+      }
+    }
+  }
+
+  private static async startOnce(runDir: string, options: NatsClusterOptions): Promise<LocalNatsCluster> {
     const nodes: NatsNode[] = [];
     const clustered = options.replicas > 1;
     for (let i = 0; i < options.replicas; i += 1) {
       const name = `nats-${i}`;
       const dir = join(runDir, 'nats', name);
+      // A start over begins from an empty store, as the first did.
+      rmSync(join(dir, 'jetstream'), { recursive: true, force: true });
       mkdirSync(dir, { recursive: true });
       nodes.push({
-        name, port: await freePort(), monitorPort: await freePort(), clusterPort: clustered ? await freePort() : 0,
+        name, port: 0, monitorPort: 0, clusterPort: clustered ? await options.routePort() : 0,
         storeDir: join(dir, 'jetstream'), configFile: join(dir, 'nats.conf'), supervisor: undefined as never,
       });
     }
     const cluster = new LocalNatsCluster(nodes, options);
     for (const node of nodes) {
-      writeFileSync(node.configFile, natsConfig(node, nodes));
       node.supervisor = new Supervisor(node.name, () => cluster.launch(node, runDir), {
         backoffMs: options.backoffMs, backoffMaxMs: options.backoffMaxMs, log: options.log, onChange: options.onChange,
       });
@@ -92,8 +130,9 @@ export class LocalNatsCluster {
     try {
       // Together: a clustered server waits for its peers before JetStream is ready. Every
       // start settles before a failure is reported, so none is left starting unseen.
-      const failed = (await Promise.allSettled(nodes.map((n) => n.supervisor.start()))).find((r) => r.status === 'rejected');
-      if (failed) throw failed.reason;
+      const failures = (await Promise.allSettled(nodes.map((n) => n.supervisor.start())))
+        .flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+      if (failures.length) throw failures.find((e) => e instanceof NatsPortTakenError) ?? failures[0];
       if (clustered) await cluster.waitForMetaLeader(30_000);
     } catch (err) {
       // The servers that did come up must not outlive a start that failed.
@@ -120,9 +159,18 @@ export class LocalNatsCluster {
   }
 
   private async launch(node: NatsNode, runDir: string): Promise<Child> {
+    writeFileSync(node.configFile, natsConfig(node, this.nodes));
     const child = this.options.registry.track(spawnChild(node.name, binary('nats-server'), ['-c', node.configFile], this.options.env,
-      logFile(runDir, node.name), [node.port, node.monitorPort, ...(node.clusterPort ? [node.clusterPort] : [])]));
-    return whenHealthy(child, `${node.name} up`, 20_000, async () => {
+      logFile(runDir, node.name), [node.port, node.monitorPort, node.clusterPort].filter(Boolean)));
+    try {
+      return await whenHealthy(child, `${node.name} up`, 20_000, async () => {
+        if (!node.port || !node.monitorPort) {
+          const logged = loggedNatsPorts(child.output);
+          if (!logged.port || !logged.monitorPort) return false;
+          node.port = logged.port;
+          node.monitorPort = logged.monitorPort;
+          child.ports.push(node.port, node.monitorPort);
+        }
         // Identity first: the port must be this server's, not something that took it meanwhile.
         const varz = await (await fetch(`${this.monitoringUrlOf(node)}/varz`, { signal: AbortSignal.timeout(1_000) })).json() as { server_name?: string };
         if (varz.server_name !== node.name) throw new Error(`port ${node.monitorPort} answers as ${varz.server_name}, not ${node.name}`);
@@ -130,7 +178,13 @@ export class LocalNatsCluster {
         // JetStream is current with the meta leader and its streams, not when it first answers.
         // Clients are routed to it from then on; earlier, their JetStream requests would fail.
         return (await fetch(`${this.monitoringUrlOf(node)}/healthz`, { signal: AbortSignal.timeout(1_000) })).ok;
-    });
+      });
+    } catch (err) {
+      if (/address already in use/i.test(child.output)) {
+        throw new NatsPortTakenError(`${node.name} could not bind a port of its config (${[node.port, node.monitorPort, node.clusterPort].filter(Boolean).join(', ')}): address already in use`, { cause: err });
+      }
+      throw err;
+    }
   }
 
   /** JetStream in a cluster takes requests once the servers have elected a meta leader. */

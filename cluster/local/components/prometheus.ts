@@ -3,13 +3,18 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { type Child, binary, spawnChild, whenHealthy } from '../process/child.ts';
 import type { ChildRegistry } from '../process/child-registry.ts';
-import { freePort } from '../network/net-util.ts';
 import { logFile } from '../process/paths.ts';
 
 /** One file_sd target group: addresses and the labels Kubernetes SD would have given them. */
 export interface ScrapeTarget {
   address: string;
   labels: Record<string, string>;
+}
+
+/** The port of Prometheus's `msg="Listening on" address=127.0.0.1:<port>` log line, if it has written it. */
+export function listeningPort(output: string): number | undefined {
+  const match = /msg="Listening on" address=127\.0\.0\.1:(\d+)/.exec(output);
+  return match ? Number(match[1]) : undefined;
 }
 
 /** The file_sd jobs: pods of each service and the runtime's own exporters. */
@@ -26,14 +31,22 @@ export class LocalPrometheus {
   private writeTimer: NodeJS.Timeout | undefined;
   private readonly dirty = new Set<ScrapeJob>();
 
-  private constructor(readonly port: number, private readonly dir: string, private readonly runDir: string) {}
+  /** 0 until the first start has bound one and reported it; a restart listens on it again. */
+  private boundPort = 0;
+
+  private constructor(private readonly dir: string, private readonly runDir: string) {}
+
+  get port(): number {
+    if (!this.boundPort) throw new Error('prometheus has no port before it has started');
+    return this.boundPort;
+  }
 
   get url(): string { return `http://127.0.0.1:${this.port}`; }
   get log(): string { return logFile(this.runDir, 'prometheus'); }
   private sdFile(job: ScrapeJob): string { return join(this.dir, 'targets', `${job}.json`); }
 
   static async start(runDir: string, scrapeIntervalSeconds: number, env: NodeJS.ProcessEnv, registry: ChildRegistry): Promise<LocalPrometheus> {
-    const prom = new LocalPrometheus(await freePort(), join(runDir, 'prometheus'), runDir);
+    const prom = new LocalPrometheus(join(runDir, 'prometheus'), runDir);
     mkdirSync(join(prom.dir, 'targets'), { recursive: true });
     for (const job of SCRAPE_JOBS) prom.flushJob(job);
     const config = {
@@ -50,17 +63,27 @@ export class LocalPrometheus {
 
   private get configFile(): string { return join(this.dir, 'prometheus.yml'); }
 
-  /** Starts the server on its port, config and data (first start and restarts alike); resolves once it is ready. */
+  /**
+   * Starts the server on its config and data (first start and restarts alike); resolves once
+   * it is ready. The first start binds port 0 and reads the port from its "Listening on"
+   * line (info level, which logs little else), so no other process can hold it meanwhile.
+   */
   async launch(env: NodeJS.ProcessEnv, registry: ChildRegistry): Promise<Child> {
     const child = registry.track(spawnChild('prometheus', binary('prometheus'), [
       `--config.file=${this.configFile}`,
       `--storage.tsdb.path=${join(this.dir, 'data')}`,
       '--storage.tsdb.retention.time=1d',
-      `--web.listen-address=127.0.0.1:${this.port}`,
+      `--web.listen-address=127.0.0.1:${this.boundPort}`,
       '--web.enable-lifecycle',
-      '--log.level=warn',
-    ], env, this.log, [this.port]));
-    await whenHealthy(child, 'prometheus ready', 15_000, async () => (await fetch(`${this.url}/-/ready`)).ok);
+      '--log.level=info',
+    ], env, this.log, this.boundPort ? [this.boundPort] : []));
+    await whenHealthy(child, 'prometheus ready', 15_000, async () => {
+      const port = this.boundPort || listeningPort(child.output);
+      if (!port) return false;
+      if (!(await fetch(`http://127.0.0.1:${port}/-/ready`)).ok) return false;
+      if (!this.boundPort) child.ports.push((this.boundPort = port));
+      return true;
+    });
     this.child = child;
     return child;
   }

@@ -22,6 +22,8 @@ export interface HaproxyFrontend {
   name: string;
   /** Port the tests and workers connect to. */
   port: number;
+  /** HAProxy's descriptor of a socket already listening on `port` (`bind fd@N`); without it HAProxy binds the port itself. */
+  fd?: number;
   defaultBackend: string;
   /**
    * Picks the backend from a claim of the bearer token (the tenant's tier), as Istio's
@@ -34,6 +36,8 @@ export interface HaproxyFrontend {
 export interface HaproxyConfigInput {
   socketPath: string;
   statsPort: number;
+  /** As a frontend's `fd`, for the stats port. */
+  statsFd?: number;
   frontends: HaproxyFrontend[];
   backends: HaproxyBackend[];
   /** `timeout server`: must outlast the activator's hold, which answers as a server does. */
@@ -98,6 +102,8 @@ const EDGE_DEFAULTS = [
 ];
 // ---- end of edge limits ------------------------------------------------------------------
 
+const bindLine = (port: number, fd: number | undefined) => `  bind ${fd === undefined ? `127.0.0.1:${port}` : `fd@${fd}`}`;
+
 export function renderHaproxyConfig(input: HaproxyConfigInput): string {
   const lines = [
     'global',
@@ -126,7 +132,7 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
     ...EDGE_DEFAULTS,
     '',
     'frontend stats',
-    `  bind 127.0.0.1:${input.statsPort}`,
+    bindLine(input.statsPort, input.statsFd),
     '  http-request use-service prometheus-exporter if { path /metrics }',
     '  stats enable',
     '  stats uri /stats',
@@ -136,7 +142,7 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
     lines.push(
       '',
       `frontend ${f.name}`,
-      `  bind 127.0.0.1:${f.port}`,
+      bindLine(f.port, f.fd),
       ...(f.claimRoute && input.edge ? edgeAuthLines(input.edge) : []),
       ...claimRouteLines(f),
       `  default_backend ${f.defaultBackend}`,

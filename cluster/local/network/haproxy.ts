@@ -1,11 +1,11 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { type Child, binary, spawnChild, whenHealthy } from '../process/child.ts';
 import type { ChildRegistry } from '../process/child-registry.ts';
 import { type HaproxyBackend, type HaproxyFrontend, renderHaproxyConfig } from './haproxy-config.ts';
 import type { EdgeAuth } from './edge-auth.ts';
-import { freePort, isListening } from './net-util.ts';
+import { type ListeningSocket, isListening, listenForChild } from './net-util.ts';
 import { eventually } from '../../../lib/poll.ts';
 import { logFile } from '../process/paths.ts';
 
@@ -87,6 +87,13 @@ export class LocalHaproxy {
   child!: Child;
   readonly api: HaproxyRuntimeApi;
 
+  /**
+   * The sockets HAProxy listens on, bound by us (stats first, then the frontends in order)
+   * until a launch hands them over: the first start binds port 0, a restart the same ports
+   * again, as a Service keeps its address.
+   */
+  private sockets: ListeningSocket[] | undefined;
+
   private constructor(readonly runDir: string, readonly statsPort: number, readonly frontends: HaproxyFrontend[], readonly checks: HealthCheckSettings) {
     this.api = new HaproxyRuntimeApi(join(runDir, 'haproxy.sock'));
   }
@@ -100,15 +107,29 @@ export class LocalHaproxy {
   }
 
   static async start(runDir: string, frontends: (Omit<HaproxyFrontend, 'port'>)[], backends: HaproxyBackend[], checks: HealthCheckSettings, serverTimeoutMs: number, env: NodeJS.ProcessEnv, registry: ChildRegistry, edge?: EdgeAuth): Promise<LocalHaproxy> {
-    const withPorts: HaproxyFrontend[] = [];
-    for (const f of frontends) withPorts.push({ ...f, port: await freePort() });
-    const haproxy = new LocalHaproxy(runDir, await freePort(), withPorts, checks);
-    writeFileSync(haproxy.configFile, renderHaproxyConfig({
-      socketPath: haproxy.api.socketPath, statsPort: haproxy.statsPort, frontends: withPorts, backends,
-      // A check waits as long as a kubelet's readiness probe does by default (timeoutSeconds 1):
-      // a healthy pod answering /ready slowly on a loaded machine is not taken out of its ring.
-      serverTimeoutMs, checkTimeoutMs: Math.max(checks.intervalMs, PROBE_TIMEOUT_MS), edge,
-    }));
+    const sockets: ListeningSocket[] = [];
+    try {
+      for (let i = 0; i <= frontends.length; i += 1) sockets.push(await listenForChild(0));
+    } catch (err) {
+      for (const s of sockets) s.close();
+      throw err;
+    }
+    // The child's descriptors: its stdio is 0–2, our sockets follow in order.
+    const withPorts: HaproxyFrontend[] = frontends.map((f, i) => ({ ...f, port: sockets[i + 1]!.port, fd: 4 + i }));
+    const haproxy = new LocalHaproxy(runDir, sockets[0]!.port, withPorts, checks);
+    haproxy.sockets = sockets;
+    try {
+      mkdirSync(runDir, { recursive: true });
+      writeFileSync(haproxy.configFile, renderHaproxyConfig({
+        socketPath: haproxy.api.socketPath, statsPort: haproxy.statsPort, statsFd: 3, frontends: withPorts, backends,
+        // A check waits as long as a kubelet's readiness probe does by default (timeoutSeconds 1):
+        // a healthy pod answering /ready slowly on a loaded machine is not taken out of its ring.
+        serverTimeoutMs, checkTimeoutMs: Math.max(checks.intervalMs, PROBE_TIMEOUT_MS), edge,
+      }));
+    } catch (err) {
+      for (const s of sockets) s.close();
+      throw err;
+    }
     haproxy.child = await haproxy.launch(env, registry);
     return haproxy;
   }
@@ -121,14 +142,33 @@ export class LocalHaproxy {
    * through the runtime API, are replayed by the runtime.
    */
   async launch(env: NodeJS.ProcessEnv, registry: ChildRegistry): Promise<Child> {
-    const child = registry.track(spawnChild('haproxy', binary('haproxy'), ['-f', this.configFile, '-db'], env, this.log,
-      [this.statsPort, ...this.frontends.map((b) => b.port)]));
+    const ports = [this.statsPort, ...this.frontends.map((b) => b.port)];
+    const sockets = this.sockets ?? await this.listenAgain(ports);
+    this.sockets = undefined;
+    let child: Child;
+    try {
+      child = registry.track(spawnChild('haproxy', binary('haproxy'), ['-f', this.configFile, '-db'], env, this.log, ports, undefined, sockets.map((s) => s.fd)));
+    } finally {
+      // HAProxy holds its own copies now; ours would only keep a dead HAProxy's ports bound.
+      for (const s of sockets) s.close();
+    }
     await whenHealthy(child, 'haproxy accepting', 10_000, async () => {
         await this.api.command('show info');
         return (await Promise.all(this.frontends.map((b) => isListening(b.port)))).every(Boolean);
     });
     this.child = child;
     return child;
+  }
+
+  private async listenAgain(ports: number[]): Promise<ListeningSocket[]> {
+    const sockets: ListeningSocket[] = [];
+    try {
+      for (const port of ports) sockets.push(await listenForChild(port));
+    } catch (err) {
+      for (const s of sockets) s.close();
+      throw new Error(`haproxy cannot listen again on the ports it had: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+    return sockets;
   }
 
   /** A new pod: registered in maintenance with health checks running, not yet taking traffic. */

@@ -4,11 +4,13 @@ import { connect, createServer } from 'node:net';
 const handedOut = new Set<number>();
 
 /**
- * A TCP port on 127.0.0.1 for a process that cannot bind port 0 and report what it got
- * (nats-server's cluster routes, HAProxy's frontends, Prometheus). Never the same number
- * twice in this process, so two children started together can't be given one port; what
- * runs on it is still checked by identity before anything is routed there. Our own
- * services bind 0 and report their port instead (see `listen`).
+ * A TCP port on 127.0.0.1 that was free a moment ago: only for what can neither bind 0 and
+ * report nor take a socket of ours (the route ports of a NATS cluster, which each server
+ * must know of the others before any starts; `LocalNatsCluster` starts again on new ports
+ * when one was taken meanwhile), and for a port that nothing should answer on. Never the
+ * same number twice in this process. Everything else binds 0 and reports (our services,
+ * Prometheus, nats-server's client and monitoring ports) or inherits a socket we bound
+ * (`listenForChild`, HAProxy).
  */
 export async function freePort(): Promise<number> {
   for (let attempt = 0; ; attempt += 1) {
@@ -19,6 +21,42 @@ export async function freePort(): Promise<number> {
     }
     if (attempt > 100) throw new Error('no free port that was not handed out before');
   }
+}
+
+/** A listening socket on 127.0.0.1, bound here and handed to a child as a descriptor. */
+export interface ListeningSocket {
+  port: number;
+  /** The descriptor to pass in the child's stdio. */
+  fd: number;
+  /** Our copy: close it once the child has it (the child's copy keeps the socket listening). */
+  close(): void;
+}
+
+/**
+ * Binds 127.0.0.1:`port` (0: any free port) and listens, for a child that takes a listening
+ * descriptor (HAProxy's `bind fd@N`): the port is the child's from the moment it is known,
+ * with no gap for another process to take it. Nothing of ours accepts on it: a connection
+ * that arrives before our copy is closed is refused, as by a server still starting.
+ */
+export function listenForChild(port = 0): Promise<ListeningSocket> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('connection', (socket) => socket.destroy());
+    server.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE'
+      ? new Error(`127.0.0.1:${port} is taken by another process`, { cause: err }) : err));
+    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => {
+      const address = server.address();
+      // Node has no public accessor for a server's descriptor; its TCP handle has had `fd` on
+      // Unix since the first releases.
+      const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd;
+      if (typeof address !== 'object' || !address || typeof fd !== 'number' || fd < 0) {
+        server.close();
+        reject(new Error('a listening socket without a port or descriptor (not a Unix platform?)'));
+        return;
+      }
+      resolve({ port: address.port, fd, close: () => { server.close(); } });
+    });
+  });
 }
 
 function probeFreePort(): Promise<number> {

@@ -121,13 +121,17 @@ export function hostEnv(): NodeJS.ProcessEnv {
 /** Who a child runs as (a container's runAsUser / runAsGroup): only root can give that. */
 export interface ChildUser { uid: number; gid: number }
 
-/** Starts `command` in its own process group in the repository root, its output appended to `log`. */
-export function spawnChild(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, log: string, ports: number[] = [], user?: ChildUser): Child {
+/**
+ * Starts `command` in its own process group in the repository root, its output appended to
+ * `log`. `inheritFds` are open descriptors of ours the child gets as its fds 3, 4, … (the
+ * listening sockets a HAProxy binds with `fd@3`).
+ */
+export function spawnChild(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, log: string, ports: number[] = [], user?: ChildUser, inheritFds: number[] = []): Child {
   mkdirSync(dirname(log), { recursive: true });
   const fd = openSync(log, 'a');
   try {
     const logStart = fstatSync(fd).size;
-    const proc = spawn(command, args, { cwd: REPO_ROOT, env, detached: true, stdio: ['ignore', fd, fd], ...(user ? { uid: user.uid, gid: user.gid } : {}) });
+    const proc = spawn(command, args, { cwd: REPO_ROOT, env, detached: true, stdio: ['ignore', fd, fd, ...inheritFds], ...(user ? { uid: user.uid, gid: user.gid } : {}) });
     return new Child(name, proc, log, ports, logStart);
   } finally {
     closeSync(fd);
