@@ -1,6 +1,7 @@
 import { envInt, envString } from '../shared/env.ts';
 import type { TimeProfile } from '../shared/profile.ts';
 import { type Tier, isTier } from '../shared/tenant-id.ts';
+import { DEFAULT_PUBLISH_TIMEOUT_MS } from '../shared/nats.ts';
 
 export interface DbNodeConfig {
   host: string;
@@ -34,7 +35,7 @@ export function dbNodeConfig(profile: TimeProfile): DbNodeConfig {
     rateBurst: Math.max(1, envInt('TENANT_RATE_BURST', 1000)),
     maxConcurrency: Math.max(1, envInt('TENANT_MAX_CONCURRENCY', 32)),
     maxBodyBytes: envInt('MAX_BODY_BYTES', 1024 * 1024),
-    publishTimeoutMs: Math.max(100, envInt('PUBLISH_TIMEOUT_MS', 5000)),
+    publishTimeoutMs: Math.max(100, envInt('PUBLISH_TIMEOUT_MS', DEFAULT_PUBLISH_TIMEOUT_MS)),
     unreadyGraceMs: envInt('UNREADY_GRACE_MS', 0),
     drainTimeoutMs: envInt('DRAIN_TIMEOUT_MS', profile.drainTimeoutMs),
   };

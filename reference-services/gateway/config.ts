@@ -1,5 +1,6 @@
 import { envInt, envString } from '../shared/env.ts';
 import { loadProfile } from '../shared/profile.ts';
+import { DEFAULT_PUBLISH_TIMEOUT_MS } from '../shared/nats.ts';
 
 export interface GatewayConfig {
   port: number;
@@ -23,6 +24,6 @@ export function gatewayConfigFromEnv(): GatewayConfig {
     uploadDir: process.env.UPLOAD_DIR || undefined,
     unreadyGraceMs: envInt('UNREADY_GRACE_MS', 0),
     drainTimeoutMs: envInt('DRAIN_TIMEOUT_MS', profile.drainTimeoutMs),
-    publishTimeoutMs: Math.max(100, envInt('PUBLISH_TIMEOUT_MS', 5000)),
+    publishTimeoutMs: Math.max(100, envInt('PUBLISH_TIMEOUT_MS', DEFAULT_PUBLISH_TIMEOUT_MS)),
   };
 }

@@ -72,6 +72,16 @@ export async function connectNats(url: string, name: string, logger: Logger): Pr
 }
 
 /**
+ * How long a write may wait for JetStream to store it (`PUBLISH_TIMEOUT_MS`): a stream leader
+ * re-elected after its server died, with a round to spare. nats-server's Raft followers wait
+ * 4–9 s without a leader before they campaign (0.1–0.8 s); a split vote takes a second round.
+ * Measured here, a publish to an R3 stream whose leader was SIGKILLed was stored again after
+ * 4.1–5.6 s: a 5 s bound refused writes that one more second would have stored. A write still
+ * waiting when quorum is gone is refused at this bound, never acknowledged.
+ */
+export const DEFAULT_PUBLISH_TIMEOUT_MS = 20_000;
+
+/**
  * Publishes with a message id and keeps trying until JetStream acknowledges or `timeoutMs`
  * has passed. When the server holding a stream's leader dies, its peers take a few seconds
  * to elect another; meanwhile a publish gets "no responders" at once, or waits on a server

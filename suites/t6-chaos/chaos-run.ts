@@ -8,6 +8,10 @@ import type { Deadlines } from '../../lib/time.ts';
 import type { SeriesEvent } from '../lib/measure.ts';
 import { eventually } from '../../lib/poll.ts';
 import type { PlanTargets } from '../lib/targets.ts';
+import { DEFAULT_PUBLISH_TIMEOUT_MS } from '../../reference-services/shared/nats.ts';
+
+/** A client's bound on one write: the db-node's publish bound and time to answer, so a refused write is seen as its 503. */
+const REQUEST_TIMEOUT_MS = DEFAULT_PUBLISH_TIMEOUT_MS + 3_000;
 
 /**
  * What every T6 spec does around its fault: clients writing registers through the load
@@ -20,7 +24,7 @@ export class ChaosRun {
   readonly events: SeriesEvent[] = [];
   faultAt = Number.NaN;
 
-  private constructor(readonly clients: TenantClient[], runTag: string, lanes: number, requestTimeoutMs: number) {
+  private constructor(readonly clients: TenantClient[], runTag: string, readonly lanes: number, readonly requestTimeoutMs: number) {
     this.workload = new RegisterWorkload({ clients, lanes, runTag, requestTimeoutMs });
   }
 
@@ -28,8 +32,7 @@ export class ChaosRun {
   static async create(opts: { tenants: Tenants; baseUrl: string; count: number; runTag: string; lanes?: number; requestTimeoutMs?: number }): Promise<ChaosRun> {
     const list = opts.tenants.ofTier('small', opts.count);
     const clients = await Promise.all(list.map(async (t) => new TenantClient(opts.baseUrl, t.id, await opts.tenants.token(t.id))));
-    // Longer than the db-node's publish timeout (5 s), so a refused write is seen as its 503.
-    return new ChaosRun(clients, opts.runTag.replace(/[^A-Za-z0-9_-]/g, ''), opts.lanes ?? 8, opts.requestTimeoutMs ?? 8000);
+    return new ChaosRun(clients, opts.runTag.replace(/[^A-Za-z0-9_-]/g, ''), opts.lanes ?? 8, opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS);
   }
 
   acknowledged(since = 0): number {
@@ -40,6 +43,18 @@ export class ChaosRun {
   async startAndWarm(count: number, timeoutMs: number): Promise<void> {
     this.workload.start();
     await eventually(`${count} writes acknowledged before the fault`, async () => this.acknowledged(), (n) => n >= count, { timeoutMs });
+  }
+
+  /**
+   * Waits until `count` writes started at or after `since` have been answered, whatever the
+   * answer (a build that acknowledges what it should refuse must reach the checker). Each
+   * lane finishes the write it had in flight at `since`, then takes ⌈count / lanes⌉ more, each
+   * at most a request timeout: that, plus `marginMs`, is the bound.
+   */
+  async answered(count: number, since: number, what: string, marginMs: number): Promise<void> {
+    const timeoutMs = (Math.ceil(count / this.lanes) + 1) * this.requestTimeoutMs + marginMs;
+    await eventually(`${count} writes answered ${what} (within ${Math.round(timeoutMs / 1000)} s)`,
+      async () => this.workload.ledger.ops.filter((o) => o.start >= since && Number.isFinite(o.end)).length, (n) => n >= count, { timeoutMs });
   }
 
   mark(kind: string, label: string): number {

@@ -77,7 +77,7 @@ test.describe('T6.4 NATS failure', () => {
       lostAt = Date.now();
       try {
         // Answered, not refused: a build that acknowledges without quorum must reach the checker.
-        await eventually('16 writes answered without quorum', async () => run.workload.ledger.ops.filter((o) => o.start >= lostAt && Number.isFinite(o.end)).length, (n) => n >= 16, { timeoutMs: deadlines.faultMarginMs });
+        await run.answered(16, lostAt, 'without quorum', deadlines.faultMarginMs);
       } finally {
         // Quorum comes back the moment the first server of the two is up again: from here on
         // writes are rightly acknowledged, while the restore call is still waiting for it.

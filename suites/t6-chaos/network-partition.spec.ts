@@ -2,7 +2,6 @@ import { skipUnless } from '../../cluster/target.ts';
 import { measure, recordFigure } from '../lib/measure.ts';
 import { test } from '../fixtures/index.ts';
 import { DB_SMALL } from '../../lib/names.ts';
-import { eventually } from '../../lib/poll.ts';
 import { ChaosRun } from './chaos-run.ts';
 
 /*
@@ -31,8 +30,7 @@ test.describe('T6.6 network partition', () => {
       await faults.applyExperiment('chaos/db-nats-network-partition.yaml');
       cutAt = Date.now();
       // Answered, not refused: a build that acknowledges across the cut must reach the checker.
-      await eventually('16 writes answered while the partition holds', async () => run.workload.ledger.ops.filter((o) => o.start >= cutAt && Number.isFinite(o.end)).length,
-        (n) => n >= 16, { timeoutMs: deadlines.faultMarginMs });
+      await run.answered(16, cutAt, 'while the partition holds', deadlines.faultMarginMs);
       await cluster.recover();
       healAt = run.mark('chaos-stop', 'partition healed');
       await run.afterRecovery(60, Date.now(), deadlines.recoveryMs);

@@ -32,7 +32,7 @@ describe('local cluster: chaos executor', () => {
       method,
       headers: tenantHeaders({ tenant: TENANT, token }, body ? { 'content-type': 'application/json' } : {}),
       ...(body ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(20_000),
+      signal: AbortSignal.timeout(30_000),
     });
     return { status: res.status, body: await res.text() };
   };
@@ -106,7 +106,8 @@ describe('local cluster: chaos executor', () => {
 
   it('partition db ↔ NATS: writes refused (503), reads still served; it heals at the end of its duration', async () => {
     expect((await lb('POST', { title: 'before the partition', content: 'chaos: acknowledged' })).status).toBe(201);
-    const rec = await cluster.applyExperimentResource(example('db-nats-network-partition.yaml', { duration: '8s' }));
+    // Longer than the db-node's 20 s publish bound: the write below is refused while the cut holds.
+    const rec = await cluster.applyExperimentResource(example('db-nats-network-partition.yaml', { duration: '26s' }));
     const pod = await dbPod();
     expect(rec.steps.map((s) => s.type === 'network' && `${s.pod} ${s.link} ${s.flow}`).sort()).toEqual([`${pod.name} nats from-pod`, `${pod.name} nats to-pod`]);
 
@@ -118,7 +119,7 @@ describe('local cluster: chaos executor', () => {
     expect(read.body).toContain('before the partition');
     expect((await record('db-nats-network-partition')).phase).toBe('injected');
 
-    await expect.poll(async () => (await record('db-nats-network-partition')).phase, { ...pollBound('recovered at the end of its 8 s', 12_000), interval: 100 }).toBe('recovered');
+    await expect.poll(async () => (await record('db-nats-network-partition')).phase, { ...pollBound('recovered at the end of its 26 s', 12_000), interval: 100 }).toBe('recovered');
     expect((await record('db-nats-network-partition')).recoveredBy).toBe('duration');
     await expect.poll(async () => (await lb('POST', { title: 'after the partition', content: 'y' })).status, { ...pollBound('writes acknowledged again after healing', 15_000), interval: 200 }).toBe(201);
   });
