@@ -152,6 +152,8 @@ export interface NatsNodeInfo {
   name: string;
   /** Answering its health check (`/healthz`). */
   up: boolean;
+  /** The JetStream streams whose Raft leader it is, where the target can tell. */
+  leads?: string[];
 }
 
 export interface ClusterTarget extends AsyncDisposable {

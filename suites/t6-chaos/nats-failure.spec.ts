@@ -6,6 +6,7 @@ import { test } from '../fixtures/index.ts';
 import { DB_SMALL, WORKER } from '../../lib/names.ts';
 import { eventually } from '../../lib/poll.ts';
 import { ChaosRun } from './chaos-run.ts';
+import { SYNC_STREAM } from '../../reference-services/shared/nats.ts';
 
 type NatsChaos = Required<Pick<ClusterTarget, 'natsNodes' | 'killNatsNode' | 'restoreNatsNode'>>;
 
@@ -26,20 +27,26 @@ test.describe('T6.4 NATS failure', () => {
       await pools.hold(DB_SMALL, 3);
       await run.startAndWarm(60, deadlines.recoveryMs);
     });
-    await test.step('fault: one NATS server of three stopped, then restored', async () => {
-      run.mark('chaos-start', 'nats-0 down');
-      await nats!.killNatsNode(0);
+    await test.step('fault: the NATS server leading the replication stream stopped (an election follows), then restored', async () => {
+      // The leader of the database's replication stream: losing it is what interrupts writes
+      // until its peers elect another (a follower's loss changes nothing), so it is the one
+      // stopped. A target that cannot tell stops the first server.
+      const nodes = await nats!.natsNodes();
+      const victim = nodes.find((n) => n.leads?.includes(SYNC_STREAM)) ?? nodes[0]!;
+      test.info().annotations.push({ type: 'fault', description: `${victim.name} stopped (SIGKILL): ${victim.leads?.includes(SYNC_STREAM) ? `leader of ${SYNC_STREAM}` : 'the target does not say which server leads the stream'}` });
+      run.mark('chaos-start', `${victim.name} down`);
+      await nats!.killNatsNode(victim.index);
       try {
         await run.afterRecovery(60, Date.now(), deadlines.recoveryMs);
       } finally {
-        await nats!.restoreNatsNode(0);
-        run.mark('chaos-stop', 'nats-0 restored');
+        await nats!.restoreNatsNode(victim.index);
+        run.mark('chaos-stop', `${victim.name} restored`);
       }
       await eventually('all NATS servers up again', async () => (await nats!.natsNodes()).every((n) => n.up), (up) => up, { timeoutMs: deadlines.podReadyMs });
     });
     await test.step('assess: no failed operation, the checker\'s verdict', async () => {
       const d = await run.stop();
-      measure(test.info(), 'failed operations with one NATS node down', d.failed, 'ops', { op: '<=', value: plan.chaos.natsNodeLossFailures, source: 'targets.yaml chaos.natsNodeLossFailures' });
+      measure(test.info(), 'failed operations with one NATS node down', d.failed, 'ops', { op: '<=', value: plan.chaos.natsNodeLossFailures, source: 'targets.yaml chaos.natsNodeLossFailures' }, run.failureSummary(run.faultAt));
       await run.verdict(test.info(), { cluster, workload: DB_SMALL, replicas: 3, deadlines, plan, disruption: d });
     });
   });

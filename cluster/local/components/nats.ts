@@ -199,6 +199,27 @@ export class LocalNatsCluster {
     }, (leaders) => Object.values(leaders).every(Boolean), { timeoutMs, intervalMs: 50 });
   }
 
+  /**
+   * Stream → the server leading it, as a server that is up reports it (`/jsz` with stream
+   * details); empty when none answers. A test that means to force an election stops the leader.
+   */
+  async streamLeaders(): Promise<Record<string, string>> {
+    for (const node of this.nodes.filter((n) => n.supervisor.status.state === 'up')) {
+      try {
+        const res = await fetch(`${this.monitoringUrlOf(node)}/jsz?accounts=true&streams=true`, { signal: AbortSignal.timeout(1_000) });
+        const jsz = await res.json() as { account_details?: Array<{ stream_detail?: Array<{ name: string; cluster?: { leader?: string } }> }> };
+        const leaders: Record<string, string> = {};
+        for (const account of jsz.account_details ?? []) {
+          for (const stream of account.stream_detail ?? []) if (stream.cluster?.leader) leaders[stream.name] = stream.cluster.leader;
+        }
+        return leaders;
+      } catch {
+        // The next server that is up answers instead.
+      }
+    }
+    return {};
+  }
+
   /** Stops one server and keeps it down (a NATS outage a test makes); `startNode` ends it. */
   async stopNode(name: string, graceMs = 2_000, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> { await this.node(name).supervisor.pause(graceMs, signal); }
   async startNode(name: string): Promise<void> { await this.node(name).supervisor.resume(); }

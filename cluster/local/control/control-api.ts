@@ -82,7 +82,10 @@ export async function startControlServer(runtime: LocalRuntime, onShutdown: () =
     if (method === 'POST' && parts.length === 1 && kind === 'shutdown') { onShutdown(); return [202, { stopping: true }]; }
     if (method === 'GET' && kind === 'pods' && name && action === 'logs') return [200, runtime.podLogs(name)];
     if (method === 'GET' && parts.length === 1 && kind === 'nats') {
-      return [200, (runtime.nats?.nodes ?? []).map((n, index) => ({ index, name: n.name, up: n.supervisor.status.state === 'up' }))];
+      const leaders = Object.entries(await runtime.nats?.streamLeaders() ?? {});
+      return [200, (runtime.nats?.nodes ?? []).map((n, index) => ({
+        index, name: n.name, up: n.supervisor.status.state === 'up', leads: leaders.filter(([, leader]) => leader === n.name).map(([stream]) => stream).sort(),
+      }))];
     }
     if (method === 'POST' && kind === 'nats' && name && (action === 'kill' || action === 'restore') && parts.length === 3) {
       if (!runtime.nats) throw new NotFound('no NATS cluster');
