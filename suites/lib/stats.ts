@@ -35,3 +35,18 @@ export function quantile(samples: readonly number[], q: number): number {
   const sorted = [...samples].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
+
+/** The least-squares slope of value over time (value units per ms), NaN with fewer than two distinct times. */
+export function slope(points: readonly { at: number; value: number }[]): number {
+  const n = points.length;
+  if (n < 2) return Number.NaN;
+  const meanT = points.reduce((s, p) => s + p.at, 0) / n;
+  const meanV = points.reduce((s, p) => s + p.value, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const p of points) {
+    num += (p.at - meanT) * (p.value - meanV);
+    den += (p.at - meanT) ** 2;
+  }
+  return den === 0 ? Number.NaN : num / den;
+}
