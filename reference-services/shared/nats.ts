@@ -82,6 +82,15 @@ export async function connectNats(url: string, name: string, logger: Logger): Pr
 export const DEFAULT_PUBLISH_TIMEOUT_MS = 20_000;
 
 /**
+ * One attempt's wait for JetStream's answer. A publish sent as its stream's leader dies is
+ * lost with it and never answered: an attempt that waited for the whole bound would fail a
+ * write the next attempt stores (seen in T6.4: writes refused after 20 s while others were
+ * stored all along). Far above a healthy publish's round trip (milliseconds, a second under
+ * load); a late answer to an attempt given up on is harmless, the retry is its duplicate.
+ */
+export const PUBLISH_ATTEMPT_TIMEOUT_MS = 2_000;
+
+/**
  * Publishes with a message id and keeps trying until JetStream acknowledges or `timeoutMs`
  * has passed. When the server holding a stream's leader dies, its peers take a few seconds
  * to elect another; meanwhile a publish gets "no responders" at once, or waits on a server
@@ -89,11 +98,12 @@ export const DEFAULT_PUBLISH_TIMEOUT_MS = 20_000;
  * publish that was in fact stored a duplicate, answered with the first one's sequence, never
  * a second copy. The last error is thrown, as the cause, when the time is up.
  */
-export async function publishDurably(js: JetStreamClient, subject: string, data: string, o: { msgID: string; timeoutMs: number }): Promise<PubAck> {
+export async function publishDurably(js: JetStreamClient, subject: string, data: string, o: { msgID: string; timeoutMs: number; attemptTimeoutMs?: number }): Promise<PubAck> {
   const deadline = Date.now() + o.timeoutMs;
+  const attemptMs = o.attemptTimeoutMs ?? PUBLISH_ATTEMPT_TIMEOUT_MS;
   for (let attempt = 0; ; attempt += 1) {
     try {
-      return await js.publish(subject, data, { msgID: o.msgID, timeout: Math.max(1, deadline - Date.now()) });
+      return await js.publish(subject, data, { msgID: o.msgID, timeout: Math.max(1, Math.min(attemptMs, deadline - Date.now())) });
     } catch (err) {
       const pause = Math.min(50 * 2 ** attempt, 500);
       if (Date.now() + pause >= deadline) throw err;

@@ -54,6 +54,27 @@ describe('publishDurably', () => {
     expect(info.state.messages).toBe(1);
   });
 
+  it('retries a publish that was never answered (lost with a dead leader) after one attempt\'s bound, not the whole bound', async () => {
+    const real = jetstream(nc);
+    let attempts = 0;
+    const js = new Proxy(real, {
+      get(target, prop, receiver) {
+        if (prop !== 'publish') return Reflect.get(target, prop, receiver);
+        return (...args: Parameters<JetStreamClient['publish']>) => {
+          attempts += 1;
+          // The first request goes nowhere: it times out as the client's own timer says.
+          if (attempts === 1) return new Promise((_, reject) => setTimeout(() => reject(new Error('TimeoutError: timeout')), args[2]?.timeout ?? 0));
+          return target.publish(...args);
+        };
+      },
+    });
+    const started = Date.now();
+    const ack = await publishDurably(js, 'durable.c', 'three', { msgID: 'c-1', timeoutMs: 10_000, attemptTimeoutMs: 300 });
+    expect(attempts).toBe(2);
+    expect(ack.duplicate).toBe(false);
+    expect(Date.now() - started, 'the lost attempt given up after its 300 ms, far inside the 10 s bound').toBeLessThan(3_000);
+  });
+
   it('gives up near its bound and throws the last attempt\'s error', async () => {
     const started = Date.now();
     // No stream takes this subject: every attempt finds no responder.
