@@ -19,7 +19,7 @@ async function natsChaosOf(cluster: ClusterTarget): Promise<{ nats?: NatsChaos; 
 }
 
 test.describe('T6.4 NATS failure', () => {
-  test('T6.4 one NATS node lost: nothing interrupted @nightly', async ({ cluster, endpoints, tenants, pools, plan, deadlines, testId }) => {
+  test('T6.4 one NATS node lost: nothing interrupted @pr', async ({ cluster, endpoints, tenants, pools, plan, deadlines, testId }) => {
     const { nats, reason } = await natsChaosOf(cluster);
     test.skip(!nats, reason);
     const run = await ChaosRun.create({ tenants, baseUrl: endpoints.loadBalancerUrl, count: 20, runTag: `t64a${testId}` });
