@@ -25,8 +25,12 @@ afterAll(async () => {
   scratch.cleanup();
 });
 
-/** The real client, whose first `failures` publishes fail as they do while no leader answers. */
-function failingFirst(failures: number): { js: JetStreamClient; attempts: () => number } {
+/**
+ * The real client, whose first `failures` publishes fail as they do while no leader answers:
+ * at once with "no responders", or (`unanswered`) never answered, so that the client's own
+ * timer ends them (a request lost with a leader that died).
+ */
+function failingFirst(failures: number, how: 'no-responders' | 'unanswered' = 'no-responders'): { js: JetStreamClient; attempts: () => number } {
   const real = jetstream(nc);
   let attempts = 0;
   const js = new Proxy(real, {
@@ -34,8 +38,9 @@ function failingFirst(failures: number): { js: JetStreamClient; attempts: () => 
       if (prop !== 'publish') return Reflect.get(target, prop, receiver);
       return (...args: Parameters<JetStreamClient['publish']>) => {
         attempts += 1;
-        if (attempts <= failures) return Promise.reject(new Error('jetstream is not enabled: no responders'));
-        return target.publish(...args);
+        if (attempts > failures) return target.publish(...args);
+        if (how === 'no-responders') return Promise.reject(new Error('jetstream is not enabled: no responders'));
+        return new Promise((_, reject) => setTimeout(() => reject(new Error('TimeoutError: timeout')), args[2]?.timeout ?? 0));
       };
     },
   });
@@ -55,22 +60,10 @@ describe('publishDurably', () => {
   });
 
   it('retries a publish that was never answered (lost with a dead leader) after one attempt\'s bound, not the whole bound', async () => {
-    const real = jetstream(nc);
-    let attempts = 0;
-    const js = new Proxy(real, {
-      get(target, prop, receiver) {
-        if (prop !== 'publish') return Reflect.get(target, prop, receiver);
-        return (...args: Parameters<JetStreamClient['publish']>) => {
-          attempts += 1;
-          // The first request goes nowhere: it times out as the client's own timer says.
-          if (attempts === 1) return new Promise((_, reject) => setTimeout(() => reject(new Error('TimeoutError: timeout')), args[2]?.timeout ?? 0));
-          return target.publish(...args);
-        };
-      },
-    });
+    const { js, attempts } = failingFirst(1, 'unanswered');
     const started = Date.now();
     const ack = await publishDurably(js, 'durable.c', 'three', { msgID: 'c-1', timeoutMs: 10_000, attemptTimeoutMs: 300 });
-    expect(attempts).toBe(2);
+    expect(attempts()).toBe(2);
     expect(ack.duplicate).toBe(false);
     expect(Date.now() - started, 'the lost attempt given up after its 300 ms, far inside the 10 s bound').toBeLessThan(3_000);
   });
