@@ -97,7 +97,7 @@ export class LocalNatsCluster {
     const options = { ...DEFAULT_OPTIONS(), ...overrides };
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await LocalNatsCluster.startOnce(runDir, options);
+        return await LocalNatsCluster.startOnce(runDir, options, attempt > 1);
       } catch (err) {
         // A route port chosen free was bound by another process before its server started:
         // every server names the others' route ports, so the cluster starts over on new ones.
@@ -107,14 +107,14 @@ export class LocalNatsCluster {
     }
   }
 
-  private static async startOnce(runDir: string, options: NatsClusterOptions): Promise<LocalNatsCluster> {
+  private static async startOnce(runDir: string, options: NatsClusterOptions, startingOver: boolean): Promise<LocalNatsCluster> {
     const nodes: NatsNode[] = [];
     const clustered = options.replicas > 1;
     for (let i = 0; i < options.replicas; i += 1) {
       const name = `nats-${i}`;
       const dir = join(runDir, 'nats', name);
-      // A start over begins from an empty store, as the first did.
-      rmSync(join(dir, 'jetstream'), { recursive: true, force: true });
+      // A start over drops what the failed attempt's servers wrote (each run has a new run dir: nothing else is there).
+      if (startingOver) rmSync(join(dir, 'jetstream'), { recursive: true, force: true });
       mkdirSync(dir, { recursive: true });
       nodes.push({
         name, port: 0, monitorPort: 0, clusterPort: clustered ? await options.routePort() : 0,
