@@ -76,8 +76,8 @@ export async function connectNats(url: string, name: string, logger: Logger): Pr
  * re-elected after its server died, with a round to spare. nats-server's Raft followers wait
  * 4–9 s without a leader before they campaign (0.1–0.8 s); a split vote takes a second round.
  * Measured here, a publish to an R3 stream whose leader was SIGKILLed was stored again after
- * 4.1–5.6 s: a 5 s bound refused writes that one more second would have stored. A write still
- * waiting when quorum is gone is refused at this bound, never acknowledged.
+ * 4.1–5.6 s, past the 5 s this bound once was. A write still waiting when quorum is gone is
+ * refused at this bound, never acknowledged.
  */
 export const DEFAULT_PUBLISH_TIMEOUT_MS = 20_000;
 

@@ -57,20 +57,6 @@ export class ChaosRun {
       async () => this.workload.ledger.ops.filter((o) => o.start >= since && Number.isFinite(o.end)).length, (n) => n >= count, { timeoutMs });
   }
 
-  /** How the writes that ended from `since` on without success ended, e.g. `503 ×2 (longest 20.1 s), error: timeout ×1 (…)`, or `none`. */
-  failureSummary(since: number): string {
-    const byDetail = new Map<string, { n: number; longestMs: number }>();
-    for (const o of this.workload.ledger.ops) {
-      if (!Number.isFinite(o.end) || o.end < since || o.outcome === 'ok') continue;
-      const key = o.detail ?? o.outcome;
-      const entry = byDetail.get(key) ?? { n: 0, longestMs: 0 };
-      entry.n += 1;
-      entry.longestMs = Math.max(entry.longestMs, o.end - o.start);
-      byDetail.set(key, entry);
-    }
-    return [...byDetail].map(([k, v]) => `${k} ×${v.n} (longest ${(v.longestMs / 1000).toFixed(1)} s)`).join(', ') || 'none';
-  }
-
   mark(kind: string, label: string): number {
     const t = Date.now();
     this.events.push({ t, kind, label });

@@ -46,7 +46,7 @@ test.describe('T6.4 NATS failure', () => {
     });
     await test.step('assess: no failed operation, the checker\'s verdict', async () => {
       const d = await run.stop();
-      measure(test.info(), 'failed operations with one NATS node down', d.failed, 'ops', { op: '<=', value: plan.chaos.natsNodeLossFailures, source: 'targets.yaml chaos.natsNodeLossFailures' }, run.failureSummary(run.faultAt));
+      measure(test.info(), 'failed operations with one NATS node down', d.failed, 'ops', { op: '<=', value: plan.chaos.natsNodeLossFailures, source: 'targets.yaml chaos.natsNodeLossFailures' }, d.failures);
       await run.verdict(test.info(), { cluster, workload: DB_SMALL, replicas: 3, deadlines, plan, disruption: d });
     });
   });

@@ -77,7 +77,7 @@ export class NatsPortTakenError extends Error {
 const START_ATTEMPTS = 3;
 
 /** `[INF] Listening for client connections on 127.0.0.1:<port>` and `Starting http monitor on 127.0.0.1:<port>`. */
-export function loggedNatsPorts(output: string): { port?: number; monitorPort?: number } {
+function loggedNatsPorts(output: string): { port?: number; monitorPort?: number } {
   const client = /Listening for client connections on 127\.0\.0\.1:(\d+)/.exec(output);
   const monitor = /Starting http monitor on 127\.0\.0\.1:(\d+)/.exec(output);
   return { port: client ? Number(client[1]) : undefined, monitorPort: monitor ? Number(monitor[1]) : undefined };

@@ -12,7 +12,7 @@ export interface ScrapeTarget {
 }
 
 /** The port of Prometheus's `msg="Listening on" address=127.0.0.1:<port>` log line, if it has written it. */
-export function listeningPort(output: string): number | undefined {
+function listeningPort(output: string): number | undefined {
   const match = /msg="Listening on" address=127\.0\.0\.1:(\d+)/.exec(output);
   return match ? Number(match[1]) : undefined;
 }

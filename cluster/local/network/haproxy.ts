@@ -5,7 +5,7 @@ import { type Child, binary, spawnChild, whenHealthy } from '../process/child.ts
 import type { ChildRegistry } from '../process/child-registry.ts';
 import { type HaproxyBackend, type HaproxyFrontend, renderHaproxyConfig } from './haproxy-config.ts';
 import type { EdgeAuth } from './edge-auth.ts';
-import { type ListeningSocket, isListening, listenForChild } from './net-util.ts';
+import { type ListeningSocket, isListening, listenAllForChild } from './net-util.ts';
 import { eventually } from '../../../lib/poll.ts';
 import { logFile } from '../process/paths.ts';
 
@@ -107,13 +107,7 @@ export class LocalHaproxy {
   }
 
   static async start(runDir: string, frontends: (Omit<HaproxyFrontend, 'port'>)[], backends: HaproxyBackend[], checks: HealthCheckSettings, serverTimeoutMs: number, env: NodeJS.ProcessEnv, registry: ChildRegistry, edge?: EdgeAuth): Promise<LocalHaproxy> {
-    const sockets: ListeningSocket[] = [];
-    try {
-      for (let i = 0; i <= frontends.length; i += 1) sockets.push(await listenForChild(0));
-    } catch (err) {
-      for (const s of sockets) s.close();
-      throw err;
-    }
+    const sockets = await listenAllForChild(new Array<number>(frontends.length + 1).fill(0));
     // The child's descriptors: its stdio is 0–2, our sockets follow in order.
     const withPorts: HaproxyFrontend[] = frontends.map((f, i) => ({ ...f, port: sockets[i + 1]!.port, fd: 4 + i }));
     const haproxy = new LocalHaproxy(runDir, sockets[0]!.port, withPorts, checks);
@@ -143,7 +137,9 @@ export class LocalHaproxy {
    */
   async launch(env: NodeJS.ProcessEnv, registry: ChildRegistry): Promise<Child> {
     const ports = [this.statsPort, ...this.frontends.map((b) => b.port)];
-    const sockets = this.sockets ?? await this.listenAgain(ports);
+    const sockets = this.sockets ?? await listenAllForChild(ports).catch((err: unknown) => {
+      throw new Error(`haproxy cannot listen again on the ports it had: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    });
     this.sockets = undefined;
     let child: Child;
     try {
@@ -158,17 +154,6 @@ export class LocalHaproxy {
     });
     this.child = child;
     return child;
-  }
-
-  private async listenAgain(ports: number[]): Promise<ListeningSocket[]> {
-    const sockets: ListeningSocket[] = [];
-    try {
-      for (const port of ports) sockets.push(await listenForChild(port));
-    } catch (err) {
-      for (const s of sockets) s.close();
-      throw new Error(`haproxy cannot listen again on the ports it had: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-    }
-    return sockets;
   }
 
   /** A new pod: registered in maintenance with health checks running, not yet taking traffic. */

@@ -59,6 +59,18 @@ export function listenForChild(port = 0): Promise<ListeningSocket> {
   });
 }
 
+/** `listenForChild` for each port in order; when one fails, those already bound are closed. */
+export async function listenAllForChild(ports: number[]): Promise<ListeningSocket[]> {
+  const sockets: ListeningSocket[] = [];
+  try {
+    for (const port of ports) sockets.push(await listenForChild(port));
+  } catch (err) {
+    for (const s of sockets) s.close();
+    throw err;
+  }
+  return sockets;
+}
+
 function probeFreePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();

@@ -51,6 +51,20 @@ export interface Disruption {
   recoveryMs: number;
   /** Lowest per-second success ratio from the fault on. */
   worstSecond: number;
+  /** How the failed operations ended, e.g. `503 ×2 (longest 20.1 s), error: timeout ×1 (longest 23.0 s)`, or `none`. */
+  failures: string;
+}
+
+function describeFailures(failed: Op[]): string {
+  const byDetail = new Map<string, { n: number; longestMs: number }>();
+  for (const o of failed) {
+    const key = o.detail ?? o.outcome;
+    const entry = byDetail.get(key) ?? { n: 0, longestMs: 0 };
+    entry.n += 1;
+    entry.longestMs = Math.max(entry.longestMs, o.end - o.start);
+    byDetail.set(key, entry);
+  }
+  return [...byDetail].map(([k, v]) => `${k} ×${v.n} (longest ${(v.longestMs / 1000).toFixed(1)} s)`).join(', ') || 'none';
 }
 
 export function disruption(ops: Op[], faultAt: number): Disruption {
@@ -58,8 +72,8 @@ export function disruption(ops: Op[], faultAt: number): Disruption {
   const failed = after.filter((o) => o.outcome !== 'ok');
   const seconds = availabilityPerSecond(after, faultAt);
   const worstSecond = seconds.length ? Math.min(...seconds.map((s) => s.ratio)) : 1;
-  if (!failed.length) return { failed: 0, windowMs: 0, recoveryMs: 0, worstSecond };
+  if (!failed.length) return { failed: 0, windowMs: 0, recoveryMs: 0, worstSecond, failures: 'none' };
   const firstFailure = Math.min(...failed.map((o) => o.end));
   const lastFailure = Math.max(...failed.map((o) => o.end));
-  return { failed: failed.length, firstFailure, lastFailure, windowMs: lastFailure - firstFailure, recoveryMs: lastFailure - faultAt, worstSecond };
+  return { failed: failed.length, firstFailure, lastFailure, windowMs: lastFailure - firstFailure, recoveryMs: lastFailure - faultAt, worstSecond, failures: describeFailures(failed) };
 }
