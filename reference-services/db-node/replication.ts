@@ -6,6 +6,11 @@ import type { DbMetrics } from './metrics.ts';
 import { type HybridClock, type SyncMessage, wallMicros } from './records.ts';
 import type { TenantStores } from './tenant-stores.ts';
 
+/** How often the consumer's progress is checked against the stream's end. */
+const STALL_CHECK_MS = 2_000;
+/** No message applied for this long while the stream is ahead: the consumer is stuck (5 pulls' `expires`). */
+const STALL_MS = 10_000;
+
 /**
  * The sync stream is the database's replication log. A write is acknowledged only once
  * JetStream has stored it; every node — the writer too — applies the whole stream, in
@@ -20,6 +25,11 @@ export class Replicator {
   readonly caughtUp = new Promise<void>((resolve) => { this.resolveCaughtUp = resolve; });
   private stopped = false;
   private stopConsuming: (() => Promise<void>) | undefined;
+  /** Which consumer is current: one replaced by the watchdog applies nothing more. */
+  private generation = 0;
+  private watchdog: NodeJS.Timeout | undefined;
+  private restarting = false;
+  private lastProgressAt = Date.now();
 
   constructor(
     private readonly js: JetStreamClient,
@@ -52,14 +62,35 @@ export class Replicator {
     this.catchUpTarget = info.state.last_seq;
     this.logger.info({ catchUpTarget: this.catchUpTarget }, 'replaying sync stream');
     if (this.catchUpTarget === 0) this.resolveCaughtUp();
-    // An ordered consumer: in order, no acks, and it re-creates itself after a NATS restart.
-    const consumer = await this.js.consumers.get(SYNC_STREAM, { deliver_policy: DeliverPolicy.All });
-    // Short pulls: the server a pull waits on can die (one NATS server of three lost); two
-    // missed heartbeats (half of `expires` each) and the consumer is made again elsewhere.
+    await this.consumeFrom(1);
+    this.watchdog = setInterval(() => { void this.checkProgress(); }, STALL_CHECK_MS);
+    this.watchdog.unref();
+  }
+
+  /**
+   * An ordered consumer from `startSeq`: in order, no acks, and it re-creates itself after a
+   * NATS restart. Short pulls: the server a pull waits on can die (one NATS server of three
+   * lost); two missed heartbeats (half of `expires` each) and it is made again elsewhere.
+   */
+  private async consumeFrom(startSeq: number): Promise<void> {
+    const generation = ++this.generation;
+    const consumer = await this.js.consumers.get(SYNC_STREAM, startSeq <= 1
+      ? { deliver_policy: DeliverPolicy.All }
+      : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startSeq });
     const messages = await consumer.consume({ max_messages: 512, expires: 2_000 });
     this.stopConsuming = async () => { await messages.close(); };
     void (async () => {
+      for await (const note of messages.status()) {
+        if (generation !== this.generation) break;
+        if (note.type === 'heartbeats_missed' || note.type === 'reset' || note.type === 'ordered_consumer_recreated' || note.type.endsWith('not_found')) {
+          this.logger.warn({ consumer: note }, 'sync consumer');
+        }
+      }
+    })().catch(() => {});
+    void (async () => {
       for await (const msg of messages) {
+        // A consumer replaced by the watchdog may still hand over what it had buffered.
+        if (generation !== this.generation) break;
         try {
           await this.applyMessage(msg.json<SyncMessage>());
         } catch (err) {
@@ -67,7 +98,44 @@ export class Replicator {
         }
         this.advance(msg.seq);
       }
-    })().catch((err) => { if (!this.stopped) this.logger.error({ err }, 'sync consumer stopped'); });
+    })().catch((err) => { if (!this.stopped && generation === this.generation) this.logger.error({ err }, 'sync consumer stopped'); });
+  }
+
+  /**
+   * The ordered consumer can stall for good after NATS lost quorum (seen in T6.4: a node
+   * stuck at one sequence while the stream went on for minutes, no error raised): when the
+   * stream is ahead and nothing was applied for `STALL_MS`, it is replaced by one that starts
+   * after the last sequence applied. While NATS cannot say where the stream ends, nothing is
+   * judged.
+   */
+  private async checkProgress(): Promise<void> {
+    if (this.stopped || this.restarting) return;
+    let streamLastSeq: number;
+    try {
+      streamLastSeq = await this.readIndex();
+    } catch {
+      return;
+    }
+    if (streamLastSeq <= this.appliedSeq) {
+      this.lastProgressAt = Date.now();
+      return;
+    }
+    if (Date.now() - this.lastProgressAt < STALL_MS) return;
+    this.restarting = true;
+    const from = this.appliedSeq + 1;
+    this.logger.warn({ appliedSeq: this.appliedSeq, streamLastSeq, stalledMs: Date.now() - this.lastProgressAt }, 'sync consumer stalled: consuming again from the next sequence');
+    try {
+      const previous = this.stopConsuming;
+      this.generation += 1;
+      await previous?.().catch(() => {});
+      if (!this.stopped) await this.consumeFrom(from);
+      this.lastProgressAt = Date.now();
+    } catch (err) {
+      // NATS went away again: the next check tries again.
+      this.logger.warn({ err }, 'sync consumer could not be made again');
+    } finally {
+      this.restarting = false;
+    }
   }
 
   /** Resolves once this node has applied the stream up to its current end (read-your-writes barrier). */
@@ -126,6 +194,7 @@ export class Replicator {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearInterval(this.watchdog);
     await this.stopConsuming?.();
   }
 
@@ -141,6 +210,7 @@ export class Replicator {
 
   private advance(seq: number): void {
     this.appliedSeq = seq;
+    this.lastProgressAt = Date.now();
     this.metrics.appliedSeq.set(seq);
     if (seq >= this.catchUpTarget) this.resolveCaughtUp();
     if (this.seqWaiters.length) {
