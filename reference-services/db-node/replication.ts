@@ -11,6 +11,12 @@ const STALL_CHECK_MS = 2_000;
 /** No message applied for this long while the stream is ahead: the consumer is stuck (5 pulls' `expires`). */
 const STALL_MS = 10_000;
 
+/** When the sync consumer counts as stuck (`stallMs` without an applied message while the stream is ahead), checked every `stallCheckMs`. */
+export interface ProgressWatch {
+  stallMs: number;
+  stallCheckMs: number;
+}
+
 /**
  * The sync stream is the database's replication log. A write is acknowledged only once
  * JetStream has stored it; every node — the writer too — applies the whole stream, in
@@ -28,7 +34,7 @@ export class Replicator {
   /** Which consumer is current: one replaced by the watchdog applies nothing more. */
   private generation = 0;
   private watchdog: NodeJS.Timeout | undefined;
-  private restarting = false;
+  private checking = false;
   private lastProgressAt = Date.now();
 
   constructor(
@@ -40,6 +46,7 @@ export class Replicator {
     private readonly metrics: DbMetrics,
     private readonly logger: Logger,
     private readonly publishTimeoutMs: number,
+    private readonly watch: ProgressWatch = { stallMs: STALL_MS, stallCheckMs: STALL_CHECK_MS },
   ) {}
 
   /** Stores the write in the sync stream (awaited), then applies it here. */
@@ -63,7 +70,7 @@ export class Replicator {
     this.logger.info({ catchUpTarget: this.catchUpTarget }, 'replaying sync stream');
     if (this.catchUpTarget === 0) this.resolveCaughtUp();
     await this.consumeFrom(1);
-    this.watchdog = setInterval(() => { void this.checkProgress(); }, STALL_CHECK_MS);
+    this.watchdog = setInterval(() => { void this.checkProgress(); }, this.watch.stallCheckMs);
     this.watchdog.unref();
   }
 
@@ -104,12 +111,23 @@ export class Replicator {
   /**
    * The ordered consumer can stall for good after NATS lost quorum (seen in T6.4: a node
    * stuck at one sequence while the stream went on for minutes, no error raised): when the
-   * stream is ahead and nothing was applied for `STALL_MS`, it is replaced by one that starts
+   * stream is ahead and nothing was applied for `stallMs` (10 s), it is replaced by one that starts
    * after the last sequence applied. While NATS cannot say where the stream ends, nothing is
    * judged.
    */
   private async checkProgress(): Promise<void> {
-    if (this.stopped || this.restarting) return;
+    // One check at a time: a look-up that hangs while NATS has no quorum must not let the
+    // checks queued behind it each replace the consumer once it answers.
+    if (this.stopped || this.checking) return;
+    this.checking = true;
+    try {
+      await this.replaceIfStalled();
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  private async replaceIfStalled(): Promise<void> {
     let streamLastSeq: number;
     try {
       streamLastSeq = await this.readIndex();
@@ -120,8 +138,7 @@ export class Replicator {
       this.lastProgressAt = Date.now();
       return;
     }
-    if (Date.now() - this.lastProgressAt < STALL_MS) return;
-    this.restarting = true;
+    if (Date.now() - this.lastProgressAt < this.watch.stallMs) return;
     const from = this.appliedSeq + 1;
     this.logger.warn({ appliedSeq: this.appliedSeq, streamLastSeq, stalledMs: Date.now() - this.lastProgressAt }, 'sync consumer stalled: consuming again from the next sequence');
     try {
@@ -133,8 +150,6 @@ export class Replicator {
     } catch (err) {
       // NATS went away again: the next check tries again.
       this.logger.warn({ err }, 'sync consumer could not be made again');
-    } finally {
-      this.restarting = false;
     }
   }
 
