@@ -3,6 +3,7 @@ import type { ClusterTarget } from '../../cluster/target.ts';
 import type { Tenants } from '../fixtures/tenants.ts';
 import { TenantClient } from '../../lib/http.ts';
 import { type Disruption, type Verdict, RegisterWorkload, disruption, judge } from '../lib/checker/index.ts';
+import { describeFailures } from '../lib/checker/availability.ts';
 import { reportAvailability, reportVerdict } from '../lib/checker/report.ts';
 import type { Deadlines } from '../../lib/time.ts';
 import type { SeriesEvent } from '../lib/measure.ts';
@@ -42,7 +43,13 @@ export class ChaosRun {
   /** Starts the clients and waits (bounded) until `count` writes have been acknowledged. */
   async startAndWarm(count: number, timeoutMs: number): Promise<void> {
     this.workload.start();
-    await eventually(`${count} writes acknowledged before the fault`, async () => this.acknowledged(), (n) => n >= count, { timeoutMs });
+    await eventually(`${count} writes acknowledged before the fault`, async () => this.acknowledged(), (n) => n >= count, { timeoutMs, show: (n) => this.progress(n, 0) });
+  }
+
+  /** What a wait for acknowledged writes saw: how many, and how the others were answered. */
+  private progress(acknowledged: number, since: number): string {
+    const others = this.workload.ledger.ops.filter((o) => o.end >= since && Number.isFinite(o.end) && o.outcome !== 'ok');
+    return `${acknowledged} acknowledged; not acknowledged: ${describeFailures(others)}`;
   }
 
   /**
@@ -66,7 +73,7 @@ export class ChaosRun {
 
   /** Keeps the clients writing until `count` more writes were acknowledged after `since`: the system takes writes again. */
   async afterRecovery(count: number, since: number, timeoutMs: number): Promise<void> {
-    await eventually(`${count} writes acknowledged after recovery`, async () => this.acknowledged(since), (n) => n >= count, { timeoutMs });
+    await eventually(`${count} writes acknowledged after recovery`, async () => this.acknowledged(since), (n) => n >= count, { timeoutMs, show: (n) => this.progress(n, since) });
   }
 
   async stop(): Promise<Disruption> {

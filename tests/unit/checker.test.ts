@@ -16,6 +16,7 @@ const replica = (name: string, values: Record<string, string | null>, unreadable
 group('checker: outcomes', () => {
   it('2xx is ok, 4xx a refusal, 5xx / timeouts / cut connections in doubt', () => {
     expect(outcomeOf({ status: 200 }).outcome).toBe('ok');
+    expect(outcomeOf({ status: 503, body: { error: 'replication_unavailable', message: '…' } })).toEqual({ outcome: 'unknown', detail: '503 replication_unavailable' });
     expect(outcomeOf({ status: 429 }).outcome).toBe('fail');
     expect(outcomeOf({ status: 408 }).outcome).toBe('unknown');
     expect(outcomeOf({ status: 503 }).outcome).toBe('unknown');

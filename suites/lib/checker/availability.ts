@@ -55,7 +55,8 @@ export interface Disruption {
   failures: string;
 }
 
-function describeFailures(failed: Op[]): string {
+/** Failed operations by what answered them (`503 ×4 (longest 20.1 s), error: … ×1`), or `none`. */
+export function describeFailures(failed: Op[]): string {
   const byDetail = new Map<string, { n: number; longestMs: number }>();
   for (const o of failed) {
     const key = o.detail ?? o.outcome;

@@ -36,13 +36,16 @@ export interface Op {
 export type NewOp = Omit<Op, 'index' | 'end' | 'outcome' | 'detail'>;
 
 /** The outcome of one HTTP exchange (a status, or the error that replaced it). */
-export function outcomeOf(result: { status: number } | Error): { outcome: Outcome; detail: string } {
+export function outcomeOf(result: { status: number; body?: unknown } | Error): { outcome: Outcome; detail: string } {
   if (result instanceof Error) return { outcome: 'unknown', detail: `error: ${result.message}` };
   const { status } = result;
-  if (status >= 200 && status < 300) return { outcome: 'ok', detail: String(status) };
+  // The service's error code says why (`503 replication_unavailable`), where a status alone does not.
+  const code = (result.body as { error?: unknown } | undefined)?.error;
+  const detail = typeof code === 'string' ? `${status} ${code}` : String(status);
+  if (status >= 200 && status < 300) return { outcome: 'ok', detail };
   // 408 (request timeout) and 409 cannot promise the write did not land.
-  if (status >= 400 && status < 500 && status !== 408 && status !== 409) return { outcome: 'fail', detail: String(status) };
-  return { outcome: 'unknown', detail: String(status) };
+  if (status >= 400 && status < 500 && status !== 408 && status !== 409) return { outcome: 'fail', detail };
+  return { outcome: 'unknown', detail };
 }
 
 export class Ledger {
