@@ -18,6 +18,10 @@ export interface DbNodeConfig {
   publishTimeoutMs: number;
   unreadyGraceMs: number;
   drainTimeoutMs: number;
+  /** How often a node looks whether a snapshot of the replicated state is due. */
+  snapshotIntervalMs: number;
+  /** A snapshot is due once the latest is this many sync stream messages behind. */
+  snapshotMinMessages: number;
 }
 
 export function dbNodeConfig(profile: TimeProfile): DbNodeConfig {
@@ -38,5 +42,7 @@ export function dbNodeConfig(profile: TimeProfile): DbNodeConfig {
     publishTimeoutMs: Math.max(100, envInt('PUBLISH_TIMEOUT_MS', DEFAULT_PUBLISH_TIMEOUT_MS)),
     unreadyGraceMs: envInt('UNREADY_GRACE_MS', 0),
     drainTimeoutMs: envInt('DRAIN_TIMEOUT_MS', profile.drainTimeoutMs),
+    snapshotIntervalMs: Math.max(100, envInt('SNAPSHOT_INTERVAL_MS', 30_000)),
+    snapshotMinMessages: Math.max(1, envInt('SNAPSHOT_MIN_MESSAGES', 1_000)),
   };
 }

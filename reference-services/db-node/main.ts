@@ -13,6 +13,7 @@ import { KeyRing } from './key-ring.ts';
 import { createDbMetrics } from './metrics.ts';
 import { HybridClock } from './records.ts';
 import { Replicator } from './replication.ts';
+import { Checkpointer, ObjectSnapshotStore } from './snapshots.ts';
 import { dbNodeRouters } from './routes.ts';
 import { TenantStores } from './tenant-stores.ts';
 
@@ -56,15 +57,25 @@ mount(
   ...routers.flatMap((router) => [router.routes(), router.allowedMethods({ throw: true })]),
 );
 
-await replicator.start();
+const snapshots = await ObjectSnapshotStore.open(nc);
+const snapshot = await snapshots.load().catch((err: unknown) => {
+  // A snapshot that cannot be read costs time, not data: the stream holds what it holds.
+  logger.warn({ err }, 'snapshot could not be read: replaying the whole sync stream');
+  return undefined;
+});
+await replicator.start(snapshot);
+const checkpointer = new Checkpointer(snapshots, stores, replicator, identity.pod, metrics, logger,
+  { intervalMs: config.snapshotIntervalMs, minMessages: config.snapshotMinMessages });
 void replicator.caughtUp.then(() => {
   lifecycle.ready = true;
   logger.info({ appliedSeq: replicator.appliedSeq }, 'caught up with the sync stream: ready');
+  checkpointer.start();
 });
 
 onTermination({
   logger, lifecycle, server, unreadyGraceMs: config.unreadyGraceMs, drainTimeoutMs: config.drainTimeoutMs,
   close: async () => {
+    await checkpointer.stop();
     await replicator.stop();
     await nc.drain();
   },

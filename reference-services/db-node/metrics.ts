@@ -65,5 +65,20 @@ export function createDbMetrics(registry: Registry, countActiveTenants: () => Re
       help: 'Last sync stream sequence applied on this node',
       registers,
     }),
+    streamMessagesApplied: new Counter({
+      name: 'percolate_sync_stream_messages_applied_total',
+      help: 'Sync stream messages this node applied (a start from a snapshot applies only those after it)',
+      registers,
+    }),
+    snapshotStartSeq: new Gauge({
+      name: 'percolate_sync_snapshot_start_sequence',
+      help: 'Sequence of the snapshot this node started from (0: it replayed the whole stream)',
+      registers,
+    }),
+    snapshotsSaved: new Counter({
+      name: 'percolate_sync_snapshots_saved_total',
+      help: 'Snapshots of the replicated state this node wrote',
+      registers,
+    }),
   };
 }

@@ -4,6 +4,7 @@ import { SYNC_STREAM, publishDurably, syncSubject } from '../shared/nats.ts';
 import { HttpError } from '../shared/errors.ts';
 import type { DbMetrics } from './metrics.ts';
 import { type HybridClock, type SyncMessage, wallMicros } from './records.ts';
+import type { SyncSnapshot } from './snapshots.ts';
 import type { TenantStores } from './tenant-stores.ts';
 
 /** How often the consumer's progress is checked against the stream's end. */
@@ -28,7 +29,8 @@ export class Replicator {
   private catchUpTarget = 0;
   private seqWaiters: Array<{ seq: number; resolve: () => void }> = [];
   private resolveCaughtUp!: () => void;
-  readonly caughtUp = new Promise<void>((resolve) => { this.resolveCaughtUp = resolve; });
+  readonly caughtUp = new Promise<void>((resolve) => { this.resolveCaughtUp = () => { this.caughtUpNow = true; resolve(); }; });
+  private caughtUpNow = false;
   private stopped = false;
   private stopConsuming: (() => Promise<void>) | undefined;
   /** Which consumer is current: one replaced by the watchdog applies nothing more. */
@@ -64,15 +66,45 @@ export class Replicator {
     return seq;
   }
 
-  async start(): Promise<void> {
-    const info = await this.jsm.streams.info(SYNC_STREAM);
-    this.catchUpTarget = info.state.last_seq;
-    this.logger.info({ catchUpTarget: this.catchUpTarget }, 'replaying sync stream');
+  /**
+   * Catches up: from `snapshot` when there is one (its state, then the stream after it),
+   * else from the stream's first message. Readiness waits for the stream's end as it stood now.
+   */
+  async start(snapshot?: SyncSnapshot): Promise<void> {
+    const { state } = await this.jsm.streams.info(SYNC_STREAM);
+    this.catchUpTarget = state.last_seq;
+    let from = 1;
+    if (snapshot && snapshot.seq > state.last_seq) {
+      // Taken of a stream that has since been made again: its sequences mean nothing here.
+      this.logger.warn({ snapshotSeq: snapshot.seq, streamLastSeq: state.last_seq }, 'snapshot ahead of the sync stream: ignored, replaying the stream');
+    } else if (snapshot) {
+      const started = Date.now();
+      let entries = 0;
+      for (const [tenantId, tenantEntries] of Object.entries(snapshot.tenants)) {
+        for (const entry of tenantEntries) this.clock.observe(entry.ts);
+        await this.stores.apply(tenantId, tenantEntries);
+        entries += tenantEntries.length;
+      }
+      from = snapshot.seq + 1;
+      this.metrics.snapshotStartSeq.set(snapshot.seq);
+      this.logger.info({ snapshotSeq: snapshot.seq, takenBy: snapshot.node, takenAt: snapshot.takenAt, entries, ms: Date.now() - started }, 'snapshot loaded');
+    }
+    if (state.messages > 0 && from < state.first_seq) {
+      // Past the stream's max_age with no snapshot covering them: nothing can bring them back here.
+      this.logger.error({ missingFrom: from, missingTo: state.first_seq - 1 }, 'sync stream messages no longer held and not in a snapshot: their writes are missing on this node');
+    }
+    this.logger.info({ fromSeq: from, catchUpTarget: this.catchUpTarget }, 'replaying sync stream');
+    if (from > 1) this.advance(from - 1);
     if (this.catchUpTarget === 0) this.resolveCaughtUp();
-    await this.consumeFrom(1);
+    // The stall clock starts with the consumer, not with a snapshot's load before it.
+    this.lastProgressAt = Date.now();
+    await this.consumeFrom(Math.max(from, state.first_seq));
     this.watchdog = setInterval(() => { void this.checkProgress(); }, this.watch.stallCheckMs);
     this.watchdog.unref();
   }
+
+  /** True once the replay at start reached where the stream stood (what readiness waits for). */
+  isCaughtUp(): boolean { return this.caughtUpNow; }
 
   /**
    * An ordered consumer from `startSeq`: in order, no acks, and it re-creates itself after a
@@ -103,6 +135,7 @@ export class Replicator {
         } catch (err) {
           this.logger.error({ err, seq: msg.seq }, 'sync message could not be applied');
         }
+        this.metrics.streamMessagesApplied.inc();
         this.advance(msg.seq);
       }
     })().catch((err) => { if (!this.stopped && generation === this.generation) this.logger.error({ err }, 'sync consumer stopped'); });

@@ -226,6 +226,36 @@ export class TenantStores {
     await index.batch(ops as never);
   }
 
+  /** Tenants this node holds data of. */
+  tenantIds(): string[] { return [...this.stores.keys()]; }
+
+  /**
+   * A tenant's records as the sync stream carries them (sealed values, and a resource's
+   * blinded index terms), for a snapshot: `apply` of the result rebuilds the store and its
+   * index. Taken in the tenant's apply order, so no record is seen half applied.
+   */
+  exportTenant(tenantId: string): Promise<IndexedEntry[]> {
+    const previous = this.applying.get(tenantId) ?? Promise.resolve(0);
+    const exported = previous.catch(() => 0).then(() => this.exportNow(tenantId));
+    const settled = exported.then(() => 0, () => 0);
+    this.applying.set(tenantId, settled);
+    void settled.finally(() => { if (this.applying.get(tenantId) === settled) this.applying.delete(tenantId); });
+    return exported;
+  }
+
+  private async exportNow(tenantId: string): Promise<IndexedEntry[]> {
+    const out: IndexedEntry[] = [];
+    for (const { key, value } of await this.raw(tenantId)) {
+      if (!key.startsWith(keys.resourcePrefix)) {
+        out.push({ key, ...value });
+        continue;
+      }
+      const doc = await this.indexOf(tenantId).get(ix.doc(key.slice(keys.resourcePrefix.length))) as { terms: IndexTerms } | undefined;
+      out.push({ key, ...value, ix: doc?.terms ?? {} });
+    }
+    return out;
+  }
+
   /** The raw stored values of a tenant, exactly as held: for audits of encryption at rest. */
   async raw(tenantId: string): Promise<Array<{ key: string; value: StoredValue }>> {
     const store = this.stores.get(tenantId);

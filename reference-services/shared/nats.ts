@@ -16,6 +16,8 @@ export const DLQ_SUBJECT = 'percolate.dlq.jobs';
 export const KEYS_BUCKET = 'percolate_tenant_keys';
 export const JOB_STATE_BUCKET = 'percolate_job_state';
 export const UPLOADS_BUCKET = 'percolate_uploads';
+/** Snapshots of the database's replicated state: where a starting db-node begins instead of the stream's first message. */
+export const SNAPSHOT_BUCKET = 'percolate_sync_snapshots';
 
 export const syncSubject = (tenantId: string) => `${SYNC_SUBJECT_PREFIX}.${tenantId}`;
 export const jobSubject = (tier: string) => `${JOBS_SUBJECT_PREFIX}.${tier}`;

@@ -1,8 +1,9 @@
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollBound } from '../../lib/poll.ts';
-import { syncSubject } from '../../reference-services/shared/nats.ts';
+import { SYNC_STREAM, syncSubject } from '../../reference-services/shared/nats.ts';
+import { ObjectSnapshotStore } from '../../reference-services/db-node/snapshots.ts';
 import { DbTestCluster } from '../helpers/db-cluster.ts';
 import { type TenantClient, http, tenantHeaders } from '../../lib/http.ts';
 
@@ -85,6 +86,49 @@ describe('replication', () => {
     } finally {
       await late.stop('SIGKILL');
       cluster.nodes.delete('db-r-late');
+    }
+  });
+
+  it('a node that starts after a snapshot applies only the stream after it, and holds every write when ready', async () => {
+    const writer = await cluster.client('tenant-snapshot', 'db-r-0');
+    // A node that snapshots as soon as 100 messages are new, looking every 200 ms.
+    const snapper = await cluster.addNode('db-r-snapper', { SNAPSHOT_INTERVAL_MS: '200', SNAPSHOT_MIN_MESSAGES: '100' });
+    const nc = await connect({ servers: cluster.nats.url });
+    let late: Awaited<ReturnType<typeof cluster.addNode>> | undefined;
+    try {
+      const js = jetstream(nc);
+      const jsm = await jetstreamManager(nc);
+      const publish = async (from: number, count: number) => {
+        const base = Date.now() * 1000;
+        await Promise.all(Array.from({ length: count }, (_, j) => {
+          const i = from + j;
+          const message = { v: 1, op: 'resource.put', tenant: writer.tenantId, node: 'db-r-elsewhere', ts: base + j,
+            entries: [{ key: `r!s${i}`, ts: base + j, node: 'db-r-elsewhere', kv: 1, ct: Buffer.from(`opaque ${i}`).toString('base64') }] };
+          return js.publish(syncSubject(writer.tenantId), JSON.stringify(message));
+        }));
+      };
+      await publish(0, 2_000);
+      const beforeSnapshot = (await jsm.streams.info(SYNC_STREAM)).state.last_seq;
+      const snapshots = await ObjectSnapshotStore.open(nc);
+      await expect.poll(async () => (await snapshots.latestSeq()) ?? 0, pollBound(`a snapshot at or past sequence ${beforeSnapshot}`, 10_000)).toBeGreaterThanOrEqual(beforeSnapshot);
+      const snapshotSeq = (await snapshots.latestSeq())!;
+      // Writes after the snapshot: the late node takes these from the stream.
+      await publish(2_000, 50);
+      const lastSeq = (await jsm.streams.info(SYNC_STREAM)).state.last_seq;
+      late = await cluster.addNode('db-r-late-snap', {}, { waitReady: false });
+      await late.waitReady(20_000);
+      const ids = await resourceIds(writer.at(late.url), 2_050);
+      for (let i = 0; i < 2_050; i += 1) expect(ids.has(`s${i}`), `s${i} on the late node when it became ready`).toBe(true);
+      const metrics = (await http(`${late.url}/metrics`)).text;
+      const metric = (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(metrics)?.[1] ?? Number.NaN);
+      expect(metric('percolate_sync_snapshot_start_sequence'), 'the snapshot it started from').toBe(snapshotSeq);
+      expect(metric('percolate_sync_stream_messages_applied_total'), 'stream messages applied: only those after the snapshot').toBe(lastSeq - snapshotSeq);
+    } finally {
+      await nc.close();
+      await late?.stop('SIGKILL');
+      await snapper.stop('SIGKILL');
+      cluster.nodes.delete('db-r-late-snap');
+      cluster.nodes.delete('db-r-snapper');
     }
   });
 

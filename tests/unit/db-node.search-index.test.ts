@@ -63,6 +63,26 @@ describe('per-tenant search index', () => {
     expect((await b.searchResources<Doc>(['platypus'], 10)).map((r) => r.value.id)).toEqual((await a.searchResources<Doc>(['platypus'], 10)).map((r) => r.value.id));
   });
 
+  it('is rebuilt from a snapshot export: the same records, search and listing as the node it was taken on', async () => {
+    const writer = stores();
+    for (const [i, d] of docs.entries()) await write(writer, 't6', d, 100 + i);
+    // A resource rewritten: the export carries only its last version's terms.
+    await write(writer, 't6', { ...docs[2]!, title: 'dry', content: 'sun', tags: [] }, 200);
+    const t = await writer.openTenant('t6', 'x');
+    await t.sealValue('e!acct', { plan: 'gold' }, 300, 'node-a').then((entry) => writer.apply('t6', [entry]));
+    const exported = JSON.parse(JSON.stringify(await writer.exportTenant('t6'))) as IndexedEntry[];
+    expect(exported.map((e) => e.key).sort()).toEqual(['e!acct', ...docs.map((d) => keys.resource(d.id))].sort());
+    const restored = stores();
+    await restored.apply('t6', exported);
+    expect(await restored.raw('t6')).toEqual(await writer.raw('t6'));
+    expect(await restored.rawIndex('t6')).toEqual(await writer.rawIndex('t6'));
+    const r = await restored.openTenant('t6', 'x');
+    for (const query of ['platypus', 'rain', 'sun']) {
+      expect((await r.searchResources<Doc>(tokenize(query), 10)).map((x) => x.value.id), query)
+        .toEqual((await t.searchResources<Doc>(tokenize(query), 10)).map((x) => x.value.id));
+    }
+  });
+
   it('stores no term in plaintext (keyed HMACs), and raw() still lists only the records', async () => {
     const s = stores();
     for (const [i, d] of docs.entries()) await write(s, 't4', d, 1 + i);

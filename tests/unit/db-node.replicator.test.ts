@@ -39,12 +39,46 @@ function consumerOf(seqs: number[], stall: boolean) {
 function fakeJetStream(lastSeq: number, consumers: Array<ReturnType<typeof consumerOf>>) {
   const asked: Array<Record<string, unknown>> = [];
   const js = { consumers: { get: async (_stream: string, opts: Record<string, unknown>) => { asked.push(opts); return consumers.shift() ?? consumerOf([], true); } } };
-  const jsm = { streams: { info: async () => ({ state: { last_seq: lastSeq } }) } };
+  const jsm = { streams: { info: async () => ({ state: { last_seq: lastSeq, first_seq: 1, messages: lastSeq } }) } };
   return { js: js as unknown as JetStreamClient, jsm: jsm as unknown as JetStreamManager, asked };
 }
 
 const logger = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Logger;
 const stores = { apply: async () => {} } as unknown as TenantStores;
+
+describe('db-node replicator: where it starts', () => {
+  it('from a snapshot: its state applied, then the stream from the sequence after it', async () => {
+    const { js, jsm, asked } = fakeJetStream(12, [consumerOf([11, 12], true)]);
+    const applied: Array<[string, number]> = [];
+    const counting = { apply: async (tenant: string, entries: unknown[]) => { applied.push([tenant, entries.length]); return entries.length; } } as unknown as TenantStores;
+    const clock = new HybridClock();
+    const replicator = new Replicator(js, jsm, counting, clock, 'db-0', createDbMetrics(new Registry(), () => ({}), () => []), logger, 1_000);
+    try {
+      const entry = (ts: number) => ({ key: `r!${ts}`, ts, node: 'db-1', kv: 1, ct: '' });
+      await replicator.start({ v: 1, seq: 10, node: 'db-1', takenAt: '', tenants: { 'tenant-a': [entry(5), entry(9e15)], 'tenant-b': [entry(7)] } });
+      expect(asked).toEqual([{ deliver_policy: 'by_start_sequence', opt_start_seq: 11 }]);
+      expect(applied.slice(0, 2)).toEqual([['tenant-a', 2], ['tenant-b', 1]]);
+      await expect.poll(() => replicator.appliedSeq, { message: 'applied up to 12 within 5 s', timeout: 5_000 }).toBe(12);
+      expect(replicator.isCaughtUp()).toBe(true);
+      // The clock moved past every write the snapshot held: a later local write wins over them.
+      expect(clock.now()).toBeGreaterThan(9e15);
+    } finally {
+      await replicator.stop();
+    }
+  });
+
+  it('a snapshot ahead of the stream (taken of a stream made again since) is ignored: the whole stream is replayed', async () => {
+    const { js, jsm, asked } = fakeJetStream(3, [consumerOf([1, 2, 3], true)]);
+    const replicator = new Replicator(js, jsm, stores, new HybridClock(), 'db-0', createDbMetrics(new Registry(), () => ({}), () => []), logger, 1_000);
+    try {
+      await replicator.start({ v: 1, seq: 50, node: 'db-1', takenAt: '', tenants: {} });
+      expect(asked).toEqual([{ deliver_policy: 'all' }]);
+      await expect.poll(() => replicator.appliedSeq, { timeout: 5_000 }).toBe(3);
+    } finally {
+      await replicator.stop();
+    }
+  });
+});
 
 describe('db-node replicator: a sync consumer that stalls is replaced', () => {
   it('starts again after the last sequence applied and catches up with the stream', async () => {
