@@ -120,7 +120,7 @@ describe('replication', () => {
       const ids = await resourceIds(writer.at(late.url), 2_050);
       for (let i = 0; i < 2_050; i += 1) expect(ids.has(`s${i}`), `s${i} on the late node when it became ready`).toBe(true);
       const metrics = (await http(`${late.url}/metrics`)).text;
-      const metric = (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(metrics)?.[1] ?? Number.NaN);
+      const metric = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'm').exec(metrics)?.[1] ?? Number.NaN);
       expect(metric('percolate_sync_snapshot_start_sequence'), 'the snapshot it started from').toBe(snapshotSeq);
       expect(metric('percolate_sync_stream_messages_applied_total'), 'stream messages applied: only those after the snapshot').toBe(lastSeq - snapshotSeq);
     } finally {
