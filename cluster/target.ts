@@ -138,6 +138,14 @@ export class NotImplementedOnTarget extends Error {
 }
 
 /**
+ * The target cannot run a chaos experiment with the meaning its kind has (the local target
+ * cannot confine a StressChaos without cgroups): a test that needs it skips with `message`.
+ */
+export class ExperimentRefused extends Error {
+  override name = 'ExperimentRefused';
+}
+
+/**
  * No cluster of the chosen target is running to attach to (or the one there may not be
  * used: its run is gone, or it is still starting). The message says how to get one.
  */

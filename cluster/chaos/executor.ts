@@ -1,3 +1,4 @@
+import { totalmem } from 'node:os';
 import { NAMESPACE } from '../../lib/names.ts';
 import type { NodeInfo, PodPhase } from '../target.ts';
 import type { FaultScope, Flow, NetworkFault } from '../local/network/sidecar.ts';
@@ -6,9 +7,11 @@ import {
 } from './network-plan.ts';
 import { type ExperimentRecord, RecordStore, type RecoveredBy } from './records.ts';
 import { type Candidate, ChaosConflict, UnsupportedOnLocal, describeSelector, filterByMode, selectCandidates } from './selector.ts';
-import type { ChaosResource, NetworkChaos, PodChaos, PodSelector, Workflow, WorkflowTemplate } from './types.ts';
+import type { ChaosResource, NetworkChaos, PodChaos, PodSelector, StressChaos, Workflow, WorkflowTemplate } from './types.ts';
+import type { CgroupLimits } from '../local/process/cgroups.ts';
+import type { StressPlan } from '../local/process/pod-stress.ts';
 import { type NodeCommand, parseNodeCommand } from './kubectl-task.ts';
-import { parseDuration } from './units.ts';
+import { parseDuration, parseStressSize } from './units.ts';
 import { runWorkflow } from './workflow.ts';
 import { NODE_DRAIN_TIMEOUT_MS } from '../../lib/time.ts';
 
@@ -19,7 +22,7 @@ export interface ChaosPod {
   readonly zone: string;
   readonly phase: PodPhase;
   readonly terminating: boolean;
-  readonly template: { workload: string; service: string; labels: Record<string, string>; outbound: Record<string, unknown> };
+  readonly template: { workload: string; service: string; labels: Record<string, string>; outbound: Record<string, unknown>; limits?: CgroupLimits };
   readonly sidecar: { setFault(scope: FaultScope, fault: NetworkFault | undefined): void };
   readonly child?: { running: boolean } | undefined;
   signal(signal: NodeJS.Signals): void;
@@ -37,6 +40,11 @@ export interface ChaosRuntime {
   cordonNode(node: string): void;
   drainNode(node: string, timeoutMs: number): Promise<void>;
   uncordonNode(node: string): void;
+  /**
+   * Starts stress workers in the pod's cgroup (limited as its manifest says); absent, or
+   * throwing UnsupportedOnLocal, where the runtime cannot confine them to the pod.
+   */
+  stressPod?(name: string, plan: StressPlan): { cgroupName: string; stop(): Promise<void> };
   log(message: string, extra?: unknown): void;
 }
 
@@ -83,6 +91,8 @@ export class ChaosExecutor {
   /** Reference counts, so that two experiments on one pod, node or zone undo in either order. */
   private readonly holds = new Map<string, number>();
   private resyncTimer: NodeJS.Timeout | undefined;
+  /** Stress in force by `<experiment>|<pod>`. */
+  private readonly stresses = new Map<string, { stop(): Promise<void> }>();
   private closed = false;
   private readonly random: () => number;
   private readonly resyncIntervalMs: number;
@@ -127,6 +137,7 @@ export class ChaosExecutor {
       switch (resource.kind) {
         case 'PodChaos': this.applyPodChaos(resource, record); break;
         case 'NetworkChaos': this.applyNetworkChaos(resource, record); break;
+        case 'StressChaos': this.applyStressChaos(resource, record); break;
         case 'Workflow': this.startWorkflow(resource, entry); break;
       }
     } catch (err) {
@@ -191,6 +202,7 @@ export class ChaosExecutor {
   close(): void {
     this.closed = true;
     for (const e of this.active.values()) { if (e.timer) clearTimeout(e.timer); e.abort?.abort(); }
+    // Stress workers are the runtime's children and go down with it; their cgroups are left to the sweep.
     if (this.resyncTimer) clearInterval(this.resyncTimer);
   }
 
@@ -258,6 +270,40 @@ export class ChaosExecutor {
       }
     }
     if (!record.steps.length) throw new ChaosConflict(`nothing to do: ${record.errors.join('; ')}`);
+  }
+
+  // ---- StressChaos ------------------------------------------------------------------
+
+  /**
+   * stress-ng's workers on each selected pod, confined to the pod's cgroup with its
+   * manifest's limits: they take the pod's own CPU and memory, as on a cluster, not the
+   * other pods'. A memory size in percent is of the pod's memory limit (what stress-ng sees
+   * in a limited container), or of the machine's memory for a pod without one.
+   */
+  private applyStressChaos(r: StressChaos, record: ExperimentRecord): void {
+    const { spec } = r;
+    if (spec.stressngStressors) throw new UnsupportedOnLocal('stressngStressors passes raw arguments to stress-ng, which the local target does not run: give stressors.cpu / stressors.memory instead');
+    if (!this.runtime.stressPod) throw new UnsupportedOnLocal('this runtime cannot start stress workers in a pod');
+    let candidates = this.podCandidates();
+    if (spec.containerNames?.length) {
+      candidates = candidates.filter((c) => spec.containerNames!.includes(c.pod.template.service));
+      if (!candidates.length) throw new ChaosConflict(`no pod has a container named ${spec.containerNames.join(' or ')} (ours: db-node, worker, gateway)`);
+    }
+    const picked = this.select(spec, candidates, r.metadata.namespace, 'pod');
+    record.selected = picked.map((c) => c.name);
+    for (const { pod } of picked) {
+      const { cpu, memory } = spec.stressors ?? {};
+      const plan: StressPlan = {};
+      if (cpu) plan.cpu = { workers: cpu.workers, load: cpu.load ?? 100 };
+      if (memory) {
+        const size = parseStressSize(memory.size ?? '100%');
+        const bytes = 'bytes' in size ? size.bytes : Math.floor(((pod.template.limits?.memoryBytes ?? totalmem()) * size.percent) / 100);
+        plan.memory = { workers: memory.workers, bytes, ...(memory.oomScoreAdj === undefined ? {} : { oomScoreAdj: memory.oomScoreAdj }) };
+      }
+      const stress = this.runtime.stressPod(pod.name, plan);
+      this.stresses.set(`${record.id}|${pod.name}`, stress);
+      record.steps.push({ type: 'stress', pod: pod.name, cgroup: stress.cgroupName, ...plan });
+    }
   }
 
   // ---- NetworkChaos -----------------------------------------------------------------
@@ -479,6 +525,13 @@ export class ChaosExecutor {
           case 'network': this.setNetFault(step.pod, step.link, step.flow, record.id, undefined); break;
           case 'pod-failure': if (this.release(`pod:${step.pod}`)) this.runtime.findPod(step.pod)?.recoverContainer(); break;
           case 'node-drain': if (this.release(`node:${step.node}`)) this.runtime.uncordonNode(step.node); break;
+          case 'stress': {
+            const key = `${record.id}|${step.pod}`;
+            const stress = this.stresses.get(key);
+            this.stresses.delete(key);
+            await stress?.stop();
+            break;
+          }
           case 'pod-kill': case 'container-kill': break;
         }
       } catch (err) {

@@ -13,7 +13,9 @@ export type Step =
   /** Undone by starting the container again. */
   | { type: 'pod-failure'; pod: string }
   /** Undone by uncordoning (evicted pods stay where they went). */
-  | { type: 'node-drain'; node: string };
+  | { type: 'node-drain'; node: string }
+  /** Stress workers in the pod's cgroup; undone by ending them and taking the pod out of the cgroup. */
+  | { type: 'stress'; pod: string; cgroup: string; cpu?: { workers: number; load: number }; memory?: { workers: number; bytes: number; oomScoreAdj?: number } };
 
 export type ExperimentPhase =
   /** Faults in force until the duration ends or someone recovers it. */

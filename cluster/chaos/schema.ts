@@ -2,10 +2,10 @@ import { Check, type Json, compact } from './check.ts';
 import {
   type ChaosResource, ChaosValidationError, KIND_API_VERSION, type LabelRequirement, NETWORK_CHAOS_ACTIONS,
   type NetworkChaosSpec, type ObjectMeta, POD_CHAOS_ACTIONS, type PodChaosSpec,
-  type PodSelector, type PodSelectorSpec, SELECTOR_MODES, type SelectorMode, type TaskSpec, WORKFLOW_TEMPLATE_TYPES, type WorkflowSpec,
+  type PodSelector, type PodSelectorSpec, SELECTOR_MODES, type SelectorMode, type StressChaosSpec, type TaskSpec, WORKFLOW_TEMPLATE_TYPES, type WorkflowSpec,
   type WorkflowTemplate,
 } from './types.ts';
-import { parseDuration, parsePercent, parseRate, parseSimpleDuration } from './units.ts';
+import { parseDuration, parsePercent, parseRate, parseSimpleDuration, parseStressSize } from './units.ts';
 
 /**
  * Checks an untyped object (a parsed YAML document, a control API body) against our schema of
@@ -30,6 +30,7 @@ export function validateResource(value: unknown, where = 'chaos resource'): Chao
     switch (kind) {
       case 'PodChaos': checked = checkPodChaosSpec(c, spec, 'spec'); break;
       case 'NetworkChaos': checked = checkNetworkChaosSpec(c, spec, 'spec'); break;
+      case 'StressChaos': checked = checkStressChaosSpec(c, spec, 'spec'); break;
       case 'Workflow': checked = checkWorkflowSpec(c, spec, 'spec'); break;
     }
   }
@@ -139,6 +140,44 @@ export function checkPodChaosSpec(c: Check, spec: Json, path: string): PodChaosS
   if (action === 'container-kill' && !containerNames?.length) c.fail(`${path}.containerNames`, 'the name of the container is required for container-kill');
   if (!action || !sel) return undefined;
   return compact({ ...sel, action, duration, gracePeriod, containerNames });
+}
+
+/** StressChaos, with the CRD's bounds (workers ≤ 8192, load 0–100, oomScoreAdj ±1000) and its webhook's rule: at least one stressor. */
+export function checkStressChaosSpec(c: Check, spec: Json, path: string): StressChaosSpec | undefined {
+  c.object(spec, path, ['selector', 'mode', 'value', 'duration', 'stressors', 'stressngStressors', 'containerNames', 'remoteCluster']);
+  const sel = checkPodSelector(c, spec, path);
+  const duration = checkDuration(c, spec, 'duration', path);
+  const containerNames = c.strings(spec, 'containerNames', path);
+  const stressngStressors = c.string(spec, 'stressngStressors', path);
+  let stressors: StressChaosSpec['stressors'];
+  if (spec.stressors !== undefined) {
+    const st = c.object(spec.stressors, `${path}.stressors`, ['cpu', 'memory']);
+    if (st) {
+      stressors = {};
+      if (st.cpu !== undefined) {
+        const cpu = c.object(st.cpu, `${path}.stressors.cpu`, ['workers', 'load', 'options']);
+        const workers = cpu && c.integer(cpu, 'workers', `${path}.stressors.cpu`, 1, true);
+        const load = cpu && c.integer(cpu, 'load', `${path}.stressors.cpu`, 0);
+        if (workers !== undefined && workers > 8192) c.fail(`${path}.stressors.cpu.workers`, 'must be at most 8192 (stress-ng\'s limit)');
+        if (load !== undefined && load > 100) c.fail(`${path}.stressors.cpu.load`, 'must be a percentage from 0 to 100');
+        const options = cpu && c.strings(cpu, 'options', `${path}.stressors.cpu`);
+        if (workers !== undefined) stressors.cpu = compact({ workers, load, options });
+      }
+      if (st.memory !== undefined) {
+        const memory = c.object(st.memory, `${path}.stressors.memory`, ['workers', 'size', 'oomScoreAdj', 'options']);
+        const workers = memory && c.integer(memory, 'workers', `${path}.stressors.memory`, 1, true);
+        if (workers !== undefined && workers > 8192) c.fail(`${path}.stressors.memory.workers`, 'must be at most 8192 (stress-ng\'s limit)');
+        const size = memory && c.parsed(memory, 'size', `${path}.stressors.memory`, (s) => { parseStressSize(s); return s; });
+        const oomScoreAdj = memory && c.integer(memory, 'oomScoreAdj', `${path}.stressors.memory`, -1000);
+        if (oomScoreAdj !== undefined && oomScoreAdj > 1000) c.fail(`${path}.stressors.memory.oomScoreAdj`, 'must be from -1000 to 1000');
+        const options = memory && c.strings(memory, 'options', `${path}.stressors.memory`);
+        if (workers !== undefined) stressors.memory = compact({ workers, size, oomScoreAdj, options });
+      }
+    }
+  }
+  if (!stressors?.cpu && !stressors?.memory && !stressngStressors) c.fail(`${path}.stressors`, 'at least one stressor (cpu or memory) or stressngStressors is required');
+  if (!sel) return undefined;
+  return compact({ ...sel, duration, stressors, stressngStressors, containerNames });
 }
 
 const percentCheck = (s: string) => { parsePercent(s); return s; };

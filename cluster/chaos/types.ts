@@ -1,6 +1,6 @@
 /**
  * The chaos resources of `chaos/`, as TypeScript types of our own: Chaos Mesh's PodChaos,
- * NetworkChaos and Workflow (`chaos-mesh.org/v1alpha1`, the fields the executor gives a
+ * NetworkChaos, StressChaos and Workflow (`chaos-mesh.org/v1alpha1`, the fields the executor gives a
  * meaning to). A zone outage is a PodChaos selecting the zone's nodes; a node drain is a
  * Workflow whose Task runs `kubectl drain`, as on a cluster.
  */
@@ -87,6 +87,19 @@ export interface NetworkChaosSpec extends PodSelector {
   bandwidth?: BandwidthSpec;
 }
 
+/** stress-ng's CPU stressor: `workers` processes, each busy `load` percent of the time. */
+export interface CpuStressor { workers: number; load?: number; options?: string[] }
+/** stress-ng's vm stressor: `workers` processes, each holding `size` of memory it keeps touching. */
+export interface MemoryStressor { workers: number; size?: string; oomScoreAdj?: number; options?: string[] }
+
+export interface StressChaosSpec extends PodSelector {
+  duration?: string;
+  stressors?: { cpu?: CpuStressor; memory?: MemoryStressor };
+  /** Raw stress-ng arguments: Chaos Mesh passes them on; the local target has no stress-ng. */
+  stressngStressors?: string;
+  containerNames?: string[];
+}
+
 export const WORKFLOW_TEMPLATE_TYPES = ['Serial', 'Parallel', 'Suspend', 'PodChaos', 'NetworkChaos', 'Task'] as const;
 export type WorkflowTemplateType = (typeof WORKFLOW_TEMPLATE_TYPES)[number];
 
@@ -113,14 +126,16 @@ export interface WorkflowSpec {
 
 export type PodChaos = { apiVersion: typeof CHAOS_MESH_API_VERSION; kind: 'PodChaos'; metadata: ObjectMeta; spec: PodChaosSpec };
 export type NetworkChaos = { apiVersion: typeof CHAOS_MESH_API_VERSION; kind: 'NetworkChaos'; metadata: ObjectMeta; spec: NetworkChaosSpec };
+export type StressChaos = { apiVersion: typeof CHAOS_MESH_API_VERSION; kind: 'StressChaos'; metadata: ObjectMeta; spec: StressChaosSpec };
 export type Workflow = { apiVersion: typeof CHAOS_MESH_API_VERSION; kind: 'Workflow'; metadata: ObjectMeta; spec: WorkflowSpec };
-export type ChaosResource = PodChaos | NetworkChaos | Workflow;
+export type ChaosResource = PodChaos | NetworkChaos | StressChaos | Workflow;
 export type ChaosKind = ChaosResource['kind'];
 
 /** The API version each kind belongs to. */
 export const KIND_API_VERSION: Record<ChaosKind, string> = {
   PodChaos: CHAOS_MESH_API_VERSION,
   NetworkChaos: CHAOS_MESH_API_VERSION,
+  StressChaos: CHAOS_MESH_API_VERSION,
   Workflow: CHAOS_MESH_API_VERSION,
 };
 

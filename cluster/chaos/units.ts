@@ -1,6 +1,7 @@
 /**
  * The value formats of Chaos Mesh resources, read as Chaos Mesh reads them: Go durations
- * (`time.ParseDuration`), percentages as strings ("25"), and `tc` rates ("1mbps").
+ * (`time.ParseDuration`), percentages as strings ("25"), `tc` rates ("1mbps"), stress-ng
+ * sizes ("256MB"); and the Kubernetes quantities of a container's resource limits.
  * Each parser throws an Error whose message says what was expected.
  */
 
@@ -56,4 +57,44 @@ export function parseRate(text: string): number {
     return rate;
   }
   throw new Error(`"${String(text)}" must be an integer and a unit, like "1mbps" (bit, kbit, mbit, gbit, tbit; bps, kbps, mbps, gbps, tbps = bytes per second)`);
+}
+
+// stress-ng's size suffixes count in 1024s, with or without the "i".
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, kib: 1024, mb: 1024 ** 2, mib: 1024 ** 2, gb: 1024 ** 3, gib: 1024 ** 3, tb: 1024 ** 4, tib: 1024 ** 4 };
+
+/**
+ * A StressChaos memory size ("256MB", "1GiB", "512B") in bytes, or a percentage of the
+ * memory there is ("25%") as `{ percent }`.
+ */
+export function parseStressSize(text: string): { bytes: number } | { percent: number } {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(%|[a-z]*)\s*$/i.exec(typeof text === 'string' ? text : '');
+  const unit = m?.[2]?.toLowerCase() ?? '';
+  if (m && unit === '%') {
+    const percent = Number(m[1]);
+    if (percent <= 0 || percent > 100) throw new Error(`size "${text}" must be a percentage above 0 and at most 100`);
+    return { percent };
+  }
+  const factor = m ? SIZE_UNITS[unit || 'b'] : undefined;
+  if (!m || factor === undefined) throw new Error(`size "${String(text)}" must be a number and a unit (B, KB/KiB, MB/MiB, GB/GiB, TB/TiB) or a percentage ("25%")`);
+  const bytes = Math.round(Number(m[1]) * factor);
+  if (bytes <= 0) throw new Error(`size "${text}" must be above zero`);
+  return { bytes };
+}
+
+/** A Kubernetes CPU quantity ("500m", "2", "0.5") in millicores. */
+export function parseCpuQuantity(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(m?)$/.exec(String(text).trim());
+  if (!m) throw new Error(`CPU quantity "${String(text)}" must be cores ("2", "0.5") or millicores ("500m")`);
+  return Math.round(m[2] ? Number(m[1]) : Number(m[1]) * 1000);
+}
+
+const MEMORY_QUANTITY_UNITS: Record<string, number> = {
+  '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4,
+};
+
+/** A Kubernetes memory quantity ("512Mi", "2Gi", "1G", "1000") in bytes. */
+export function parseMemoryQuantity(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(k|M|G|T|Ki|Mi|Gi|Ti)?$/.exec(String(text).trim());
+  if (!m) throw new Error(`memory quantity "${String(text)}" must be a number with an optional suffix (Ki, Mi, Gi, Ti, k, M, G, T)`);
+  return Math.round(Number(m[1]) * MEMORY_QUANTITY_UNITS[m[2] ?? '']!);
 }

@@ -29,6 +29,10 @@ import { type LocalState, type ProcessRef, type RecordedProcess, writeState } fr
 import { Topology } from './components/topology.ts';
 import type { LocalAutoscaling } from './control/autoscaling.ts';
 import { ChaosExecutor } from '../chaos/executor.ts';
+import { UnsupportedOnLocal } from '../chaos/selector.ts';
+import { cgroupSupport, sweepCgroups } from './process/cgroups.ts';
+import { PodStress, type StressPlan, stressCgroupName } from './process/pod-stress.ts';
+import { containerLimits } from './process/container-limits.ts';
 
 export interface RuntimeConfig {
   runDir: string;
@@ -296,6 +300,7 @@ export class LocalRuntime implements PodOps {
       const raw = findObject(this.manifests, spec.kind, spec.name);
       const container = (podSpecOf(raw)?.containers ?? []).find((c: { readinessProbe?: unknown }) => c.readinessProbe);
       const periodSeconds = Number(container?.readinessProbe?.periodSeconds ?? 10);
+      const limits = containerLimits(container?.resources?.limits, `${spec.kind}/${spec.name}`);
       // The pod's own links: NATS's client port, and for a worker the database Service (every tier behind the load balancer).
       const own: EgressDestination[] = [{ ...natsClient, name: 'nats' }];
       if (spec.service === 'worker' && dbFrontendUrl) {
@@ -312,6 +317,7 @@ export class LocalRuntime implements PodOps {
         outbound, runEnv,
         restartBackoffMs: this.settings.restartBackoffMs, restartBackoffMaxMs: this.settings.restartBackoffMaxMs,
         ...(this.podUsers.enforced && spec.runAs ? { runAs: spec.runAs } : {}),
+        ...(limits ? { limits } : {}),
       });
     }
   }
@@ -516,6 +522,20 @@ export class LocalRuntime implements PodOps {
     this.pod(name).signal(signal);
   }
 
+  /**
+   * StressChaos on one pod: the pod's container and the stress workers in a cgroup with the
+   * container's limits. Refused (UnsupportedOnLocal, with the reason) where this process
+   * cannot make cgroups: unconfined workers would stress every pod of the machine.
+   */
+  stressPod(name: string, plan: StressPlan): PodStress {
+    const pod = this.pod(name);
+    const support = cgroupSupport();
+    if (!support.ok) throw new UnsupportedOnLocal(`StressChaos needs the pod's own cgroup, so that the stress takes the pod's CPU and memory and not every pod's on this machine: ${support.reason}`);
+    const stress = PodStress.start({ pod, limits: pod.template.limits ?? {}, plan, runDir: this.config.runDir, env: this.markerEnv, registry: this.registry });
+    this.log(`chaos: stressing ${name} in cgroup ${stress.cgroup.name} (limits ${JSON.stringify(pod.template.limits ?? {})}): ${JSON.stringify(plan)}`);
+    return stress;
+  }
+
   deletePodByName(name: string, gracePeriodSeconds?: number): void {
     void this.deletePod(this.pod(name), gracePeriodSeconds === undefined ? undefined : gracePeriodSeconds * 1000);
   }
@@ -674,6 +694,8 @@ export class LocalRuntime implements PodOps {
       this.registry.close();
       await Promise.all([...[...this.supervisors.values()].map((s) => s.stop(3_000)), this.prometheus?.stop(), this.nats?.stop()].map((p) => p?.catch(() => undefined)));
       await this.registry.stopAll(1_000);
+      // Stressed pods' cgroups: every process in them is gone now.
+      sweepCgroups(({ name }) => name.startsWith(stressCgroupName(this.config.runDir, '')));
       await Promise.all(pods.map((p) => p.sidecar.close().catch(() => undefined)));
       if (options.keepLogs) kept = preserveLogs(this.config.runDir, this.config.stateDir);
       if (this.saveTimer) clearTimeout(this.saveTimer);

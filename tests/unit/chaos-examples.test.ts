@@ -50,7 +50,7 @@ describe('the experiments in chaos/', () => {
 
       it('is named <fault>-<action>.yaml after its action, with metadata.name the same, in namespace percolate (Task workflows: percolate-chaos)', () => {
         const r = resources.get(file)!;
-        const action = r.kind === 'Workflow' ? 'workflow' : r.kind === 'NetworkChaos' ? `network-${r.spec.action}` : r.spec.action;
+        const action = r.kind === 'Workflow' ? 'workflow' : r.kind === 'NetworkChaos' ? `network-${r.spec.action}` : r.kind === 'StressChaos' ? 'stress' : r.spec.action;
         const name = basename(file, '.yaml');
         expect(name === action || name.endsWith(`-${action}`), `${file} should end with "-${action}.yaml" (or be "${action}.yaml")`).toBe(true);
         expect(r.metadata.name).toBe(name);

@@ -9,6 +9,7 @@ import { ChaosConflict, UnsupportedOnLocal } from '../../cluster/chaos/selector.
 import type { ChaosResource } from '../../cluster/chaos/types.ts';
 import type { FaultScope, NetworkFault } from '../../cluster/local/network/sidecar.ts';
 import type { NodeInfo } from '../../cluster/target.ts';
+import type { StressPlan } from '../../cluster/local/process/pod-stress.ts';
 
 const CHAOS_DIR = new URL('../../chaos/', import.meta.url).pathname;
 const example = (file: string, spec: Record<string, unknown> = {}): ChaosResource => {
@@ -69,6 +70,13 @@ class FakeRuntime implements ChaosRuntime {
   cordonNode(node: string): void { this.calls.push(`cordon ${node}`); this.nodes.find((n) => n.name === node)!.cordoned = true; }
   async drainNode(node: string): Promise<void> { this.calls.push(`drain ${node}`); this.nodes.find((n) => n.name === node)!.cordoned = true; }
   uncordonNode(node: string): void { this.calls.push(`uncordon ${node}`); this.nodes.find((n) => n.name === node)!.cordoned = false; }
+  /** Stress in force per pod: what the plan asked for, until stopped. */
+  readonly stressed = new Map<string, StressPlan>();
+  stressPod(name: string, plan: StressPlan): { cgroupName: string; stop(): Promise<void> } {
+    this.calls.push(`stress ${name}`);
+    this.stressed.set(name, plan);
+    return { cgroupName: `percolate-test-${name}`, stop: async () => { this.calls.push(`unstress ${name}`); this.stressed.delete(name); } };
+  }
   log(): void {}
 }
 
@@ -218,6 +226,34 @@ describe('chaos executor (against a fake runtime)', () => {
     await expect(executor.apply(withTask(['drain', '-l', 'zone notin (a)']))).rejects.toThrow(/is not key=value/);
     expect(runtime.calls).toEqual([]);
     expect(executor.list().map((r) => r.phase)).toEqual([]);
+  });
+
+  it('StressChaos (db-cpu-memory-stress.yaml): stress workers on one small-tier pod with the file\'s stressors, ended when the duration ends', async () => {
+    const record = await executor.apply(example('db-cpu-memory-stress.yaml', { duration: '150ms' }));
+    expect(record).toMatchObject({ kind: 'StressChaos', phase: 'injected' });
+    expect(record.selected).toHaveLength(1);
+    expect(runtime.stressed.get(record.selected[0]!)).toEqual({ cpu: { workers: 4, load: 100 }, memory: { workers: 1, bytes: 128 * 1024 * 1024, oomScoreAdj: 1000 } });
+    expect(record.steps).toEqual([{ type: 'stress', pod: record.selected[0], cgroup: `percolate-test-${record.selected[0]}`, cpu: { workers: 4, load: 100 }, memory: { workers: 1, bytes: 128 * 1024 * 1024, oomScoreAdj: 1000 } }]);
+    await vi.waitFor(() => expect(executor.list()[0]!.phase).toBe('recovered'), { timeout: 2_000, interval: 20 });
+    expect(runtime.stressed.size).toBe(0);
+    expect(runtime.calls).toEqual([`stress ${record.selected[0]}`, `unstress ${record.selected[0]}`]);
+  });
+
+  it('StressChaos: a size in percent is of the pod\'s memory limit; raw stress-ng arguments and a runtime without cgroups are refused with the reason', async () => {
+    for (const p of dbPods()) Object.assign(p.template, { limits: { cpuMillis: 500, memoryBytes: 512 * 1024 * 1024 } });
+    const record = await executor.apply(example('db-cpu-memory-stress.yaml', { mode: 'all', stressors: { memory: { workers: 2, size: '25%' } } }));
+    expect([...runtime.stressed.values()]).toEqual(dbPods().map(() => ({ memory: { workers: 2, bytes: 128 * 1024 * 1024 } })));
+    await executor.recover(record.id);
+    expect(runtime.stressed.size).toBe(0);
+    await expect(executor.apply(example('db-cpu-memory-stress.yaml', { stressngStressors: '--cpu 2' }))).rejects.toThrow(UnsupportedOnLocal);
+    const refusing = new FakeRuntime({ runDir });
+    refusing.stressPod = () => { throw new UnsupportedOnLocal('StressChaos needs the pod\'s own cgroup: no cgroup hierarchy with cpu and memory controllers'); };
+    const other = new ChaosExecutor(refusing);
+    try {
+      await expect(other.apply(example('db-cpu-memory-stress.yaml'))).rejects.toThrow(/needs the pod's own cgroup/);
+    } finally {
+      other.close();
+    }
   });
 
   it('runs a Workflow: serial nodes in order for their deadlines, parallel ones together, everything recovered', async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseChaosYaml } from '../../cluster/chaos/parse.ts';
 import { validateResource } from '../../cluster/chaos/schema.ts';
 import { ChaosValidationError } from '../../cluster/chaos/types.ts';
-import { parseDuration, parsePercent, parseRate, parseSimpleDuration } from '../../cluster/chaos/units.ts';
+import { parseCpuQuantity, parseDuration, parseMemoryQuantity, parsePercent, parseRate, parseSimpleDuration, parseStressSize } from '../../cluster/chaos/units.ts';
 
 /** The problems a resource is refused with (fails the test if it is accepted). */
 function problems(resource: unknown): string[] {
@@ -17,6 +17,7 @@ function problems(resource: unknown): string[] {
 
 const dbSelector = { namespaces: ['percolate'], labelSelectors: { 'app.kubernetes.io/name': 'percolate-db' } };
 const podChaos = (spec: Record<string, unknown>) => ({ apiVersion: 'chaos-mesh.org/v1alpha1', kind: 'PodChaos', metadata: { name: 'x', namespace: 'percolate' }, spec: { mode: 'one', selector: dbSelector, ...spec } });
+const stressChaos = (spec: Record<string, unknown>) => ({ apiVersion: 'chaos-mesh.org/v1alpha1', kind: 'StressChaos', metadata: { name: 'x', namespace: 'percolate' }, spec: { mode: 'one', selector: dbSelector, ...spec } });
 const netChaos = (spec: Record<string, unknown>) => ({ apiVersion: 'chaos-mesh.org/v1alpha1', kind: 'NetworkChaos', metadata: { name: 'x', namespace: 'percolate' }, spec: { mode: 'all', selector: dbSelector, ...spec } });
 
 describe('chaos value formats', () => {
@@ -45,6 +46,31 @@ describe('chaos value formats', () => {
   });
 });
 
+describe('stress sizes and container limits', () => {
+  it('reads stress-ng sizes in 1024s (with or without the i) or as a percentage, and Kubernetes CPU and memory quantities', () => {
+    expect(parseStressSize('128MB')).toEqual({ bytes: 128 * 1024 ** 2 });
+    expect(parseStressSize('1GiB')).toEqual({ bytes: 1024 ** 3 });
+    expect(parseStressSize('512')).toEqual({ bytes: 512 });
+    expect(parseStressSize('25%')).toEqual({ percent: 25 });
+    for (const bad of ['', 'lots', '12XB', '0MB', '150%']) expect(() => parseStressSize(bad), bad).toThrow(/size/);
+    expect([parseCpuQuantity('500m'), parseCpuQuantity('2'), parseCpuQuantity('0.5')]).toEqual([500, 2000, 500]);
+    expect([parseMemoryQuantity('512Mi'), parseMemoryQuantity('2Gi'), parseMemoryQuantity('1G'), parseMemoryQuantity('1000')]).toEqual([512 * 1024 ** 2, 2 * 1024 ** 3, 1e9, 1000]);
+    expect(() => parseCpuQuantity('half')).toThrow(/millicores/);
+    expect(() => parseMemoryQuantity('512MB')).toThrow(/suffix/);
+  });
+
+  it('checks StressChaos as its CRD does: at least one stressor, workers 1–8192, load 0–100, oomScoreAdj ±1000, a size stress-ng reads', () => {
+    expect(problems(stressChaos({}))).toEqual(['spec.stressors: at least one stressor (cpu or memory) or stressngStressors is required']);
+    expect(problems(stressChaos({ stressors: { cpu: { workers: 0, load: 120 } } }))).toEqual(expect.arrayContaining([
+      'spec.stressors.cpu.workers: must be an integer of at least 1', 'spec.stressors.cpu.load: must be a percentage from 0 to 100',
+    ]));
+    expect(problems(stressChaos({ stressors: { memory: { workers: 9000, size: 'huge', oomScoreAdj: 2000 } } }))).toEqual([
+      'spec.stressors.memory.workers: must be at most 8192 (stress-ng\'s limit)', expect.stringMatching(/^spec\.stressors\.memory\.size: size "huge"/), 'spec.stressors.memory.oomScoreAdj: must be from -1000 to 1000',
+    ]);
+    expect(problems(stressChaos({ stressors: { disk: {} } }))).toEqual([expect.stringMatching(/^spec\.stressors: unknown field\(s\) disk/), expect.stringMatching(/at least one stressor/)]);
+  });
+});
+
 describe('chaos schema', () => {
   it('accepts Chaos Mesh resources and fills the defaults Chaos Mesh fills', () => {
     const r = validateResource(netChaos({ action: 'delay', delay: { latency: '100ms' } }));
@@ -56,7 +82,7 @@ describe('chaos schema', () => {
 
   it('refuses the wrong API group, unknown kinds and unknown fields (kubectl\'s strict validation)', () => {
     expect(problems({ ...podChaos({ action: 'pod-kill' }), apiVersion: 'percolate.io/v1alpha1' })).toEqual(['apiVersion: PodChaos belongs to chaos-mesh.org/v1alpha1, not "percolate.io/v1alpha1"']);
-    expect(problems({ ...podChaos({ action: 'pod-kill' }), kind: 'StressChaos' })[0]).toMatch(/kind: "StressChaos" is not one of/);
+    expect(problems({ ...podChaos({ action: 'pod-kill' }), kind: 'IOChaos' })[0]).toMatch(/kind: "IOChaos" is not one of/);
     expect(problems(podChaos({ action: 'pod-kill', gracePeriodSeconds: 5 }))).toEqual([expect.stringMatching(/^spec: unknown field\(s\) gracePeriodSeconds/)]);
     expect(problems(podChaos({ action: 'pod-kill', selector: { labels: { a: 'b' } } }))[0]).toMatch(/^spec\.selector: unknown field\(s\) labels/);
   });

@@ -20,6 +20,7 @@ import { logFile } from '../process/paths.ts';
 import { type OutboundDestination, Sidecar } from '../network/sidecar.ts';
 import { type ServiceEnvOptions, type ServiceName, reportedPort, serviceEnv, spawnService } from './service.ts';
 import { type PodUser, preparePodDir, processUser } from './pod-user.ts';
+import type { CgroupLimits } from '../process/cgroups.ts';
 
 /** Everything a pod of one workload shares: what the manifests' pod template says, made local. */
 export interface PodTemplate {
@@ -46,6 +47,8 @@ export interface PodTemplate {
   restartBackoffMaxMs: number;
   /** The manifests' user, when the runtime can run the container as it (see podUserSupport). */
   runAs?: PodUser;
+  /** The container's `resources.limits`: a stressed pod's cgroup gets them (pod-stress.ts). */
+  limits?: CgroupLimits;
 }
 
 /** A process that restarts within this long of starting is crash-looping: back off. */

@@ -81,7 +81,8 @@ export async function upLocalCluster(options: UpOptions = {}): Promise<UpResult>
   await sweepStaleRunDirs(report);
   progress({
     step: 'sweep leftovers', ms: Math.round(performance.now() - t0),
-    detail: report.killed.length || report.removedDirs.length ? `stopped ${report.killed.length} processes, removed ${report.removedDirs.length} run dirs` : 'nothing left behind',
+    detail: report.killed.length || report.removedDirs.length || report.removedCgroups.length
+      ? `stopped ${report.killed.length} processes, removed ${report.removedDirs.length} run dirs${report.removedCgroups.length ? ` and ${report.removedCgroups.length} cgroups` : ''}` : 'nothing left behind',
   });
 
   const runDir = mkdtempSync(join(runDirParent(), RUN_DIR_PREFIX));

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs
 import { basename, dirname, join } from 'node:path';
 import { isRunning, isSameProcess, leadsGroup, processName, processesWithEnv, processesWithEnvVar, signalGroup } from './proc-identity.ts';
 import { isListening } from '../network/net-util.ts';
+import { sweepCgroups } from './cgroups.ts';
 import { eventually } from '../../../lib/poll.ts';
 import { RUN_DIR_PREFIX, RUN_MARKER_ENV, STATE_DIR_PREFIX, TEST_RUN_DIR_PREFIX, TEST_RUN_MARKER_ENV, runDirParent } from './paths.ts';
 import { type LocalState, readOwner, readState, removeState } from './state.ts';
@@ -12,6 +13,8 @@ export interface SweepReport {
   /** Processes that were ours and still ran. */
   killed: { name: string; pid: number }[];
   removedDirs: string[];
+  /** cgroups of stressed pods a dead run left (cgroups.ts). */
+  removedCgroups: string[];
   /** Recorded ports still taken after the bound (something else holds them now). */
   portsStillTaken: number[];
 }
@@ -115,6 +118,9 @@ export async function sweepStaleRunDirs(report: SweepReport = emptyReport(), par
     await sweepRun(runDir, undefined, report);
   }
   await sweepOrphans(RUN_MARKER_ENV, RUN_DIR_PREFIX, report);
+  // A stressed pod's cgroup outlives a run that died: its processes are gone now (swept
+  // above), and a live run's cgroup is never empty for long (made, then joined at once).
+  report.removedCgroups.push(...sweepCgroups(({ pids, ageMs }) => pids.length === 0 && ageMs > ORPHAN_DIR_AGE_MS));
   return report;
 }
 
@@ -194,5 +200,5 @@ export async function sweepDeadTestRuns(parent: string, report: SweepReport = em
 }
 
 export function emptyReport(): SweepReport {
-  return { orphans: [], killed: [], removedDirs: [], portsStillTaken: [] };
+  return { orphans: [], killed: [], removedDirs: [], removedCgroups: [], portsStillTaken: [] };
 }

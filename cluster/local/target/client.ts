@@ -5,7 +5,7 @@ import { loadSecrets } from '../../../reference-services/shared/secrets.ts';
 import type { Tier } from '../../../reference-services/shared/tenant-id.ts';
 import {
   type Capabilities, type CapabilityName, type Capability, type ClusterEndpoints, type ClusterTarget, type DeletePodOptions, type KillPodOptions, type NodeInfo,
-  type PodSelector, type WaitOptions, type WorkloadInfo, type ZoneInfo, NoClusterError, matchesSelector,
+  type PodSelector, type WaitOptions, type WorkloadInfo, type ZoneInfo, ExperimentRefused, NoClusterError, matchesSelector,
 } from '../../target.ts';
 import { downLocalCluster } from '../control/launcher.ts';
 import { eventually } from '../../../lib/poll.ts';
@@ -235,7 +235,11 @@ export class LocalClusterTarget implements ClusterTarget {
     } catch (err) {
       throw new Error(`cannot read the experiment ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
-    return this.call('POST', '/chaos/apply', { yaml, source: resolve(file) });
+    return this.call<ExperimentRecord>('POST', '/chaos/apply', { yaml, source: resolve(file) }).catch((err: unknown) => {
+      // 422: the executor cannot give the resource its meaning here, and says why.
+      if (err instanceof ControlApiError && err.status === 422) throw new ExperimentRefused(`${file}: ${err.reason}`, { cause: err });
+      throw err;
+    });
   }
 
   /** Applies a resource given as an object (a parsed file, or one built in a test). */
