@@ -71,10 +71,11 @@ test.describe('seed 004 resource exhaustion', () => {
       // Seed 003's +10 % (as T1.3) is asserted where the stressed pod's node is not the
       // neighbours' node. The local target's "nodes" share this machine's two cores, and the
       // p95 of a 20 s window moves by about ±15 % from run to run here (baselines of 21–30 ms):
-      // a 10 % bound is inside that noise. Measured: confined stress −14 %, −7 %, +0.2 %; the
-      // same four workers without a CPU limit +46 %. So here it is reported, and that the
-      // stress stays within the pod's limit is proven by tests/integration/pod-stress.test.ts
-      // (the kernel's CPU accounting and throttling).
+      // a 10 % bound is inside that noise. Measured: confined stress −14 %, −7 %, +0.2 % when
+      // run alone, +38 % and +59 % late in a full t6-chaos run (a bigger database, a busier
+      // machine); the same four workers without a CPU limit +46 % alone. So here it is
+      // reported, and that the stress stays within the pod's limit is proven by
+      // tests/integration/pod-stress.test.ts (the kernel's CPU accounting and throttling).
       const increase = under.p95 / Math.max(before.p95, 0.001) - 1;
       const target = { op: '<=' as const, value: plan.chaos.exhaustionP95Increase, source: 'targets.yaml chaos.exhaustionP95Increase' };
       if (cluster.kind === 'local') recordFigure(info, { name: 'other pods: read p95 increase under stress (reported: pods share the machine\'s cores here)', value: increase, unit: 'ratio', target });
