@@ -220,6 +220,13 @@ export class ChaosExecutor {
     }));
   }
 
+  /** Pods with a container of one of these names: each of our pods has one, named after its service in the manifests. */
+  private podsWithContainer(names: string[]): (Candidate & { pod: ChaosPod })[] {
+    const found = this.podCandidates().filter((c) => names.includes(c.pod.template.service));
+    if (!found.length) throw new ChaosConflict(`no pod has a container named ${names.join(' or ')} (ours: db-node, worker, gateway)`);
+    return found;
+  }
+
   private nodeLabelsOf = (node: string) => {
     const n = this.runtime.topology.nodeInfos().find((x) => x.name === node);
     return n ? nodeLabels(n) : undefined;
@@ -240,12 +247,7 @@ export class ChaosExecutor {
 
   private applyPodChaos(r: PodChaos, record: ExperimentRecord): void {
     const { spec } = r;
-    let candidates = this.podCandidates();
-    if (spec.action === 'container-kill') {
-      // Each of our pods has one container, named after its service in the manifests.
-      candidates = candidates.filter((c) => spec.containerNames!.includes(c.pod.template.service));
-      if (!candidates.length) throw new ChaosConflict(`no pod has a container named ${spec.containerNames!.join(' or ')} (ours: db-node, worker, gateway)`);
-    }
+    const candidates = spec.action === 'container-kill' ? this.podsWithContainer(spec.containerNames!) : this.podCandidates();
     const picked = this.select(spec, candidates, r.metadata.namespace, 'pod');
     record.selected = picked.map((c) => c.name);
     for (const { pod } of picked) {
@@ -284,11 +286,7 @@ export class ChaosExecutor {
     const { spec } = r;
     if (spec.stressngStressors) throw new UnsupportedOnLocal('stressngStressors passes raw arguments to stress-ng, which the local target does not run: give stressors.cpu / stressors.memory instead');
     if (!this.runtime.stressPod) throw new UnsupportedOnLocal('this runtime cannot start stress workers in a pod');
-    let candidates = this.podCandidates();
-    if (spec.containerNames?.length) {
-      candidates = candidates.filter((c) => spec.containerNames!.includes(c.pod.template.service));
-      if (!candidates.length) throw new ChaosConflict(`no pod has a container named ${spec.containerNames.join(' or ')} (ours: db-node, worker, gateway)`);
-    }
+    const candidates = spec.containerNames?.length ? this.podsWithContainer(spec.containerNames) : this.podCandidates();
     const picked = this.select(spec, candidates, r.metadata.namespace, 'pod');
     record.selected = picked.map((c) => c.name);
     for (const { pod } of picked) {

@@ -64,12 +64,13 @@ const snapshot = await snapshots.load().catch((err: unknown) => {
   return undefined;
 });
 await replicator.start(snapshot);
+// It takes no snapshot before this node has caught up (its own check).
 const checkpointer = new Checkpointer(snapshots, stores, replicator, identity.pod, metrics, logger,
   { intervalMs: config.snapshotIntervalMs, minMessages: config.snapshotMinMessages });
+checkpointer.start();
 void replicator.caughtUp.then(() => {
   lifecycle.ready = true;
   logger.info({ appliedSeq: replicator.appliedSeq }, 'caught up with the sync stream: ready');
-  checkpointer.start();
 });
 
 onTermination({

@@ -140,7 +140,8 @@ export class TenantStores {
   private readonly stores = new Map<string, Store>();
   private readonly indexes = new Map<string, Index>();
   private readonly open: LRUCache<string, Promise<OpenTenant>>;
-  private readonly applying = new Map<string, Promise<number>>();
+  /** Per tenant, the end of what is queued: applies and exports run one at a time, in order. */
+  private readonly applying = new Map<string, Promise<void>>();
 
   constructor(private readonly options: TenantStoresOptions) {
     this.open = new LRUCache({ max: options.cacheSize });
@@ -191,10 +192,16 @@ export class TenantStores {
    * the stream's apply of the same write may race, and compare-then-put must not interleave.
    */
   apply(tenantId: string, entries: IndexedEntry[]): Promise<number> {
-    const previous = this.applying.get(tenantId) ?? Promise.resolve(0);
-    const next = previous.catch(() => 0).then(() => this.applyNow(tenantId, entries));
-    this.applying.set(tenantId, next);
-    void next.finally(() => { if (this.applying.get(tenantId) === next) this.applying.delete(tenantId); }).catch(() => {});
+    return this.inTenantOrder(tenantId, () => this.applyNow(tenantId, entries));
+  }
+
+  /** Runs `work` after everything queued for the tenant before it, and before what comes after. */
+  private inTenantOrder<T>(tenantId: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.applying.get(tenantId) ?? Promise.resolve();
+    const next = previous.then(work, work);
+    const settled = next.then(() => undefined, () => undefined);
+    this.applying.set(tenantId, settled);
+    void settled.then(() => { if (this.applying.get(tenantId) === settled) this.applying.delete(tenantId); });
     return next;
   }
 
@@ -235,12 +242,7 @@ export class TenantStores {
    * index. Taken in the tenant's apply order, so no record is seen half applied.
    */
   exportTenant(tenantId: string): Promise<IndexedEntry[]> {
-    const previous = this.applying.get(tenantId) ?? Promise.resolve(0);
-    const exported = previous.catch(() => 0).then(() => this.exportNow(tenantId));
-    const settled = exported.then(() => 0, () => 0);
-    this.applying.set(tenantId, settled);
-    void settled.finally(() => { if (this.applying.get(tenantId) === settled) this.applying.delete(tenantId); });
-    return exported;
+    return this.inTenantOrder(tenantId, () => this.exportNow(tenantId));
   }
 
   private async exportNow(tenantId: string): Promise<IndexedEntry[]> {

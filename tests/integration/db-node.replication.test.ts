@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollBound } from '../../lib/poll.ts';
 import { SYNC_STREAM, syncSubject } from '../../reference-services/shared/nats.ts';
 import { ObjectSnapshotStore } from '../../reference-services/db-node/snapshots.ts';
+import { sampleValue, scrape } from '../../bench/prom-text.ts';
 import { DbTestCluster } from '../helpers/db-cluster.ts';
 import { type TenantClient, http, tenantHeaders } from '../../lib/http.ts';
 
@@ -119,10 +120,9 @@ describe('replication', () => {
       await late.waitReady(20_000);
       const ids = await resourceIds(writer.at(late.url), 2_050);
       for (let i = 0; i < 2_050; i += 1) expect(ids.has(`s${i}`), `s${i} on the late node when it became ready`).toBe(true);
-      const metrics = (await http(`${late.url}/metrics`)).text;
-      const metric = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'm').exec(metrics)?.[1] ?? Number.NaN);
-      expect(metric('percolate_sync_snapshot_start_sequence'), 'the snapshot it started from').toBe(snapshotSeq);
-      expect(metric('percolate_sync_stream_messages_applied_total'), 'stream messages applied: only those after the snapshot').toBe(lastSeq - snapshotSeq);
+      const metrics = await scrape(`${late.url}/metrics`);
+      expect(sampleValue(metrics, 'percolate_sync_snapshot_start_sequence'), 'the snapshot it started from').toBe(snapshotSeq);
+      expect(sampleValue(metrics, 'percolate_sync_stream_messages_applied_total'), 'stream messages applied: only those after the snapshot').toBe(lastSeq - snapshotSeq);
     } finally {
       await nc.close();
       await late?.stop('SIGKILL');

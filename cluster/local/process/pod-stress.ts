@@ -75,9 +75,6 @@ export class PodStress {
     }
   }
 
-  /** Workers whose process has exited: a memory worker over the pod's limit is killed by the kernel, as stress-ng's would be. */
-  get exitedWorkers(): string[] { return this.workers.filter((w) => !w.running).map((w) => w.name); }
-
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       clearInterval(this.timer);
