@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { UpAborted, UpError, downLocalCluster } from '../cluster/local/control/launcher.ts';
-import { DB_SMALL as DB_WORKLOAD, GATEWAY as GATEWAY_WORKLOAD, WORKER as WORKER_WORKLOAD } from '../lib/names.ts';
+import { DB_SMALL as DB_WORKLOAD, GATEWAY as GATEWAY_WORKLOAD, WORKER_SMALL as WORKER_WORKLOAD } from '../lib/names.ts';
 import type { LocalClusterTarget } from '../cluster/local/target/client.ts';
 import { NoClusterError } from '../cluster/target.ts';
 import { type LocalCluster, attachOrStartLocal } from '../cluster/targets.ts';
@@ -29,7 +29,7 @@ export function testTopologyCommand(): Command {
     .description('start the local cluster; returns once everything is ready, leaving it running')
     .addOption(new Option('--profile <profile>', 'time profile (manifests overlay) (default: $PERCOLATE_PROFILE, else fast)').choices([...PROFILE_NAMES]))
     .option('--db-replicas <n>', 'hold percolate-db-small at n pods: its ScaledObject starts paused at n (default: the autoscaler owns the count, 0 until the first request)', count('--db-replicas', 0, 100))
-    .option('--workers <n>', 'hold the workers at n pods: their ScaledObject starts paused at n (default: the autoscaler owns the count, 0 until jobs queue)', count('--workers', 0, 100))
+    .option('--workers <n>', 'hold the small tier\'s workers (percolate-worker-small) at n pods: their ScaledObject starts paused at n (default: the autoscaler owns the count, 0 until jobs queue)', count('--workers', 0, 100))
     .option('--gateways <n>', 'gateway pods to start with (default: the manifests\' replicas)', count('--gateways', 0, 100))
     .option('--timeout <ms>', 'give up (and tear down) after this long', count('--timeout', 1, 3_600_000), UP_TIMEOUT_MS)
     .action(runWith(async (ctx, o: UpOptions) => {

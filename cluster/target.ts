@@ -180,7 +180,7 @@ export interface ClusterTarget extends AsyncDisposable {
   /** The URLs tests use. Stable for the life of the target. */
   getEndpoints(): Promise<ClusterEndpoints>;
 
-  /** Desired replicas of a workload (`percolate-db-small`, `percolate-worker`, `percolate-gateway`). */
+  /** Desired replicas of a workload (`percolate-db-small`, `percolate-worker-small`, `percolate-gateway`). */
   getReplicas(workload: string): Promise<number>;
   /** All workloads with their desired and ready replicas. */
   listWorkloads(): Promise<WorkloadInfo[]>;
@@ -202,7 +202,7 @@ export interface ClusterTarget extends AsyncDisposable {
 
   /**
    * Pods, optionally filtered by a label selector (`{ 'app.kubernetes.io/name': 'percolate-db' }`)
-   * or a workload name (`{ workload: 'percolate-worker' }`).
+   * or a workload name (`{ workload: 'percolate-worker-small' }`).
    */
   listPods(selector?: PodSelector): Promise<PodInfo[]>;
   listNodes(): Promise<NodeInfo[]>;

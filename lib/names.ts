@@ -26,8 +26,12 @@ export const dbWorkload = <T extends Tier>(tier: T): `percolate-db-${T}` => `per
 export const DB_WORKLOADS: readonly string[] = TIERS.map(dbWorkload);
 /** The small tier's database: the tier every target has, and the one most specs hold. */
 export const DB_SMALL = dbWorkload('small');
-/** The workers' Deployment, and its ScaledObject. */
-export const WORKER = 'percolate-worker';
+/** The workers' Deployment of a tier, pulling that tier's jobs; also its ScaledObject. */
+export const workerWorkload = <T extends Tier>(tier: T): `percolate-worker-${T}` => `percolate-worker-${tier}`;
+/** Every tier's workers, in the order of TIERS. */
+export const WORKER_WORKLOADS: readonly string[] = TIERS.map(workerWorkload);
+/** The small tier's workers: those that take the jobs of the tenants most specs hold. */
+export const WORKER_SMALL = workerWorkload('small');
 /** The upload gateway's Deployment. */
 export const GATEWAY = 'percolate-gateway';
 
@@ -35,9 +39,9 @@ export const GATEWAY = 'percolate-gateway';
  * Every ScaledObject. Each is named as the workload it scales, so `pools.hold(DB_SMALL, n)`
  * and `cluster.getReplicas(DB_SMALL)` name the same thing.
  */
-export const SCALED_OBJECTS: readonly string[] = [...DB_WORKLOADS, WORKER];
+export const SCALED_OBJECTS: readonly string[] = [...DB_WORKLOADS, ...WORKER_WORKLOADS];
 
-/** Whether a pod (its name, as `x-served-by` gives it) belongs to a workload: `percolate-db-small-0`, `percolate-worker-7d9f-x2`. */
+/** Whether a pod (its name, as `x-served-by` gives it) belongs to a workload: `percolate-db-small-0`, `percolate-worker-small-7d9f-x2`. */
 export const isPodOf = (pod: string, workload: string): boolean => pod.startsWith(`${workload}-`);
 
 // ---- Services and frontends -------------------------------------------------------------
@@ -66,8 +70,8 @@ export const PART_OF = 'percolate';
 /** The database tier, on every object and pod of a tier. */
 export const TIER_LABEL = 'percolate.io/tier';
 
-/** `app.kubernetes.io/name` of each workload's pods: the pods of every database tier share one. */
-export const APP = { db: DB_SERVICE, worker: WORKER, gateway: GATEWAY } as const;
+/** `app.kubernetes.io/name` of each workload's pods: the pods of every database tier share one, and so do every tier's workers. */
+export const APP = { db: DB_SERVICE, worker: 'percolate-worker', gateway: GATEWAY } as const;
 
 /** The label selector of the database pods of one tier, or of every tier. */
 export function dbPodSelector(tier?: Tier): Record<string, string> {

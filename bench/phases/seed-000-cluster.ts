@@ -1,6 +1,6 @@
 import { LocalClusterBuilder } from '../../cluster/local/target/builder.ts';
 import { tenantHeaders } from '../../lib/http.ts';
-import { DB_SMALL as DB, WORKER } from '../../lib/names.ts';
+import { DB_SMALL as DB, WORKER_SMALL } from '../../lib/names.ts';
 import type { LocalClusterTarget } from '../../cluster/local/target/client.ts';
 import { progress } from '../cluster.ts';
 import { OpenModelGenerator, type OpenModelResult } from '../open-model.ts';
@@ -72,7 +72,7 @@ export async function seed000Cluster(opts: Seed000Options): Promise<Seed000Resul
 async function workerColdStart(cluster: LocalClusterTarget, tenant: string): Promise<{ workerColdStartMs: number | undefined; scalingDecisionMs: number | undefined }> {
   progress('seed 000: one upload at zero workers; publish → scale-up decision → worker ready');
   try {
-    await eventually('seed 000: workers at zero', () => cluster.listPods({ workload: WORKER }), (pods) => pods.length === 0,
+    await eventually('seed 000: workers at zero', () => cluster.listPods({ workload: WORKER_SMALL }), (pods) => pods.length === 0,
       { timeoutMs: REPLICAS_READY_TIMEOUT_MS, intervalMs: 200, show: (pods) => pods.map((p) => p.name).join(', ') });
   } catch (err) {
     progress(String(err instanceof Error ? err.message : err));
@@ -83,10 +83,10 @@ async function workerColdStart(cluster: LocalClusterTarget, tenant: string): Pro
   const published = Date.now();
   const res = await fetch(`${cluster.getGatewayUrl()}/upload`, { method: 'POST', body: form, headers: tenantHeaders({ token: await cluster.mintToken(tenant) }) });
   if (res.status !== 202) { progress(`seed 000: upload answered ${res.status}: ${await res.text()}`); return { workerColdStartMs: undefined, scalingDecisionMs: undefined }; }
-  const readyAt = await eventually('seed 000: a worker ready after the upload', async () => (await cluster.listPods({ workload: WORKER })).some((p) => p.ready) ? Date.now() : undefined,
+  const readyAt = await eventually('seed 000: a worker ready after the upload', async () => (await cluster.listPods({ workload: WORKER_SMALL })).some((p) => p.ready) ? Date.now() : undefined,
     (at) => at !== undefined, { timeoutMs: Math.max(0, published + REPLICAS_READY_TIMEOUT_MS - Date.now()), intervalMs: 50 })
     .catch((err: unknown) => { progress(String(err instanceof Error ? err.message : err)); return undefined; });
-  const scaled = (await cluster.getScalingEvents({ since: published })).find((e) => e.scaledObject === WORKER && e.replicasAfter > e.replicasBefore);
+  const scaled = (await cluster.getScalingEvents({ since: published })).find((e) => e.scaledObject === WORKER_SMALL && e.replicasAfter > e.replicasBefore);
   return { workerColdStartMs: readyAt === undefined ? undefined : readyAt - published, scalingDecisionMs: scaled ? scaled.at - published : undefined };
 }
 

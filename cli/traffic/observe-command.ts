@@ -1,13 +1,13 @@
 import { performance } from 'node:perf_hooks';
 import { type Command, Option } from 'commander';
-import { JOBS_STREAM } from '../../reference-services/shared/nats.ts';
+import { JOBS_STREAM, jobsConsumer } from '../../reference-services/shared/nats.ts';
 import { TIERS, type Tier } from '../../reference-services/shared/tenant-id.ts';
 import { table } from '../format.ts';
 import { number, seconds } from '../args.ts';
 import { EXIT, runWith } from '../command.ts';
 import { type ScaleEventLine, type ScalingSample, ScalingObserver } from './observe.ts';
 
-interface ObserveOptions { duration: number; interval: number; tier: Tier; stream: string; consumer: string; json?: boolean; plain?: boolean }
+interface ObserveOptions { duration: number; interval: number; tier: Tier; stream: string; consumer?: string; json?: boolean; plain?: boolean }
 
 const clock = (iso: string) => iso.slice(11, 19);
 const fmtEvent = (e: ScaleEventLine) =>
@@ -39,12 +39,13 @@ export function registerObserveCommand(parent: Command): void {
     .description('a live view of replicas per workload, active tenants (the database scaler\'s metric), job queue lag (the worker scaler\'s) and scaling events')
     .option('--duration <seconds>', 'how long to observe', seconds('--duration', 86_400), 600)
     .option('--interval <seconds>', 'time between samples', number('--interval', 0.1, 3_600), 1)
-    .addOption(new Option('--tier <tier>', 'the tier whose active tenants to show').choices([...TIERS]).default('small'))
+    .addOption(new Option('--tier <tier>', 'the tier whose active tenants and job queue lag to show').choices([...TIERS]).default('small'))
     .option('--stream <name>', 'the job stream', JOBS_STREAM)
-    .option('--consumer <name>', 'the durable consumer the worker scaler reads', 'workers')
+    .option('--consumer <name>', 'the durable consumer the worker scaler reads (default: the tier\'s, workers-<tier>)')
     .option('--json', 'one JSON object per line (type "sample", then one "summary")')
     .option('--plain', 'one line per sample even on a terminal');
-  cmd.action(runWith(async (ctx, o: ObserveOptions) => {
+  cmd.action(runWith(async (ctx, given: ObserveOptions) => {
+    const o = { ...given, consumer: given.consumer ?? jobsConsumer(given.tier) };
     if (o.interval > o.duration) return ctx.usage(`--interval (${o.interval} s) is longer than --duration (${o.duration} s)`);
     const target = await ctx.target();
     const observer = new ScalingObserver(target, await target.getEndpoints(), {

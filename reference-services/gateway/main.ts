@@ -1,4 +1,4 @@
-import { connectNats, ensureStreams, JOBS_STREAM, openJobStateKv } from '../shared/nats.ts';
+import { connectNats, ensureStreams, ensureTierJobsConsumers, JOBS_STREAM, openJobStateKv } from '../shared/nats.ts';
 import { createHttpApp, listen, onTermination, podIdentityFromEnv } from '../shared/http-app.ts';
 import { createLogger } from '../shared/logger.ts';
 import { loadSecrets } from '../shared/secrets.ts';
@@ -19,6 +19,8 @@ async function main(): Promise<void> {
 
   const { nc, js, jsm } = await connectNats(config.natsUrl, identity.pod, logger);
   await ensureStreams(jsm, [JOBS_STREAM]);
+  // Each tier's consumer exists before its first job: KEDA reads a tier's lag from it.
+  await ensureTierJobsConsumers(jsm);
   const jobState = await openJobStateKv(nc, logger);
   const store = await openUploadStore({ uploadDir: config.uploadDir, nc });
 

@@ -1,10 +1,11 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import {
   AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager,
-  type JetStreamClient, type JetStreamManager, type PubAck, type StreamConfig,
+  type ConsumerUpdateConfig, type JetStreamClient, type JetStreamManager, type PubAck, type StreamConfig,
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { Logger } from './logger.ts';
+import { TIERS } from './tenant-id.ts';
 
 /** Names shared by every service: the streams, buckets and subjects of the architecture. */
 export const SYNC_STREAM = 'PERCOLATE_SYNC';
@@ -21,6 +22,10 @@ export const SNAPSHOT_BUCKET = 'percolate_sync_snapshots';
 
 export const syncSubject = (tenantId: string) => `${SYNC_SUBJECT_PREFIX}.${tenantId}`;
 export const jobSubject = (tier: string) => `${JOBS_SUBJECT_PREFIX}.${tier}`;
+/** A tier's durable consumer on the job stream: its workers pull from it, its ScaledObject reads its lag. */
+export const jobsConsumer = (tier: string) => `workers-${tier}`;
+/** How long a worker may hold a job before JetStream hands it to another (the consumer's ack_wait). */
+export const JOBS_ACK_WAIT_MS = 30_000;
 
 const DAY_NS = 24 * 60 * 60 * 1e9;
 
@@ -133,23 +138,64 @@ export async function ensureStreams(jsm: JetStreamManager, names: string[]): Pro
 }
 
 /**
- * The workers' durable consumer. It has no `max_deliver` of its own: the worker counts
+ * A tier's durable consumer. It has no `max_deliver` of its own: the worker counts
  * deliveries and dead-letters a job after its last try. A server-side limit would stop
  * redelivering exactly when the dead-letter publish of that last try failed (its nak would
  * never come back), leaving the job neither done nor dead-lettered and the queue's lag
  * above zero for ever.
+ *
+ * A worker passes its own ack wait, and an existing consumer is brought to it. The gateway
+ * creates every tier's consumer before it queues a job, passing none: a tier whose
+ * workers never ran must still have a consumer, or KEDA's scaler reads the whole stream's
+ * last sequence as that tier's lag (its fallback for a missing consumer) and wakes
+ * workers for other tiers' jobs.
  */
-export async function ensureJobsConsumer(jsm: JetStreamManager, durable: string, filter: string, opts: { ackWaitMs: number }) {
+export async function ensureJobsConsumer(jsm: JetStreamManager, durable: string, filter: string, opts: { ackWaitMs?: number } = {}) {
+  const ackWaitNs = (opts.ackWaitMs ?? JOBS_ACK_WAIT_MS) * 1e6;
   const existing = await jsm.consumers.info(JOBS_STREAM, durable).catch(() => undefined);
   if (existing) {
+    const update: Partial<ConsumerUpdateConfig> = {};
     // A consumer made by an older worker, with a server-side limit: lift it.
-    if ((existing.config.max_deliver ?? -1) !== -1) return jsm.consumers.update(JOBS_STREAM, durable, { max_deliver: -1 });
-    return existing;
+    if ((existing.config.max_deliver ?? -1) !== -1) update.max_deliver = -1;
+    if (opts.ackWaitMs !== undefined && existing.config.ack_wait !== ackWaitNs) update.ack_wait = ackWaitNs;
+    return Object.keys(update).length > 0 ? jsm.consumers.update(JOBS_STREAM, durable, update) : existing;
   }
-  return jsm.consumers.add(JOBS_STREAM, {
-    durable_name: durable, filter_subject: filter, ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All, ack_wait: opts.ackWaitMs * 1e6, max_deliver: -1,
-  }).catch(async (err) => jsm.consumers.info(JOBS_STREAM, durable).catch(() => { throw err; }));
+  try {
+    return await jsm.consumers.add(JOBS_STREAM, {
+      durable_name: durable, filter_subject: filter, ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All, ack_wait: ackWaitNs, max_deliver: -1,
+    });
+  } catch (err) {
+    // Another pod created it between our look and our add.
+    const made = await jsm.consumers.info(JOBS_STREAM, durable).catch(() => undefined);
+    if (made) return made;
+    // A work queue gives each subject to one consumer: name the one that holds this filter.
+    const holders: string[] = [];
+    for await (const c of jsm.consumers.list(JOBS_STREAM)) {
+      if (subjectsOverlap(c.config.filter_subject ?? '>', filter)) holders.push(`${c.name} (${c.config.filter_subject ?? 'every subject'})`);
+    }
+    if (holders.length === 0) throw err;
+    throw new Error(
+      `cannot create the job consumer ${durable} on ${filter}: on the work-queue stream ${JOBS_STREAM} that subject is already taken by ${holders.join(', ')}; ` +
+      `delete it (nats consumer rm ${JOBS_STREAM} <name>) once its jobs are done`, { cause: err });
+  }
+}
+
+/** Every tier's consumer, created where missing. */
+export async function ensureTierJobsConsumers(jsm: JetStreamManager): Promise<void> {
+  for (const tier of TIERS) await ensureJobsConsumer(jsm, jobsConsumer(tier), jobSubject(tier));
+}
+
+/** Whether two NATS subject filters can match one subject (`*` one token, `>` the rest). */
+export function subjectsOverlap(a: string, b: string): boolean {
+  const x = a.split('.');
+  const y = b.split('.');
+  for (let i = 0; i < Math.max(x.length, y.length); i += 1) {
+    if (x[i] === '>' || y[i] === '>') return x[i] !== undefined && y[i] !== undefined;
+    if (x[i] === undefined || y[i] === undefined) return false;
+    if (x[i] !== '*' && y[i] !== '*' && x[i] !== y[i]) return false;
+  }
+  return true;
 }
 
 export async function openKv(nc: NatsConnection, bucket: string, opts: { timeoutMs?: number; ttlMs?: number } = {}): Promise<KV> {

@@ -1,4 +1,5 @@
 import { envInt, envString } from '../shared/env.ts';
+import { JOBS_ACK_WAIT_MS, jobSubject, jobsConsumer } from '../shared/nats.ts';
 import { loadProfile } from '../shared/profile.ts';
 
 export interface WorkerConfig {
@@ -31,10 +32,11 @@ export function workerConfigFromEnv(): WorkerConfig {
     host: envString('HOST', '127.0.0.1'),
     natsUrl: envString('NATS_URL', 'nats://127.0.0.1:4222'),
     dbUrl: envString('DB_URL', 'http://127.0.0.1:8080').replace(/\/+$/, ''),
-    consumer: envString('JOBS_CONSUMER', 'workers'),
-    filter: envString('JOBS_FILTER', 'percolate.jobs.>'),
+    // The manifests give each tier's workers their tier's consumer and subject.
+    consumer: envString('JOBS_CONSUMER', jobsConsumer('small')),
+    filter: envString('JOBS_FILTER', jobSubject('small')),
     parseMs: [parseMin, parseMax],
-    ackWaitMs: Math.max(100, envInt('ACK_WAIT_MS', 30_000)),
+    ackWaitMs: Math.max(100, envInt('ACK_WAIT_MS', JOBS_ACK_WAIT_MS)),
     maxDeliver: Math.max(1, envInt('MAX_DELIVER', 5)),
     nakDelayMs: envInt('NAK_DELAY_MS', 1000),
     maxNakDelayMs: envInt('MAX_NAK_DELAY_MS', 30_000),

@@ -1,7 +1,7 @@
 import { http, tenantHeaders } from '../../lib/http.ts';
 import { measure } from '../lib/measure.ts';
 import { expect, test } from '../fixtures/index.ts';
-import { DB_SMALL, WORKER } from '../../lib/names.ts';
+import { DB_SMALL, WORKER_SMALL } from '../../lib/names.ts';
 import { eventually } from '../../lib/poll.ts';
 
 /**
@@ -15,7 +15,7 @@ test.describe('seed 000 scaling figures', () => {
     const owner = tenants.ofTier('small', 1)[0]!.id;
     await test.step('setup: one database pod for the result; workers owned by the autoscaler, at zero', async () => {
       await pools.hold(DB_SMALL, 1);
-      await eventually(`${WORKER} at 0 pods`, () => cluster.listPods({ workload: WORKER }), (pods) => pods.length === 0, { timeoutMs: deadlines.scaleToZeroMs });
+      await eventually(`${WORKER_SMALL} at 0 pods`, () => cluster.listPods({ workload: WORKER_SMALL }), (pods) => pods.length === 0, { timeoutMs: deadlines.scaleToZeroMs });
     });
 
     const published = await test.step('assess: one upload through the gateway', async () => {
@@ -28,13 +28,13 @@ test.describe('seed 000 scaling figures', () => {
     });
 
     await test.step(`assess: a worker is ready within ${plan.seed000.workerColdStartSeconds} s of the publish`, async () => {
-      await eventually(`a ready ${WORKER} pod`, () => cluster.listPods({ workload: WORKER }), (pods) => pods.some((p) => p.ready), { timeoutMs: plan.seed000.workerColdStartSeconds * 1000 + deadlines.metricSeenMs, intervalMs: 100 });
+      await eventually(`a ready ${WORKER_SMALL} pod`, () => cluster.listPods({ workload: WORKER_SMALL }), (pods) => pods.some((p) => p.ready), { timeoutMs: plan.seed000.workerColdStartSeconds * 1000 + deadlines.metricSeenMs, intervalMs: 100 });
       measure(test.info(), 'seed 000 worker cold start (publish → ready)', (Date.now() - published.at) / 1000, 's', { op: '<', value: plan.seed000.workerColdStartSeconds, source: 'targets.yaml seed000.workerColdStartSeconds' });
     });
 
     await test.step(`assess: the scaling decision came within ${plan.seed000.scalingDecisionSeconds} s of the metric change`, async () => {
-      const scaled = (await cluster.getScalingEvents({ since: published.at })).find((e) => e.scaledObject === WORKER && e.replicasAfter > e.replicasBefore);
-      expect(scaled, `a scale-up event of ${WORKER}`).toBeTruthy();
+      const scaled = (await cluster.getScalingEvents({ since: published.at })).find((e) => e.scaledObject === WORKER_SMALL && e.replicasAfter > e.replicasBefore);
+      expect(scaled, `a scale-up event of ${WORKER_SMALL}`).toBeTruthy();
       measure(test.info(), `seed 000 scaling decision (publish → ${scaled!.actor} ${scaled!.reason})`, (scaled!.at - published.at) / 1000, 's', { op: '<', value: plan.seed000.scalingDecisionSeconds, source: 'targets.yaml seed000.scalingDecisionSeconds' });
     });
 

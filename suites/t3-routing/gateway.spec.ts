@@ -3,7 +3,7 @@ import { eventually } from '../../lib/poll.ts';
 import { mapConcurrent } from '../lib/concurrency.ts';
 import { measure } from '../lib/measure.ts';
 import { expect, test } from '../fixtures/index.ts';
-import { DB_SMALL, WORKER, dbWorkload } from '../../lib/names.ts';
+import { DB_SMALL, WORKER_SMALL, dbWorkload } from '../../lib/names.ts';
 
 test.describe('T3.5 gateway routing', () => {
   test('T3.5 the gateway takes the tenant from the token, never from a header a client sends @nightly @pr', async ({ endpoints, tenants, pools, deadlines, plan, timeProfile, testId }) => {
@@ -12,7 +12,7 @@ test.describe('T3.5 gateway routing', () => {
     const workers = 2;
     await test.step(`setup: one database pod and ${workers} workers`, async () => {
       await pools.hold(DB_SMALL, 1);
-      await pools.hold(WORKER, workers);
+      await pools.hold(WORKER_SMALL, workers);
     });
 
     // Upload i is sent with tenant i's token and the next tenant's id in X-Tenant-ID.

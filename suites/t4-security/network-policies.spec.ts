@@ -2,7 +2,7 @@ import { type Flow, type NetworkPeer, flowAllowed } from '../../cluster/manifest
 import { findObject, renderOverlay } from '../../cluster/manifests/render.ts';
 import { containerPorts } from '../../cluster/manifests/workloads.ts';
 import type { RenderedManifests } from '../../cluster/manifests/types.ts';
-import { DB_SMALL, GATEWAY, NAMESPACE, NATS, PROMETHEUS, WORKER, dbWorkload } from '../../lib/names.ts';
+import { DB_SMALL, GATEWAY, NAMESPACE, NATS, PROMETHEUS, WORKER_SMALL, dbWorkload } from '../../lib/names.ts';
 import { measure } from '../lib/measure.ts';
 import { expect, test } from '../fixtures/index.ts';
 import { requireCapability } from '../fixtures/target.ts';
@@ -15,7 +15,7 @@ function peers(m: RenderedManifests): Record<Peer, NetworkPeer> {
   return {
     dbSmall: template('StatefulSet', DB_SMALL),
     dbLarge: template('StatefulSet', dbWorkload('large')),
-    worker: template('Deployment', WORKER),
+    worker: template('Deployment', WORKER_SMALL),
     gateway: template('Deployment', GATEWAY),
     nats: template('StatefulSet', NATS),
     prometheus: template('Deployment', PROMETHEUS),
@@ -29,7 +29,7 @@ function peers(m: RenderedManifests): Record<Peer, NetworkPeer> {
 
 /** The workloads behind the peers that are pods of this cluster. */
 const WORKLOAD_OF: Partial<Record<Peer, string>> = {
-  dbSmall: DB_SMALL, dbLarge: dbWorkload('large'), worker: WORKER, gateway: GATEWAY, nats: NATS, prometheus: PROMETHEUS,
+  dbSmall: DB_SMALL, dbLarge: dbWorkload('large'), worker: WORKER_SMALL, gateway: GATEWAY, nats: NATS, prometheus: PROMETHEUS,
 };
 /** The peers a flow can be tried from: pods of our own workloads. */
 const SOURCES: readonly Peer[] = ['dbSmall', 'dbLarge', 'worker', 'gateway'];
@@ -102,7 +102,7 @@ test.describe('T4.5 network policies', () => {
     const rows = [...MUST_ALLOW.filter(triable).map((r) => ({ row: r, want: 'allowed' as const })), ...MUST_REFUSE.filter(triable).map((r) => ({ row: r, want: 'refused' as const }))];
 
     const from = await test.step('setup: a ready pod of every source and destination', async () => {
-      await Promise.all([pools.hold(DB_SMALL, 1), pools.hold(dbWorkload('large'), 1), pools.hold(WORKER, 1)]);
+      await Promise.all([pools.hold(DB_SMALL, 1), pools.hold(dbWorkload('large'), 1), pools.hold(WORKER_SMALL, 1)]);
       const pods = await cluster.listPods();
       return Object.fromEntries(SOURCES.map((peer) => {
         const pod = pods.find((p) => p.workload === WORKLOAD_OF[peer] && p.ready && !p.terminating);

@@ -1,6 +1,6 @@
 import { renderOverlay } from '../../cluster/manifests/render.ts';
 import { workloads } from '../../cluster/manifests/workloads.ts';
-import { DB_SMALL, WORKER } from '../../lib/names.ts';
+import { DB_SMALL, WORKER_SMALL } from '../../lib/names.ts';
 import { skipUnless } from '../../cluster/target.ts';
 import { measure } from '../lib/measure.ts';
 import { expect, test } from '../fixtures/index.ts';
@@ -53,7 +53,7 @@ test.describe('T4.4 pod security', () => {
         return;
       }
       // One pod of each of our services, so every workload kind is seen running.
-      await Promise.all([pools.hold(DB_SMALL, 1), pools.hold(WORKER, 1)]);
+      await Promise.all([pools.hold(DB_SMALL, 1), pools.hold(WORKER_SMALL, 1)]);
       const expected = new Map(workloads(m).map((w) => [w.name, w.runAs]));
       const pods = (await cluster.listPods()).filter((p) => expected.has(p.workload) && p.phase === 'Running' && !p.terminating);
       const wrong = pods.filter((p) => !p.user || p.user.uid === 0 || p.user.uid !== expected.get(p.workload)?.uid || p.user.gid !== expected.get(p.workload)?.gid)

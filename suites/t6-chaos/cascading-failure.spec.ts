@@ -1,6 +1,6 @@
 import { loadScenarios } from '../../fixtures/load-scenarios.ts';
 import { http, tenantHeaders } from '../../lib/http.ts';
-import { DB_SMALL, WORKER } from '../../lib/names.ts';
+import { DB_SMALL, WORKER_SMALL } from '../../lib/names.ts';
 import { eventually } from '../../lib/poll.ts';
 import type { TrafficStats } from '../../lib/traffic-stats.ts';
 import { mapConcurrent } from '../lib/concurrency.ts';
@@ -48,7 +48,7 @@ test.describe('seed 004 cascading failure', () => {
 
     await test.step(`setup: one database pod, ${flood.workers} worker (held), ${flood.readers} tenants' reads warm`, async () => {
       await pools.hold(DB_SMALL, 1);
-      await pools.hold(WORKER, flood.workers);
+      await pools.hold(WORKER_SMALL, flood.workers);
       // Every reader's tenant open before anything is timed: a cold open is T5.4's figure, not this one's.
       for (const r of readers) await eventually(`${r.tenantId} answers a read`, async () => (await r.request('GET', '/api/v1/resources?limit=1')).status, (s) => s === 200, { timeoutMs: deadlines.recoveryMs });
     });
@@ -106,7 +106,7 @@ test.describe('seed 004 cascading failure', () => {
       recordFigure(test.info(), { name: 'accepted uploads', value: accepted.length, unit: 'jobs' });
       expect(states.filter((s) => s === 'queued').length, `of the last 20 accepted uploads, still queued when the flood ended (states: ${states.join(' ')})`).toBeGreaterThan(0);
 
-      await pools.hold(WORKER, flood.drainWorkers);
+      await pools.hold(WORKER_SMALL, flood.drainWorkers);
       const boundMs = deadlines.jobsRecoveredMs + Math.ceil(accepted.length / flood.drainWorkers) * timeProfile.parseMs[1];
       const started = Date.now();
       await eventually(`the ${accepted.length} accepted uploads done (within ${Math.round(boundMs / 1000)} s)`, async () => {

@@ -6,7 +6,7 @@ import { mapConcurrent } from '../lib/concurrency.ts';
 import { measure, recordFigure } from '../lib/measure.ts';
 import { eventually, pollBound } from '../../lib/poll.ts';
 import { expect, test } from '../fixtures/index.ts';
-import { DB_SMALL, GATEWAY, WORKER } from '../../lib/names.ts';
+import { DB_SMALL, GATEWAY, WORKER_SMALL } from '../../lib/names.ts';
 
 test.describe('T6.5 gateway failure', () => {
   test('T6.5 every gateway pod killed during uploads (and a worker mid-job): back within the bound, each retried upload one job, each job done once @pr', async ({ cluster, endpoints, tenants, pools, faults, plan, deadlines, timeProfile, testId }) => {
@@ -57,7 +57,7 @@ test.describe('T6.5 gateway failure', () => {
     try {
       await test.step('setup: gateways running this build, one database pod, one worker, uploads flowing', async () => {
         await pools.hold(DB_SMALL, 1);
-        await pools.hold(WORKER, 1);
+        await pools.hold(WORKER_SMALL, 1);
         await eventually('20 uploads accepted before the fault', async () => ledger.ops.filter((o) => o.outcome === 'ok').length, (n) => n >= 20, { timeoutMs: deadlines.podReadyMs });
       });
 
@@ -66,7 +66,7 @@ test.describe('T6.5 gateway failure', () => {
         faultAt = Date.now();
         events.push({ t: faultAt, kind: 'chaos-start', label: 'gateway-pod-kill' });
         await faults.applyExperiment('chaos/gateway-pod-kill.yaml');
-        const workers = await cluster.listPods({ workload: WORKER });
+        const workers = await cluster.listPods({ workload: WORKER_SMALL });
         for (const w of workers) await cluster.killPod(w.name);
         await expect.poll(async () => (await cluster.listPods({ workload: GATEWAY })).filter((p) => p.ready && !p.terminating && !before.has(p.name)).length, {
           ...pollBound('new gateway pods ready', deadlines.recoveryMs),
@@ -97,13 +97,13 @@ test.describe('T6.5 gateway failure', () => {
       // The clients uploaded faster than one worker parses: the backlog is cleared by more
       // workers, and its bound grows with it (each worker one job at a time, the slowest parse).
       const drainers = 4;
-      await pools.hold(WORKER, drainers);
+      await pools.hold(WORKER_SMALL, drainers);
       const backlogMs = deadlines.jobsRecoveredMs + Math.ceil(jobs.length / drainers) * timeProfile.parseMs[1];
       const states = await eventually(`all ${jobs.length} jobs done`, async () => mapConcurrent(jobs, 8, async (j) =>
         (await http(`${endpoints.gatewayUrl}/jobs/${j.jobId}`, { headers: tenantHeaders({ token: tokens.get(j.tenant)! }) })).body.state as string),
       (st) => st.every((x) => x === 'done'), { timeoutMs: backlogMs, intervalMs: 1000 });
       expect(states.filter((x) => x !== 'done')).toEqual([]);
-      const logs = (await Promise.all((await cluster.listPods({ workload: WORKER })).map((p) => cluster.getPodLogs(p.name)))).join('\n');
+      const logs = (await Promise.all((await cluster.listPods({ workload: WORKER_SMALL })).map((p) => cluster.getPodLogs(p.name)))).join('\n');
       const completions = new Map<string, number>();
       for (const line of logs.split('\n')) {
         if (!line.includes('"job completed"')) continue;

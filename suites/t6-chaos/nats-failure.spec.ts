@@ -3,7 +3,7 @@ import { http, tenantHeaders } from '../../lib/http.ts';
 import { mapConcurrent } from '../lib/concurrency.ts';
 import { measure } from '../lib/measure.ts';
 import { test } from '../fixtures/index.ts';
-import { DB_SMALL, WORKER } from '../../lib/names.ts';
+import { DB_SMALL, WORKER_SMALL } from '../../lib/names.ts';
 import { eventually } from '../../lib/poll.ts';
 import { ChaosRun } from './chaos-run.ts';
 import { SYNC_STREAM } from '../../reference-services/shared/nats.ts';
@@ -63,7 +63,7 @@ test.describe('T6.4 NATS failure', () => {
 
     await test.step('setup: three database pods, no worker (jobs wait in the queue), ten jobs queued, clients writing', async () => {
       await pools.hold(DB_SMALL, 3);
-      await pools.hold(WORKER, 0);
+      await pools.hold(WORKER_SMALL, 0);
       for (let i = 0; i < 10; i += 1) {
         // As a client does with a 503 and Retry-After (NATS may still be settling after the
         // previous fault): the same upload again, under its key, so it is one job however often.
@@ -101,10 +101,10 @@ test.describe('T6.4 NATS failure', () => {
       // The checker first: what a write acknowledged without quorum did to the replicas is the finding.
       await run.verdict(test.info(), { cluster, workload: DB_SMALL, replicas: 3, deadlines, plan, disruption: d });
       measure(test.info(), 'writes acknowledged without quorum', acked, 'ops', { op: '==', value: 0, source: 'docs/design.md §4: losing quorum refuses writes' });
-      await pools.hold(WORKER, 1);
+      await pools.hold(WORKER_SMALL, 1);
       await eventually(`the ${jobIds.length} held jobs done`, async () => mapConcurrent(jobIds, 4, async (id) =>
         (await http(`${endpoints.gatewayUrl}/jobs/${id}`, { headers: tenantHeaders({ token }) })).body.state as string), (st) => st.every((x) => x === 'done'), { timeoutMs: deadlines.jobsRecoveredMs, intervalMs: 1000 });
-      const logs = (await Promise.all((await cluster.listPods({ workload: WORKER })).map((p) => cluster.getPodLogs(p.name)))).join('\n');
+      const logs = (await Promise.all((await cluster.listPods({ workload: WORKER_SMALL })).map((p) => cluster.getPodLogs(p.name)))).join('\n');
       const twice = jobIds.filter((id) => logs.split('\n').filter((l) => l.includes('"job completed"') && l.includes(`"jobId":"${id}"`)).length > 1).length;
       measure(test.info(), 'jobs completed more than once', twice, 'jobs', { op: '<=', value: plan.chaos.duplicateJobs, source: 'targets.yaml chaos.duplicateJobs' });
     });

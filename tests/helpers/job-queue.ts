@@ -4,7 +4,7 @@ import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type JobMessage, type JobState, newJobId, objectNameFor, readJobState } from '../../reference-services/shared/jobs.ts';
 import {
-  DLQ_STREAM, JOBS_STREAM, UPLOADS_BUCKET, connectNats, ensureStreams, jobSubject, openJobStateKv,
+  DLQ_STREAM, JOBS_STREAM, UPLOADS_BUCKET, connectNats, ensureStreams, ensureTierJobsConsumers, jobSubject, jobsConsumer, openJobStateKv,
 } from '../../reference-services/shared/nats.ts';
 import type { Tier } from '../../reference-services/shared/tenant-id.ts';
 import { type UploadStore, openUploadStore } from '../../reference-services/shared/upload-store.ts';
@@ -35,6 +35,8 @@ export class JobQueue {
     const logger = createLogger('test', 'job-queue');
     const { nc, js, jsm } = await connectNats(natsUrl, 'test-job-queue', logger);
     await ensureStreams(jsm, [JOBS_STREAM, DLQ_STREAM]);
+    // As the gateway does before its first job: each tier's lag is then its own.
+    await ensureTierJobsConsumers(jsm);
     return new JobQueue(nc, js, jsm, await openJobStateKv(nc, logger), await openUploadStore({ uploadDir: opts.uploadDir, nc }));
   }
 
@@ -56,7 +58,7 @@ export class JobQueue {
     return readJobState(this.states, jobId);
   }
 
-  consumer(name = 'workers'): Promise<ConsumerInfo> {
+  consumer(name = jobsConsumer('small')): Promise<ConsumerInfo> {
     return this.jsm.consumers.info(JOBS_STREAM, name);
   }
 

@@ -11,7 +11,7 @@ import {
 } from '../../cluster/autoscaler/index.ts';
 import type { PrometheusQueryOptions } from '../../cluster/autoscaler/metric-sources.ts';
 import type { ScaledObjectSpec } from '../../cluster/manifests.ts';
-import { WORKER } from '../../lib/names.ts';
+import { WORKER_SMALL } from '../../lib/names.ts';
 import { JOBS_STREAM, ensureJobsConsumer, ensureStreams, jobSubject } from '../../reference-services/shared/nats.ts';
 import { LocalNatsCluster } from '../../cluster/local/components/nats.ts';
 import { type Child, binary, spawnChild, whenHealthy } from '../../cluster/local/process/child.ts';
@@ -98,7 +98,7 @@ describe('JetStreamLag against nats-server', () => {
     for (let i = 0; i < 11; i++) await js.publish(jobSubject('small'), `more-${i}`);
     // 5 left in the queue + 11 new = 16 pending: ceil(16 / 5) = 4 workers.
     const so: ScaledObjectSpec = {
-      name: WORKER, target: { kind: 'Deployment', name: WORKER }, minReplicaCount: 0, maxReplicaCount: 8,
+      name: WORKER_SMALL, target: { kind: 'Deployment', name: WORKER_SMALL }, minReplicaCount: 0, maxReplicaCount: 8,
       pollingIntervalSeconds: 1, cooldownPeriodSeconds: 10, scaleDownStabilizationSeconds: 5, scaleUpStabilizationSeconds: undefined,
       triggers: [{ type: 'nats-jetstream', ...workers, lagThreshold: 5, activationLagThreshold: 0 }],
     };

@@ -6,7 +6,7 @@ import { UP_TIMEOUT_MS, runtimeSettings } from '../../lib/time.ts';
 import { LocalClusterBuilder } from '../../cluster/local/target/builder.ts';
 import type { LocalClusterTarget } from '../../cluster/local/target/client.ts';
 import { tenantHeaders } from '../../lib/http.ts';
-import { DB_SMALL, WORKER } from '../../lib/names.ts';
+import { DB_SMALL, WORKER_SMALL } from '../../lib/names.ts';
 import { REPO_ROOT } from '../../lib/repo.ts';
 
 /**
@@ -56,9 +56,9 @@ describe('percolate test-topology traffic commands', () => {
     // Hold the pools (KEDA's paused-replicas): a scale event mid-test would move the tenant
     // (affinity) or remove the replica (replication).
     await cluster.pauseAutoscaling(DB, 2);
-    await cluster.pauseAutoscaling(WORKER, 1);
+    await cluster.pauseAutoscaling(WORKER_SMALL, 1);
     await cluster.waitForReplicasReady(DB, 2, { timeoutMs: settings.podsReadyMs });
-    await cluster.waitForReplicasReady(WORKER, 1, { timeoutMs: settings.podsReadyMs });
+    await cluster.waitForReplicasReady(WORKER_SMALL, 1, { timeoutMs: settings.podsReadyMs });
   }, UP_TIMEOUT_MS);
 
   afterEach(() => { for (const c of children) c.kill('SIGKILL'); });
@@ -133,15 +133,15 @@ describe('percolate test-topology traffic commands', () => {
     expect(result.status).toBe(200);
 
     // No worker: the job stays queued, and the command says so instead of waiting for ever.
-    await cluster.pauseAutoscaling(WORKER, 0);
-    await cluster.waitForReplicasReady(WORKER, 0, { timeoutMs: settings.podsReadyMs });
+    await cluster.pauseAutoscaling(WORKER_SMALL, 0);
+    await cluster.waitForReplicasReady(WORKER_SMALL, 0, { timeoutMs: settings.podsReadyMs });
     try {
       const stuck = await cli(['submit-jobs', '--count', '1', '--tenant', TENANT, '--wait', '--wait-timeout', '1', '--json']);
       expect(stuck.code).toBe(1);
       expect(json(stuck)).toMatchObject({ accepted: 1, unfinished: 1, timedOut: true, states: { queued: 1 } });
     } finally {
-      await cluster.pauseAutoscaling(WORKER, 1);
-      await cluster.waitForReplicasReady(WORKER, 1, { timeoutMs: settings.podsReadyMs });
+      await cluster.pauseAutoscaling(WORKER_SMALL, 1);
+      await cluster.waitForReplicasReady(WORKER_SMALL, 1, { timeoutMs: settings.podsReadyMs });
     }
   }, 120_000);
 
@@ -181,7 +181,7 @@ describe('percolate test-topology traffic commands', () => {
     const run = start(['observe-scaling', '--duration', '4', '--json']);
     await expect.poll(() => run.run.stdout.includes('"type":"sample"'), pollBound('a first sample', 15_000)).toBe(true);
     // A scale event while it watches: the worker pool held at 2 instead of 1.
-    await cluster.pauseAutoscaling(WORKER, 2);
+    await cluster.pauseAutoscaling(WORKER_SMALL, 2);
     try {
       const r = await run.done;
       expect(r.code, r.stderr).toBe(0);
@@ -190,16 +190,16 @@ describe('percolate test-topology traffic commands', () => {
       expect(samples.length).toBeGreaterThanOrEqual(4);
       for (const s of samples) {
         expect(s.replicas[DB]).toEqual({ desired: 2, ready: 2 });
-        expect([1, 2]).toContain(s.replicas[WORKER].desired);
+        expect([1, 2]).toContain(s.replicas[WORKER_SMALL].desired);
         expect(typeof s.activeTenants).toBe('number');
         expect(s.queueLag).toBe(0);
         expect(Array.isArray(s.events)).toBe(true);
       }
-      expect(samples.at(-1)!.replicas[WORKER].desired).toBe(2);
-      expect(samples.flatMap((s) => s.events)).toContainEqual(expect.objectContaining({ workload: WORKER, from: 1, to: 2 }));
-      expect(lines.at(-1)).toMatchObject({ type: 'summary', samples: samples.length, scaleEvents: 1, replicas: { [DB]: { min: 2, max: 2 }, [WORKER]: { min: 1, max: 2 } } });
+      expect(samples.at(-1)!.replicas[WORKER_SMALL].desired).toBe(2);
+      expect(samples.flatMap((s) => s.events)).toContainEqual(expect.objectContaining({ workload: WORKER_SMALL, from: 1, to: 2 }));
+      expect(lines.at(-1)).toMatchObject({ type: 'summary', samples: samples.length, scaleEvents: 1, replicas: { [DB]: { min: 2, max: 2 }, [WORKER_SMALL]: { min: 1, max: 2 } } });
     } finally {
-      await cluster.pauseAutoscaling(WORKER, 1);
+      await cluster.pauseAutoscaling(WORKER_SMALL, 1);
     }
   });
 

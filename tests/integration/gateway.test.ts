@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintTenantToken, signToken } from '../../reference-services/shared/auth.ts';
 import { Contract } from '../../reference-services/shared/contract.ts';
 import type { JobState } from '../../reference-services/shared/jobs.ts';
-import { UPLOADS_BUCKET } from '../../reference-services/shared/nats.ts';
+import { JOBS_STREAM, UPLOADS_BUCKET, jobsConsumer } from '../../reference-services/shared/nats.ts';
 import { newIssuerKey } from '../../reference-services/shared/secrets.ts';
-import type { Tier } from '../../reference-services/shared/tenant-id.ts';
+import { TIERS, type Tier } from '../../reference-services/shared/tenant-id.ts';
 import { type HttpResult, http } from '../../lib/http.ts';
 import { expectContract } from '../helpers/http.ts';
 import { JobQueue } from '../helpers/job-queue.ts';
@@ -113,6 +113,14 @@ it('documents its endpoints in a valid OpenAPI 3.1 document', async () => {
   expect(result.errors ?? []).toEqual([]);
   expect(result.valid).toBe(true);
   expect(validator.version).toBe('3.1');
+});
+
+it('creates every tier\'s job consumer at start, so a tier\'s lag is its own before its first worker runs', async () => {
+  const { jsm } = gateways[0]!.queue;
+  for (const tier of TIERS) {
+    const info = await jsm.consumers.info(JOBS_STREAM, jobsConsumer(tier));
+    expect(info.config, tier).toMatchObject({ durable_name: `workers-${tier}`, filter_subject: `percolate.jobs.${tier}`, ack_policy: 'explicit' });
+  }
 });
 
 describe.each(['object-store', 'directory'] as const)('gateway on the %s', (kind) => {

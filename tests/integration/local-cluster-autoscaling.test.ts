@@ -7,7 +7,7 @@ import { LocalClusterBuilder } from '../../cluster/local/target/builder.ts';
 import { SCALING_EVENTS_FILE } from '../../cluster/local/control/autoscaling.ts';
 import type { LocalClusterTarget } from '../../cluster/local/target/client.ts';
 import { type ScaledObjectSpec, renderOverlay, scaledObjects } from '../../cluster/manifests.ts';
-import { DB_SMALL, WORKER } from '../../lib/names.ts';
+import { DB_SMALL, WORKER_SMALL } from '../../lib/names.ts';
 import { PrometheusClient } from '../../lib/prometheus.ts';
 import { UP_TIMEOUT_MS, deadlinesFor, loadProfile, runtimeSettings } from '../../lib/time.ts';
 import { JobQueue } from '../helpers/job-queue.ts';
@@ -54,7 +54,7 @@ describe('local cluster autoscaling: KEDA + HPA from the rendered ScaledObjects'
     cluster = started;
     figures.push(`up (cluster ready, autoscaler started) in ${Math.round(performance.now() - t0)} ms`);
     dbSpec = scaledObjects(rendered).find((so) => so.target.name === DB)!;
-    workerSpec = scaledObjects(rendered).find((so) => so.target.name === WORKER)!;
+    workerSpec = scaledObjects(rendered).find((so) => so.target.name === WORKER_SMALL)!;
   }, UP_TIMEOUT_MS);
 
   afterAll(async () => {
@@ -66,10 +66,10 @@ describe('local cluster autoscaling: KEDA + HPA from the rendered ScaledObjects'
   it('starts with the autoscaler owning the databases and the workers, both at 0', async () => {
     expect(await cluster.listScaledObjects()).toEqual(expect.arrayContaining([
       { name: DB, target: { kind: 'StatefulSet', name: DB }, minReplicaCount: 0, maxReplicaCount: dbSpec.maxReplicaCount, paused: false, replicas: 0 },
-      { name: WORKER, target: { kind: 'Deployment', name: WORKER }, minReplicaCount: 0, maxReplicaCount: workerSpec.maxReplicaCount, paused: false, replicas: 0 },
+      { name: WORKER_SMALL, target: { kind: 'Deployment', name: WORKER_SMALL }, minReplicaCount: 0, maxReplicaCount: workerSpec.maxReplicaCount, paused: false, replicas: 0 },
     ]));
     expect(await cluster.listPods({ workload: DB })).toEqual([]);
-    expect(await cluster.listPods({ workload: WORKER })).toEqual([]);
+    expect(await cluster.listPods({ workload: WORKER_SMALL })).toEqual([]);
   });
 
   it('0 → 1: the first request is held by the activator, KEDA scales at once, the request gets its 200', async () => {
@@ -179,8 +179,8 @@ describe('local cluster autoscaling: KEDA + HPA from the rendered ScaledObjects'
   it('workers: paused holds 0 while jobs queue; resume scales 0 → N on the consumer lag, back to 0 once the queue drains', async () => {
     const lagThreshold = triggerThreshold(workerTrigger());
     const jobs = 4 * lagThreshold;
-    await cluster.pauseAutoscaling(WORKER);
-    const paused = await status(WORKER);
+    await cluster.pauseAutoscaling(WORKER_SMALL);
+    const paused = await status(WORKER_SMALL);
     expect(paused).toMatchObject({ paused: true, replicas: 0 });
     expect(paused.pausedReplicas).toBeUndefined();
 
@@ -188,19 +188,19 @@ describe('local cluster autoscaling: KEDA + HPA from the rendered ScaledObjects'
     const since = Date.now();
     const submitted: Array<{ jobId: string }> = [];
     for (let i = 0; i < jobs; i++) submitted.push(await queue.submit({ tenantId: 'tenant-jobs', tier: 'small', fileName: `doc-${i}.txt`, content: `document ${i}` }));
-    await expectSteady(`${WORKER} replicas while paused with ${jobs} jobs queued`, () => cluster.getReplicas(WORKER), { forMs: steadyMs });
-    expect(await cluster.getScalingEvents({ since, scaledObject: WORKER }), 'a paused ScaledObject decides nothing').toEqual([]);
+    await expectSteady(`${WORKER_SMALL} replicas while paused with ${jobs} jobs queued`, () => cluster.getReplicas(WORKER_SMALL), { forMs: steadyMs });
+    expect(await cluster.getScalingEvents({ since, scaledObject: WORKER_SMALL }), 'a paused ScaledObject decides nothing').toEqual([]);
     expect((await queue.snapshot()).jobMessages).toBe(jobs);
 
     const resumed = Date.now();
-    await cluster.resumeAutoscaling(WORKER);
+    await cluster.resumeAutoscaling(WORKER_SMALL);
     // Two polls decide (KEDA activates, the HPA scales up); the lag is read from NATS's monitoring
     // endpoint, not Prometheus, but the same margin as the database's keeps a loaded machine's
     // late poll and slow control API from failing a decision that was on time.
-    const ups = await eventually(`${WORKER} scaled 0 → N > 1`, () => scaleEvents(WORKER, resumed), (ev) => ev.some((e) => e.replicasAfter > 1),
+    const ups = await eventually(`${WORKER_SMALL} scaled 0 → N > 1`, () => scaleEvents(WORKER_SMALL, resumed), (ev) => ev.some((e) => e.replicasAfter > 1),
       { timeoutMs: 2 * poll + metricSeenMs, intervalMs: 50, show: showEvents }).catch(async (err: Error) => {
       // What the scaler saw poll by poll (metric, errors): why it did not act.
-      const polls = (await cluster.getScalingEvents({ since: resumed, scaledObject: WORKER })).slice(-6)
+      const polls = (await cluster.getScalingEvents({ since: resumed, scaledObject: WORKER_SMALL })).slice(-6)
         .map((e) => `${e.reason} ${e.replicasBefore}→${e.replicasAfter} metric=${e.metricValue}${e.error ? ` error=${e.error}` : ''}`);
       throw new Error(`${err.message}\n  its polls since resume: ${polls.join('\n    ') || 'none'}`, { cause: err });
     });
@@ -216,15 +216,15 @@ describe('local cluster autoscaling: KEDA + HPA from the rendered ScaledObjects'
     await eventually(`all ${jobs} jobs done`, async () => (await Promise.all(submitted.map((j) => queue!.state(j.jobId)))).map((s) => s?.state ?? 'unknown'),
       (states) => states.every((s) => s === 'done'), { timeoutMs: jobs * profile.parseMs[1] + 2 * podReadyMs, intervalMs: 250 });
     const drained = Date.now();
-    const downs = await lastScaleTo(WORKER, resumed, 0, profile.scaleDownStabilizationSeconds * S + zeroMetricToZeroMs, `${WORKER} back to 0`);
-    await cluster.waitForReplicasReady(WORKER, 0, { timeoutMs: drainMs + poll });
+    const downs = await lastScaleTo(WORKER_SMALL, resumed, 0, profile.scaleDownStabilizationSeconds * S + zeroMetricToZeroMs, `${WORKER_SMALL} back to 0`);
+    await cluster.waitForReplicasReady(WORKER_SMALL, 0, { timeoutMs: drainMs + poll });
     expect(downs.at(-1)).toMatchObject({ actor: 'keda', reason: 'deactivated', replicasAfter: 0, trigger: triggerLabel(workerTrigger()), metricValue: 0 });
     figures.push(`workers →0: queue drained → KEDA deactivation ${downs.at(-1)!.at - drained} ms (cooldown ${profile.cooldownSeconds} s)`);
   }, 180_000); // a cap above the bounded waits inside, which fail first and say what they waited for
 
   it('records every step with trigger, metric value and replicas, in the API and in <runDir>/scaling-events.jsonl', async () => {
     const steps = await cluster.getScalingEvents({ since: startedAt, scaleOnly: true });
-    const ours = steps.filter((e) => e.scaledObject === DB || e.scaledObject === WORKER);
+    const ours = steps.filter((e) => e.scaledObject === DB || e.scaledObject === WORKER_SMALL);
     expect(ours.length).toBeGreaterThanOrEqual(8);
     for (const e of ours) {
       expect(e.trigger, JSON.stringify(e)).toEqual(expect.any(String));

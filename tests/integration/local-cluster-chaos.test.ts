@@ -8,7 +8,7 @@ import { LocalClusterBuilder } from '../../cluster/local/target/builder.ts';
 import { ControlApiError, type LocalClusterTarget } from '../../cluster/local/target/client.ts';
 import { skipUnless } from '../../cluster/target.ts';
 import { tenantHeaders } from '../../lib/http.ts';
-import { DB_SMALL, NAME_LABEL, WORKER } from '../../lib/names.ts';
+import { DB_SMALL, NAME_LABEL, WORKER_SMALL } from '../../lib/names.ts';
 
 const settings = runtimeSettings('fast');
 const DB = DB_SMALL;
@@ -154,7 +154,7 @@ describe('local cluster: chaos executor', () => {
     };
     await rejects(cluster.applyExperimentResource({ apiVersion: 'chaos-mesh.org/v1alpha1', kind: 'PodChaos', metadata: { name: 'x' }, spec: { action: 'pod-kill', mode: 'fixed' } }), 400, /spec\.value: mode fixed needs value/);
     await rejects(cluster.applyExperimentResource(example('db-network-delay.yaml', { action: 'duplicate', duplicate: { duplicate: '5' } })), 422, /duplicate/);
-    await rejects(cluster.applyExperimentResource(example('db-pod-kill.yaml', { selector: { labelSelectors: { [NAME_LABEL]: WORKER } } })), 409, /no pod matches/);
+    await rejects(cluster.applyExperimentResource(example('db-pod-kill.yaml', { selector: { labelSelectors: { [NAME_LABEL]: WORKER_SMALL } } })), 409, /no pod matches/);
     await rejects(cluster.recover('never-applied'), 404, /no experiment "never-applied"/);
     await expect(cluster.applyExperiment('chaos/no-such-file.yaml')).rejects.toThrow(/cannot read the experiment chaos\/no-such-file\.yaml: ENOENT/);
     expect(await cluster.recoverExperiments()).toEqual([]);

@@ -8,7 +8,7 @@ import { pollBound } from '../../lib/poll.ts';
 import { UpError, downLocalCluster, upLocalCluster } from '../../cluster/local/control/launcher.ts';
 import { isListening } from '../../cluster/local/network/net-util.ts';
 import { RUN_MARKER_ENV } from '../../cluster/local/process/paths.ts';
-import { DB_SMALL, GATEWAY, WORKER } from '../../lib/names.ts';
+import { DB_SMALL, GATEWAY, WORKER_SMALL } from '../../lib/names.ts';
 import { REPO_ROOT } from '../../lib/repo.ts';
 import { isRunning, processIdentity, processesWithEnv } from '../../cluster/local/process/proc-identity.ts';
 import { type LocalState, readState } from '../../cluster/local/process/state.ts';
@@ -39,7 +39,7 @@ describe('local cluster lifecycle', () => {
     return dir;
   };
   // Lean clusters: one database pod, nothing else, so each test stays within a few seconds.
-  const lean = { [DB_SMALL]: 1, [WORKER]: 0, [GATEWAY]: 0 };
+  const lean = { [DB_SMALL]: 1, [WORKER_SMALL]: 0, [GATEWAY]: 0 };
 
   afterEach(async () => {
     for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');

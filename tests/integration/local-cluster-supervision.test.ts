@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalClusterBuilder } from '../../cluster/local/target/builder.ts';
 import type { LocalClusterTarget } from '../../cluster/local/target/client.ts';
 import { TenantClient, http } from '../../lib/http.ts';
-import { DB_SMALL, WORKER } from '../../lib/names.ts';
+import { DB_SMALL, WORKER_SMALL } from '../../lib/names.ts';
 import { deadlinesFor, loadProfile } from '../../lib/time.ts';
 import { pollBound } from '../../lib/poll.ts';
 
@@ -140,14 +140,14 @@ describe('local cluster supervision', () => {
     try {
       for (let cycle = 0; cycle < cycles; cycle += 1) {
         await cluster.scale(DB, 5);
-        await cluster.scale(WORKER, 4);
+        await cluster.scale(WORKER_SMALL, 4);
         await cluster.waitForReplicasReady(DB, 5, { timeoutMs: readyMs });
-        await cluster.waitForReplicasReady(WORKER, 4, { timeoutMs: readyMs });
+        await cluster.waitForReplicasReady(WORKER_SMALL, 4, { timeoutMs: readyMs });
         await checkIdentities();
         await cluster.scale(DB, 1);
-        await cluster.scale(WORKER, 0);
+        await cluster.scale(WORKER_SMALL, 0);
         await cluster.waitForReplicasReady(DB, 1, { timeoutMs: readyMs });
-        await cluster.waitForReplicasReady(WORKER, 0, { timeoutMs: readyMs });
+        await cluster.waitForReplicasReady(WORKER_SMALL, 0, { timeoutMs: readyMs });
         await checkIdentities();
       }
     } finally {

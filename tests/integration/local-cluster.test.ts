@@ -7,7 +7,7 @@ import { isListening } from '../../cluster/local/network/net-util.ts';
 import { RUN_MARKER_ENV } from '../../cluster/local/process/paths.ts';
 import { isRunning, processesWithEnv } from '../../cluster/local/process/proc-identity.ts';
 import { tenantHeaders } from '../../lib/http.ts';
-import { DB_SMALL, GATEWAY, SERVED_BY_HEADER, WORKER } from '../../lib/names.ts';
+import { DB_SMALL, GATEWAY, SERVED_BY_HEADER, WORKER_SMALL } from '../../lib/names.ts';
 import { PrometheusClient } from '../../lib/prometheus.ts';
 import { deadlinesFor, loadProfile, runtimeSettings } from '../../lib/time.ts';
 import { pollBound } from '../../lib/poll.ts';
@@ -59,7 +59,7 @@ describe('local cluster', () => {
     expect(pods.map((p) => p.workload).sort()).toEqual([DB, GATEWAY]);
     // Replica counts given at start hold: their ScaledObjects start paused there (paused-replicas).
     expect((await cluster.listScaledObjects()).filter((so) => so.paused).map((so) => [so.name, so.pausedReplicas, so.replicas]))
-      .toEqual([[DB, 1, 1], [WORKER, 0, 0]]);
+      .toEqual([[DB, 1, 1], [WORKER_SMALL, 0, 0]]);
     expect(pods.every((p) => p.ready && p.zone.startsWith('zone-') && p.node.startsWith('node-'))).toBe(true);
     // Every pod is scraped through file_sd, and is up.
     await expect.poll(async () => promTargets(e.prometheusUrl, 'db-node'), { ...pollBound('prometheus scrapes the db pod', 15_000), interval: 250 })

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DLQ_STREAM, DLQ_SUBJECT, JOBS_STREAM } from '../../reference-services/shared/nats.ts';
+import { DLQ_STREAM, DLQ_SUBJECT, JOBS_STREAM, jobSubject, jobsConsumer } from '../../reference-services/shared/nats.ts';
 import { DbTestCluster } from '../helpers/db-cluster.ts';
 import { http } from '../../lib/http.ts';
 import { JobQueue } from '../helpers/job-queue.ts';
@@ -91,12 +91,12 @@ afterAll(async () => {
 });
 
 describe('worker', () => {
-  it('pulls through the durable "workers" consumer of a file-backed work queue', async () => {
+  it('pulls its tier\'s jobs through the tier\'s durable consumer of a file-backed work queue', async () => {
     const stream = await queue.jsm.streams.info(JOBS_STREAM);
     expect(stream.config).toMatchObject({ retention: 'workqueue', storage: 'file', subjects: ['percolate.jobs.>'] });
-    const consumer = await queue.consumer('workers');
+    const consumer = await queue.consumer(jobsConsumer('small'));
     expect(consumer.config).toMatchObject({
-      durable_name: 'workers', ack_policy: 'explicit', ack_wait: ACK_WAIT_MS * 1e6, filter_subject: 'percolate.jobs.>',
+      durable_name: 'workers-small', ack_policy: 'explicit', ack_wait: ACK_WAIT_MS * 1e6, filter_subject: 'percolate.jobs.small',
     });
     // The worker counts deliveries itself (see the dead-letter test below): no server-side limit.
     expect(consumer.config.max_deliver ?? -1).toBe(-1);
@@ -131,6 +131,20 @@ describe('worker', () => {
     for (const name of ['percolate_job_processing_seconds', 'percolate_job_delivery_seconds']) expect(metricsText).toContain(`# TYPE ${name} histogram`);
     expect(metricsText).toContain('# TYPE percolate_job_delivery_quantile_seconds summary');
     expect(metricsText).toMatch(/percolate_job_delivery_quantile_seconds\{quantile="0\.99"/);
+  });
+
+  it('leaves another tier\'s jobs to that tier\'s workers', async () => {
+    const other = await queue.submit({ tenantId: 'tenant-medium', tier: 'medium', fileName: 'medium.txt', content: 'not for small workers' });
+    const own = await queue.submit({ tenantId: 'tenant-small', fileName: 'small.txt', content: 'for small workers' });
+    try {
+      // Published after the medium job: done means the small workers have looked past it.
+      await eventually(`job ${own.jobId} done`, stateOf(own.jobId), inState('done'), JOB_WAIT);
+      expect(await queue.state(other.jobId)).toMatchObject({ state: 'queued', attempts: 0 });
+      expect(logLines('job started', other.jobId), 'deliveries of the medium tier\'s job to small workers').toEqual([]);
+      expect(await queuedJobIds()).toEqual([other.jobId]);
+    } finally {
+      await queue.jsm.streams.purge(JOBS_STREAM, { filter: jobSubject('medium') });
+    }
   });
 
   it('finishes the job in hand on SIGTERM, then exits 0', async () => {

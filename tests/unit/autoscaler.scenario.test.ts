@@ -1,6 +1,8 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type ProfileOverlay, type ScaledObjectSpec, PROFILE_OVERLAYS, renderOverlay, scaledObjects } from '../../cluster/manifests.ts';
-import { DB_SMALL, WORKER } from '../../lib/names.ts';
+import { DB_SMALL, workerWorkload } from '../../lib/names.ts';
+
+const WORKER_LARGE = workerWorkload('large');
 import { startAutoscaler, stopAutoscalers } from './autoscaler.harness.ts';
 
 // Whole lives of the two ScaledObjects in manifests/, rendered per overlay, on a simulated
@@ -66,23 +68,25 @@ describe.each(PROFILE_OVERLAYS)('the %s overlay', (overlay) => {
     expect(events.filter((e) => e.replicasAfter < e.replicasBefore && e.replicasAfter > 0).every((e) => e.actor === 'hpa')).toBe(true);
   });
 
-  it(`scales ${WORKER} on queue lag up to its maximum and back to zero when the queue drains`, async () => {
-    const so = spec(overlay, WORKER);
+  it(`scales ${WORKER_LARGE} on its tier's queue lag up to its maximum and back to zero when the queue drains`, async () => {
+    const so = spec(overlay, WORKER_LARGE);
     const { P, C, S, poll } = timing(so);
-    expect(so.triggers[0]).toMatchObject({ type: 'nats-jetstream', stream: 'PERCOLATE_JOBS', consumer: 'workers', lagThreshold: 5 });
-    expect(so.maxReplicaCount).toBe(8);
+    expect(so.triggers[0]).toMatchObject({ type: 'nats-jetstream', stream: 'PERCOLATE_JOBS', consumer: 'workers-large', lagThreshold: 5 });
+    expect(so.maxReplicaCount).toBe(15);
 
-    const on = 3 * P, drained = 30 * P;
-    const run = startAutoscaler(so, [[so.triggers[0]!, [[0, 0], [on, 60], [drained, 0]]]]);
+    const on = 3 * P, drained = 60 * P;
+    const run = startAutoscaler(so, [[so.triggers[0]!, [[0, 0], [on, 100], [drained, 0]]]]);
     await run.until(drained + S + C + 5 * P);
 
     const lastBusy = drained - P;
     const toZero = lastBusy + C + P;
-    // ceil(60 / 5) = 12: 5 in the first policy step, then capped at maxReplicaCount 8. Once the
-    // queue is empty, the HPA brings it to 1 after S and KEDA to 0 after C; when C ends first
-    // (realistic: 60 s against 300 s) KEDA scales the whole fleet to 0 at once.
-    const down: Array<[number, number, number]> = lastBusy + S < toZero ? [[lastBusy + S, 8, 1], [toZero, 1, 0]] : [[toZero, 8, 0]];
-    expect(run.scales()).toEqual([[on, 0, 1], [on, 1, 5], [poll(on + POLICY_PERIOD), 5, 8], ...down]);
-    expect(run.events().find((e) => e.reason === 'activated')).toMatchObject({ trigger: 'nats-jetstream(PERCOLATE_JOBS/workers)', metricValue: 60 });
+    // ceil(100 / 5) = 20: 5 in the first policy step (4 pods), 10 in the next (100 %), then
+    // capped at maxReplicaCount 15. Once the queue is empty, the HPA brings it to 1 after S and
+    // KEDA to 0 after C; when C ends first (realistic: 60 s against 300 s) KEDA scales the
+    // whole fleet to 0 at once.
+    const down: Array<[number, number, number]> = lastBusy + S < toZero ? [[lastBusy + S, 15, 1], [toZero, 1, 0]] : [[toZero, 15, 0]];
+    const second = poll(on + POLICY_PERIOD);
+    expect(run.scales()).toEqual([[on, 0, 1], [on, 1, 5], [second, 5, 10], [poll(second + POLICY_PERIOD), 10, 15], ...down]);
+    expect(run.events().find((e) => e.reason === 'activated')).toMatchObject({ trigger: 'nats-jetstream(PERCOLATE_JOBS/workers-large)', metricValue: 100 });
   });
 });

@@ -5,7 +5,7 @@ import { type EgressDestination, egressDenial, outboundLinks, probeConnection } 
 import { Sidecar } from '../../cluster/local/network/sidecar.ts';
 import { findObject, renderOverlay } from '../../cluster/manifests/render.ts';
 import type { RenderedManifests } from '../../cluster/manifests/types.ts';
-import { DB_SMALL, GATEWAY, NAMESPACE, NATS, WORKER, dbWorkload } from '../../lib/names.ts';
+import { DB_SMALL, GATEWAY, NAMESPACE, NATS, WORKER_SMALL, dbWorkload } from '../../lib/names.ts';
 
 let m: RenderedManifests;
 const peer = (kind: string, name: string) => ({ namespace: NAMESPACE, labels: findObject(m, kind, name).spec.template.metadata.labels as Record<string, string> });
@@ -15,7 +15,7 @@ beforeAll(async () => { m = await renderOverlay('fast'); });
 
 describe('local NetworkPolicy enforcement: the verdicts', () => {
   it('allows what the policies allow, refuses the rest, and says which policy decision refused it', () => {
-    const worker = peer('Deployment', WORKER);
+    const worker = peer('Deployment', WORKER_SMALL);
     expect(egressDenial(m, worker, dest('nats', [peer('StatefulSet', NATS)], 4222))).toBeUndefined();
     expect(egressDenial(m, worker, dest('nats:8222', [peer('StatefulSet', NATS)], 8222))).toBe('NetworkPolicy: percolate-worker → nats:8222 is not allowed');
     expect(egressDenial(m, worker, dest('db', [peer('StatefulSet', DB_SMALL)], 8080))).toBeUndefined();
@@ -27,7 +27,7 @@ describe('local NetworkPolicy enforcement: the verdicts', () => {
     const tiers = [small, peer('StatefulSet', dbWorkload('large'))];
     // The database Service spans every tier: a db pod may not reach its own tier either (db → db).
     expect(egressDenial(m, small, dest('lb', tiers, 8080))).toMatch(/percolate-db \(small\), percolate-db \(large\):8080/);
-    expect(egressDenial(m, peer('Deployment', WORKER), dest('lb', tiers, 8080))).toBeUndefined();
+    expect(egressDenial(m, peer('Deployment', WORKER_SMALL), dest('lb', tiers, 8080))).toBeUndefined();
   });
 
   it('a policy that opened worker → NATS monitoring would show in the links', () => {
@@ -35,9 +35,9 @@ describe('local NetworkPolicy enforcement: the verdicts', () => {
       apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'too-open', namespace: NAMESPACE },
       spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'], ingress: [{}], egress: [{}] },
     }] };
-    const links = outboundLinks(opened, peer('Deployment', WORKER), [dest('nats:8222', [peer('StatefulSet', NATS)], 8222)]);
+    const links = outboundLinks(opened, peer('Deployment', WORKER_SMALL), [dest('nats:8222', [peer('StatefulSet', NATS)], 8222)]);
     expect(links['nats:8222']?.deniedBy).toBeUndefined();
-    expect(outboundLinks(m, peer('Deployment', WORKER), [dest('nats:8222', [peer('StatefulSet', NATS)], 8222)])['nats:8222']?.deniedBy).toMatch(/not allowed/);
+    expect(outboundLinks(m, peer('Deployment', WORKER_SMALL), [dest('nats:8222', [peer('StatefulSet', NATS)], 8222)])['nats:8222']?.deniedBy).toMatch(/not allowed/);
   });
 });
 

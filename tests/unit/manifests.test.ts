@@ -22,6 +22,7 @@ import {
   workloads,
 } from '../../cluster/manifests.ts';
 import { loadProfile } from '../../lib/time.ts';
+import { jobSubject, jobsConsumer } from '../../reference-services/shared/nats.ts';
 
 // Rendered manifests are untyped JSON; the assertions say what shape they expect.
 type Json = any;
@@ -58,7 +59,7 @@ const pod = (labels: Record<string, string>, namespace = 'percolate'): PodPeer =
 const PEERS = {
   db: pod(DB_POD_LABELS),
   dbLarge: pod(dbPodLabels('large')),
-  worker: pod({ 'app.kubernetes.io/name': 'percolate-worker', 'app.kubernetes.io/part-of': 'percolate' }),
+  worker: pod({ 'app.kubernetes.io/name': 'percolate-worker', 'app.kubernetes.io/part-of': 'percolate', 'percolate.io/tier': 'small' }),
   gateway: pod({ 'app.kubernetes.io/name': 'percolate-gateway', 'app.kubernetes.io/part-of': 'percolate' }),
   nats: pod({ 'app.kubernetes.io/name': 'nats', 'app.kubernetes.io/part-of': 'percolate' }),
   prometheus: pod({ 'app.kubernetes.io/name': 'prometheus', 'app.kubernetes.io/part-of': 'percolate' }),
@@ -84,7 +85,7 @@ describe('rendering', () => {
         ['StatefulSet', `percolate-db-${t}`], ['Service', `percolate-db-headless-${t}`], ['Service', `percolate-db-${t}`],
         ['PodDisruptionBudget', `percolate-db-${t}`], ['ScaledObject', `percolate-db-${t}`], ['DestinationRule', `percolate-db-${t}`],
       ]),
-      ['Deployment', 'percolate-worker'], ['ScaledObject', 'percolate-worker'],
+      ...TIERS.flatMap((t): Array<[string, string]> => [['Deployment', `percolate-worker-${t}`], ['ScaledObject', `percolate-worker-${t}`]]),
       ['Deployment', 'percolate-gateway'], ['Service', 'percolate-gateway'], ['PodDisruptionBudget', 'percolate-gateway'],
       ['VirtualService', 'percolate-db'], ['VirtualService', 'percolate-ingress'],
       ['Gateway', 'percolate-ingress'], ['RequestAuthentication', 'percolate-tenant-tier'],
@@ -109,16 +110,16 @@ describe('schema validation (offline, kubernetes-models + KEDA + Istio)', () => 
     const find = (kind: string, name: string) => objects.find((o) => o.kind === kind && o.metadata.name === name) as K8sObject;
     find('StatefulSet', 'percolate-db-small').spec.replicas = 'two';
     find('StatefulSet', 'percolate-db-small').spec.template.spec.containers[0].readinesProbe = {};
-    find('Deployment', 'percolate-worker').spec.template.spec.containers[0].resources.limits.memory = '1 gig';
+    find('Deployment', 'percolate-worker-small').spec.template.spec.containers[0].resources.limits.memory = '1 gig';
     find('DestinationRule', 'percolate-db-small').spec.trafficPolicy.loadBalancer.consistentHash.httpHeader = 'x-tenant-id';
-    find('ScaledObject', 'percolate-worker').spec.pollingInterval = '1';
+    find('ScaledObject', 'percolate-worker-small').spec.pollingInterval = '1';
     objects.push({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w' } });
     const errors = validateObjects(objects).join('\n');
     expect(errors).toMatch(/StatefulSet\/percolate-db-small: .*spec\/replicas must be integer/);
     expect(errors).toMatch(/StatefulSet\/percolate-db-small: unknown field spec\/template\/spec\/containers\/0\/readinesProbe/);
-    expect(errors).toMatch(/Deployment\/percolate-worker: .*limits\/memory must match format "quantity"/);
+    expect(errors).toMatch(/Deployment\/percolate-worker-small: .*limits\/memory must match format "quantity"/);
     expect(errors).toMatch(/DestinationRule\/percolate-db-small: unknown field .*consistentHash\/httpHeader$/m);
-    expect(errors).toMatch(/ScaledObject\/percolate-worker: .*spec\/pollingInterval must be integer/);
+    expect(errors).toMatch(/ScaledObject\/percolate-worker-small: .*spec\/pollingInterval must be integer/);
     expect(errors).toMatch(/Widget\/w: no schema for example.com\/v1 Widget/);
   });
 });
@@ -213,17 +214,24 @@ describe.each(TIERS)('database StatefulSet percolate-db-%s', (tier) => {
 });
 
 describe('worker and gateway', () => {
-  it('percolate-worker pulls jobs and writes through the database load balancer', each((m) => {
-    const dep = findObject(m, 'Deployment', 'percolate-worker');
-    expect(dep.spec.template.metadata.labels['app.kubernetes.io/name']).toBe('percolate-worker');
-    const c = dep.spec.template.spec.containers[0];
-    expect(imageBaseName(c.image)).toBe('worker');
-    expect(c.ports[0].containerPort).toBe(8081);
-    expect(envOf(c, 'DB_URL').value).toBe('http://percolate-db.percolate.svc:8080');
-    expect(envOf(c, 'JOBS_CONSUMER').value).toBe('workers');
-    expect(envOf(c, 'JOBS_FILTER').value).toBe('percolate.jobs.>');
-    for (const name of ['PARSE_MS_MIN', 'PARSE_MS_MAX', 'ACK_WAIT_MS', 'MAX_DELIVER']) expect(envOf(c, name), name).toBeDefined();
-  }));
+  it.each(TIERS)('percolate-worker-%s pulls its tier\'s jobs only, from its tier\'s consumer, and writes through the database load balancer', (tier) => {
+    for (const m of Object.values(rendered)) {
+      const dep = findObject(m, 'Deployment', `percolate-worker-${tier}`);
+      const labels = { 'app.kubernetes.io/name': 'percolate-worker', 'percolate.io/tier': tier };
+      expect(dep.spec.template.metadata.labels).toMatchObject(labels);
+      expect(dep.spec.selector.matchLabels).toEqual(labels);
+      const zone = dep.spec.template.spec.topologySpreadConstraints.find((t: Json) => t.topologyKey === 'topology.kubernetes.io/zone');
+      expect(zone.labelSelector.matchLabels).toEqual(labels);
+      const c = dep.spec.template.spec.containers[0];
+      expect(imageBaseName(c.image)).toBe('worker');
+      expect(c.ports[0].containerPort).toBe(8081);
+      expect(envOf(c, 'DB_URL').value).toBe('http://percolate-db.percolate.svc:8080');
+      // The names the services use (the gateway creates these consumers, publishes on these subjects).
+      expect(envOf(c, 'JOBS_CONSUMER').value).toBe(jobsConsumer(tier));
+      expect(envOf(c, 'JOBS_FILTER').value).toBe(jobSubject(tier));
+      for (const name of ['PARSE_MS_MIN', 'PARSE_MS_MAX', 'ACK_WAIT_MS', 'MAX_DELIVER']) expect(envOf(c, name), name).toBeDefined();
+    }
+  });
 
   it('percolate-gateway serves 8082 behind the Service percolate-gateway', each((m) => {
     const dep = findObject(m, 'Deployment', 'percolate-gateway');
@@ -359,13 +367,16 @@ describe('autoscaling (KEDA)', () => {
     }
   });
 
-  it('percolate-worker scales the Deployment on the workers consumer lag, 5 per worker, from zero', each((m) => {
-    const so = scaledObjects(m).find((s) => s.name === 'percolate-worker');
-    expect(so).toMatchObject({ target: { kind: 'Deployment', name: 'percolate-worker' }, minReplicaCount: 0, maxReplicaCount: 8 });
-    expect(so?.triggers).toEqual([{ type: 'nats-jetstream', stream: 'PERCOLATE_JOBS', consumer: 'workers', account: '$G', lagThreshold: 5, activationLagThreshold: 0 }]);
-    const raw = findObject(m, 'ScaledObject', 'percolate-worker').spec.triggers[0].metadata;
-    expect(raw.natsServerMonitoringEndpoint).toBe('nats.percolate.svc:8222');
-  }));
+  // Seed 002: "Max workers = tier limit (5/10/15)", one worker per 5 pending jobs.
+  it.each(TIERS.map((t, i) => [t, 5 * (i + 1)] as const))('percolate-worker-%s scales its Deployment on its own consumer\'s lag, 5 per worker, from zero to %d', (tier, max) => {
+    for (const m of Object.values(rendered)) {
+      const so = scaledObjects(m).find((s) => s.name === `percolate-worker-${tier}`);
+      expect(so).toMatchObject({ target: { kind: 'Deployment', name: `percolate-worker-${tier}` }, minReplicaCount: 0, maxReplicaCount: max });
+      expect(so?.triggers).toEqual([{ type: 'nats-jetstream', stream: 'PERCOLATE_JOBS', consumer: jobsConsumer(tier), account: '$G', lagThreshold: 5, activationLagThreshold: 0 }]);
+      const raw = findObject(m, 'ScaledObject', `percolate-worker-${tier}`).spec.triggers[0].metadata;
+      expect(raw.natsServerMonitoringEndpoint).toBe('nats.percolate.svc:8222');
+    }
+  });
 
   it('every ScaledObject targets a workload that exists', each((m) => {
     for (const so of scaledObjects(m)) expect(() => findObject(m, so.target.kind, so.target.name), so.name).not.toThrow();
@@ -549,7 +560,9 @@ describe('module API (cluster/manifests.ts)', () => {
     const list = workloads(rendered.fast);
     expect(list.map((w) => [w.kind, w.name, w.service, w.containerPort]).sort()).toEqual([
       ['Deployment', 'percolate-gateway', 'gateway', 8082],
-      ['Deployment', 'percolate-worker', 'worker', 8081],
+      ['Deployment', 'percolate-worker-large', 'worker', 8081],
+      ['Deployment', 'percolate-worker-medium', 'worker', 8081],
+      ['Deployment', 'percolate-worker-small', 'worker', 8081],
       ['StatefulSet', 'percolate-db-large', 'db-node', 8080],
       ['StatefulSet', 'percolate-db-medium', 'db-node', 8080],
       ['StatefulSet', 'percolate-db-small', 'db-node', 8080],

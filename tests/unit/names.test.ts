@@ -9,7 +9,7 @@ import { REPO_ROOT } from '../../lib/repo.ts';
 import * as headers from '../../reference-services/shared/headers.ts';
 import {
   APP, DB_SERVICE, PART_OF, PART_OF_LABEL, DB_SMALL, DB_WORKLOADS, GATEWAY, GATEWAY_SERVICE, NAME_LABEL, NAMESPACE, NATS, PROMETHEUS, SCALED_OBJECTS, SECRETS,
-  TENANT_HEADER, TENANT_TIER_HEADER, TIERS, WORKER, dbPodSelector, dbWorkload, isPodOf,
+  TENANT_HEADER, TENANT_TIER_HEADER, TIER_LABEL, TIERS, WORKER_SMALL, WORKER_WORKLOADS, dbPodSelector, dbWorkload, isPodOf, workerWorkload,
 } from '../../lib/names.ts';
 
 // lib/names.ts against the data it names: renaming a workload, a Service, a label or a mesh
@@ -45,10 +45,14 @@ describe.each(PROFILE_OVERLAYS)('lib/names.ts against the %s overlay', (overlay)
     expect(DB_SMALL).toBe(dbWorkload('small'));
   });
 
-  it('the worker and the gateway are the Deployments WORKER and GATEWAY', () => {
-    const byService = Object.fromEntries(workloads(m()).filter((w) => w.service !== 'db-node').map((w) => [w.service, [w.kind, w.name]]));
-    expect(byService).toEqual({ worker: ['Deployment', WORKER], gateway: ['Deployment', GATEWAY] });
-    expect(templateLabels(m(), 'Deployment', WORKER)[NAME_LABEL]).toBe(APP.worker);
+  it('the workers are one Deployment per tier, named workerWorkload(tier), and the gateway is the Deployment GATEWAY', () => {
+    const named = (service: string) => workloads(m()).filter((w) => w.service === service).map((w) => [w.kind, w.name]).sort();
+    expect(named('worker')).toEqual(WORKER_WORKLOADS.map((n) => ['Deployment', n]).sort());
+    expect(named('gateway')).toEqual([['Deployment', GATEWAY]]);
+    for (const tier of TIERS) {
+      expect(templateLabels(m(), 'Deployment', workerWorkload(tier))).toMatchObject({ [NAME_LABEL]: APP.worker, [TIER_LABEL]: tier });
+    }
+    expect(WORKER_SMALL).toBe(workerWorkload('small'));
     expect(templateLabels(m(), 'Deployment', GATEWAY)[NAME_LABEL]).toBe(APP.gateway);
   });
 
@@ -108,7 +112,8 @@ describe('lib/names.ts', () => {
   it('tells a workload\'s pods by their names', () => {
     expect(isPodOf('percolate-db-small-0', DB_SMALL)).toBe(true);
     expect(isPodOf('percolate-db-small-0', dbWorkload('medium'))).toBe(false);
-    expect(isPodOf('percolate-worker-7d9f-x2', WORKER)).toBe(true);
-    expect(isPodOf(WORKER, WORKER)).toBe(false);
+    expect(isPodOf('percolate-worker-small-7d9f-x2', WORKER_SMALL)).toBe(true);
+    expect(isPodOf('percolate-worker-large-7d9f-x2', WORKER_SMALL)).toBe(false);
+    expect(isPodOf(WORKER_SMALL, WORKER_SMALL)).toBe(false);
   });
 });

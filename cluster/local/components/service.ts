@@ -72,8 +72,8 @@ export function serviceEnv(o: ServiceEnvOptions): NodeJS.ProcessEnv {
 const rendered = new Map<ProfileName, Promise<RenderedManifests>>();
 
 /**
- * The workload of the manifests (`profile`'s overlay) that runs `service`; for db-node the
- * StatefulSet of `tier`. For a test or the bench, which run one service outside the runtime
+ * The workload of the manifests (`profile`'s overlay) that runs `service`; for db-node and
+ * the worker, that of `tier`. For a test or the bench, which run one service outside the runtime
  * but give it what the manifests give its pods. Rendered once per process.
  */
 export async function manifestWorkload(service: ServiceName, profile: ProfileName = 'fast', tier = 'small'): Promise<WorkloadSpec> {
@@ -83,8 +83,9 @@ export async function manifestWorkload(service: ServiceName, profile: ProfileNam
     rendered.set(profile, manifests);
     manifests.catch(() => rendered.delete(profile));
   }
-  const found = workloads(await manifests).filter((w) => w.service === service && (service !== 'db-node' || w.labels[TIER_LABEL] === tier));
-  if (found.length !== 1) throw new Error(`the ${profile} manifests have ${found.length} workloads of ${service}${service === 'db-node' ? ` (tier ${tier})` : ''}, expected one`);
+  const tiered = service !== 'gateway';
+  const found = workloads(await manifests).filter((w) => w.service === service && (!tiered || w.labels[TIER_LABEL] === tier));
+  if (found.length !== 1) throw new Error(`the ${profile} manifests have ${found.length} workloads of ${service}${tiered ? ` (tier ${tier})` : ''}, expected one`);
   return found[0]!;
 }
 

@@ -18,7 +18,7 @@ const DAEMON_ENTRY = fileURLToPath(new URL('./daemon.ts', import.meta.url));
 export interface UpOptions {
   stateDir?: string;
   profile?: ProfileName;
-  /** Replicas at start by workload name (`percolate-db-small`, `percolate-worker`, `percolate-gateway`). */
+  /** Replicas at start by workload name (`percolate-db-small`, `percolate-worker-small`, `percolate-gateway`). */
   replicas?: Record<string, number>;
   /** Hears each step as it completes. */
   onProgress?: (event: { step: string; ms: number; detail?: string }) => void;

@@ -1,6 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { DB_SMALL, GATEWAY, WORKER } from '../../../lib/names.ts';
+import { DB_SMALL, GATEWAY, WORKER_SMALL } from '../../../lib/names.ts';
 import type { ProfileName } from '../../../lib/time.ts';
 import { LocalClusterTarget } from './client.ts';
 import { type UpOptions, upLocalCluster } from '../control/launcher.ts';
@@ -27,7 +27,8 @@ export class LocalClusterBuilder {
 
   withProfile(profile: ProfileName): this { this.profile = profile; return this; }
   withDbReplicas(n: number): this { return this.withReplicas(DB_SMALL, n); }
-  withWorkers(n: number): this { return this.withReplicas(WORKER, n); }
+  /** The small tier's workers; other tiers' through withReplicas(workerWorkload(tier), n). */
+  withWorkers(n: number): this { return this.withReplicas(WORKER_SMALL, n); }
   withGateways(n: number): this { return this.withReplicas(GATEWAY, n); }
   /** Replicas at start for any workload of the manifests (the manifests' own count otherwise). */
   withReplicas(workload: string, n: number): this {
