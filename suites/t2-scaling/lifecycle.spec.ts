@@ -60,7 +60,12 @@ test.describe.serial('T2.2–T2.4 database pods follow the active tenants', () =
       const decided = hpa.find((e) => fell && e.at >= fell.at && e.replicasBefore > 1 && e.replicasAfter <= 1);
       expect(fell, 'an HPA sync that read the metric asking for one pod').toBeTruthy();
       expect(decided, 'the HPA decision that took the pool to one pod').toBeTruthy();
-      measure(test.info(), 'T2.3 metric fell → scale-down decision', (decided!.at - fell!.at) / 1000, 's', { op: '<', value: plan.scaling.scaleDownSeconds, source: 'targets.yaml scaling.scaleDownSeconds (seed 003: 3 → 1 < 5 min)' });
+      // The syncs that decided it: the window counts from the last one that asked for more than one pod.
+      const lastHigh = hpa.filter((e) => e.at <= decided!.at && e.metricReplicas! > 1).at(-1);
+      const around = hpa.filter((e) => e.at >= (lastHigh?.at ?? fell!.at) - 30_000 && e.at <= fell!.at + 30_000)
+        .map((e) => `${((e.at - fell!.at) / 1000).toFixed(3)} s: metric ${e.metricValue} → ${e.metricReplicas} (${e.replicasBefore}→${e.replicasAfter} ${e.reason})`);
+      const detail = `last sync asking for more than one pod ${lastHigh ? `${((lastHigh.at - fell!.at) / 1000).toFixed(3)} s from the fall` : 'none'}; syncs: ${around.join('; ')}`;
+      measure(test.info(), 'T2.3 metric fell → scale-down decision', (decided!.at - fell!.at) / 1000, 's', { op: '<', value: plan.scaling.scaleDownSeconds, source: 'targets.yaml scaling.scaleDownSeconds (seed 003: 3 → 1 < 5 min)' }, detail);
       recordFigure(test.info(), { name: `T2.3 end of load → 1 ready pod (from ${before})`, value: (atOne - loadEnded) / 1000, unit: 's' });
       recordFigure(test.info(), { name: 'T2.3 end of load → metric fell (active window + scrape)', value: (fell!.at - loadEnded) / 1000, unit: 's' });
     });
