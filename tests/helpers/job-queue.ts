@@ -31,12 +31,15 @@ export interface QueueSnapshot {
 export class JobQueue {
   private constructor(readonly nc: NatsConnection, readonly js: JetStreamClient, readonly jsm: JetStreamManager, readonly states: KV, readonly store: UploadStore) {}
 
-  static async connect(natsUrl: string, opts: { uploadDir?: string } = {}): Promise<JobQueue> {
+  /**
+   * `tierConsumers` (default true) makes every tier's consumer, as the gateway does before its
+   * first job, so each tier's lag is its own; false where a gateway runs and must be seen doing it.
+   */
+  static async connect(natsUrl: string, opts: { uploadDir?: string; tierConsumers?: boolean } = {}): Promise<JobQueue> {
     const logger = createLogger('test', 'job-queue');
     const { nc, js, jsm } = await connectNats(natsUrl, 'test-job-queue', logger);
     await ensureStreams(jsm, [JOBS_STREAM, DLQ_STREAM]);
-    // As the gateway does before its first job: each tier's lag is then its own.
-    await ensureTierJobsConsumers(jsm);
+    if (opts.tierConsumers ?? true) await ensureTierJobsConsumers(jsm);
     return new JobQueue(nc, js, jsm, await openJobStateKv(nc, logger), await openUploadStore({ uploadDir: opts.uploadDir, nc }));
   }
 

@@ -97,8 +97,8 @@ beforeAll(async () => {
     services.startService('gateway', 'gateway-dir', { ...env, UPLOAD_DIR: uploadDir }),
   ]);
   gateways.push(
-    { kind: 'object-store', service: objectGw, queue: await JobQueue.connect(services.nats.url) },
-    { kind: 'directory', service: dirGw, queue: await JobQueue.connect(services.nats.url, { uploadDir }), uploadDir },
+    { kind: 'object-store', service: objectGw, queue: await JobQueue.connect(services.nats.url, { tierConsumers: false }) },
+    { kind: 'directory', service: dirGw, queue: await JobQueue.connect(services.nats.url, { uploadDir, tierConsumers: false }), uploadDir },
   );
 });
 
