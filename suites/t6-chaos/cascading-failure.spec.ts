@@ -1,6 +1,6 @@
 import { loadScenarios } from '../../fixtures/load-scenarios.ts';
 import { http, tenantHeaders } from '../../lib/http.ts';
-import { DB_SMALL, WORKER_SMALL } from '../../lib/names.ts';
+import { DB_SMALL, SCALED_OBJECTS, WORKER_SMALL } from '../../lib/names.ts';
 import { eventually } from '../../lib/poll.ts';
 import type { TrafficStats } from '../../lib/traffic-stats.ts';
 import { mapConcurrent } from '../lib/concurrency.ts';
@@ -46,7 +46,10 @@ test.describe('seed 004 cascading failure', () => {
       }
     };
 
-    await test.step(`setup: one database pod, ${flood.workers} worker (held), ${flood.readers} tenants' reads warm`, async () => {
+    await test.step(`setup: one database pod, ${flood.workers} worker (held), every other tier at 0, ${flood.readers} tenants' reads warm`, async () => {
+      // The other tiers held at 0 too: pods an earlier test left scaling down (draining, a
+      // last snapshot) would take the two cores from the reads this test times.
+      for (const other of SCALED_OBJECTS.filter((so) => so !== DB_SMALL && so !== WORKER_SMALL)) await pools.hold(other, 0);
       await pools.hold(DB_SMALL, 1);
       await pools.hold(WORKER_SMALL, flood.workers);
       // Every reader's tenant open before anything is timed: a cold open is T5.4's figure, not this one's.
