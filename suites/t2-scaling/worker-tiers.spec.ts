@@ -31,23 +31,16 @@ const CASES: BacklogCase[] = [
   { tier: 'small', jobs: (t, max) => (max + 3) * t, rule: 'at most the tier’s limit' },
 ];
 
-/** Every tier's worker count, sampled until stopped: the peak of each, and the series for the report. */
-function sampleWorkers(read: (workload: string) => Promise<number>) {
+/** The most replicas each tier's workers were scaled to since `since`, from the autoscaler's decisions, with them as a series for the report. */
+async function peaksSince(read: (options: { since: number }) => Promise<Array<{ at: number; scaledObject: string; replicasAfter: number }>>, since: number) {
   const peak = Object.fromEntries(WORKER_WORKLOADS.map((w) => [w, 0])) as Record<string, number>;
   const points: SeriesPoint[] = [];
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      const at = Date.now();
-      const counts = await Promise.all(WORKER_WORKLOADS.map(read));
-      WORKER_WORKLOADS.forEach((w, i) => {
-        peak[w] = Math.max(peak[w]!, counts[i]!);
-        points.push({ t: at, value: counts[i]!, series: w });
-      });
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  })();
-  return { peak, points, stop: async () => { running = false; await loop; } };
+  for (const e of await read({ since })) {
+    if (!(e.scaledObject in peak)) continue;
+    peak[e.scaledObject] = Math.max(peak[e.scaledObject]!, e.replicasAfter);
+    points.push({ t: e.at, value: e.replicasAfter, series: e.scaledObject });
+  }
+  return { peak, points };
 }
 
 test.describe('T2 workers per tier', () => {
@@ -67,6 +60,7 @@ test.describe('T2 workers per tier', () => {
           (counts) => counts.every((n) => n === 0), { timeoutMs: deadlines.scaleToZeroMs, intervalMs: 250 });
       });
 
+      const since = Date.now();
       const queued = await test.step(`setup: ${jobs} uploads from ${c.tier} tenants queue ${jobs} jobs on percolate.jobs.${c.tier}`, async () => {
         return mapConcurrent(Array.from({ length: jobs }, (_, i) => i), 8, async (i) => {
           const owner = owners[i % owners.length]!;
@@ -78,32 +72,29 @@ test.describe('T2 workers per tier', () => {
         });
       });
 
-      const sampler = sampleWorkers((w) => cluster.getReplicas(w));
-      try {
-        const released = Date.now();
-        // Two polls decide (KEDA activates, the HPA scales up); the lag is read at the first.
-        const decideMs = 2 * deadlines.pollMs + deadlines.metricSeenMs;
-        await test.step(`assess: released, ${workers} goes 0 → ceil(${jobs} / ${threshold}) = ${Math.ceil(jobs / threshold)}${expected < Math.ceil(jobs / threshold) ? ` held to its max ${so.maxReplicaCount}` : ''} = ${expected} within ${(decideMs / 1000).toFixed(1)} s`, async () => {
-          await cluster.resumeAutoscaling(workers);
-          await eventually(`${workers} at ${expected} replicas`, () => cluster.getReplicas(workers), (n) => n === expected, { timeoutMs: decideMs, intervalMs: 100 });
-          measure(test.info(), `T2 ${c.tier} workers scaled 0 → ${expected} (release → decided)`, (Date.now() - released) / 1000, 's', { op: '<', value: decideMs / 1000, source: 'time profile: 2 polls + metric seen' });
-        });
+      const released = Date.now();
+      // Two polls decide (KEDA activates, the HPA scales up); the lag is read at the first.
+      const decideMs = 2 * deadlines.pollMs + deadlines.metricSeenMs;
+      await test.step(`assess: released, ${workers} goes 0 → ceil(${jobs} / ${threshold}) = ${Math.ceil(jobs / threshold)}${expected < Math.ceil(jobs / threshold) ? ` held to its max ${so.maxReplicaCount}` : ''} = ${expected} within ${(decideMs / 1000).toFixed(1)} s`, async () => {
+        await cluster.resumeAutoscaling(workers);
+        await eventually(`${workers} at ${expected} replicas`, () => cluster.getReplicas(workers), (n) => n === expected, { timeoutMs: decideMs, intervalMs: 100 });
+        measure(test.info(), `T2 ${c.tier} workers scaled 0 → ${expected} (release → decided)`, (Date.now() - released) / 1000, 's', { op: '<', value: decideMs / 1000, source: 'time profile: 2 polls + metric seen' });
+      });
 
-        const doneMs = deadlines.jobDoneMs + Math.ceil(jobs / expected) * timeProfile.parseMs[1];
-        await test.step(`assess: all ${jobs} jobs done within ${(doneMs / 1000).toFixed(1)} s`, async () => {
-          await eventually(`${jobs} ${c.tier} jobs done`, async () => {
-            const states = await mapConcurrent(queued, 8, async (j) => (await http(`${endpoints.gatewayUrl}/jobs/${j.id}`, { headers: tenantHeaders({ token: await tenants.token(j.owner) }) })).body.state as string);
-            return states.filter((s) => s !== 'done').length;
-          }, (pending) => pending === 0, { timeoutMs: doneMs, intervalMs: 500 });
-        });
-      } finally {
-        await sampler.stop();
-        await recordSeries(test.info(), { name: `T2 workers per tier: ${c.tier} backlog`, unit: 'replicas', points: sampler.points });
-      }
+      const doneMs = deadlines.jobDoneMs + Math.ceil(jobs / expected) * timeProfile.parseMs[1];
+      await test.step(`assess: all ${jobs} jobs done within ${(doneMs / 1000).toFixed(1)} s`, async () => {
+        await eventually(`${jobs} ${c.tier} jobs done`, async () => {
+          const states = await mapConcurrent(queued, 8, async (j) => (await http(`${endpoints.gatewayUrl}/jobs/${j.id}`, { headers: tenantHeaders({ token: await tenants.token(j.owner) }) })).body.state as string);
+          return states.filter((s) => s !== 'done').length;
+        }, (pending) => pending === 0, { timeoutMs: doneMs, intervalMs: 500 });
+      });
 
       await test.step(`assess: ${workers} never above ${expected}, and no other tier’s workers started`, async () => {
-        expect(sampler.peak[workers], `${workers} peak replicas`).toBe(expected);
-        const others = Object.fromEntries(WORKER_WORKLOADS.filter((w) => w !== workers).map((w) => [w, sampler.peak[w]]));
+        // Every scale since the first upload is one of the autoscaler's decisions: their peaks are the pools' peaks.
+        const { peak, points } = await peaksSince((o) => cluster.getScalingEvents(o), since);
+        await recordSeries(test.info(), { name: `T2 workers per tier: ${c.tier} backlog`, unit: 'replicas', points });
+        expect(peak[workers], `${workers} peak replicas`).toBe(expected);
+        const others = Object.fromEntries(WORKER_WORKLOADS.filter((w) => w !== workers).map((w) => [w, peak[w]]));
         expect(others, 'peak replicas of the other tiers’ workers while the backlog was worked off').toEqual(Object.fromEntries(Object.keys(others).map((w) => [w, 0])));
       });
     });
