@@ -1,3 +1,4 @@
+import { generateKeyPairSync, sign } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalClusterBuilder } from '../../cluster/local/target/builder.ts';
 import type { LocalClusterTarget } from '../../cluster/local/target/client.ts';
@@ -92,6 +93,16 @@ describe('local cluster: tier routing and zone locality', () => {
     const forged = [header, Buffer.from(JSON.stringify({ ...claims, tier: 'medium' })).toString('base64url'), signature].join('.');
     const answer = await get(e.loadBalancerUrl, small!.id, forged);
     expect([answer.status, DB_WORKLOADS.some((w) => isPodOf(answer.pod, w))]).toEqual([401, false]);
+    // The edge keeps the tokens it verified (keyed by the whole token): the accepted token's
+    // own header and claims under a signature it did not make are verified afresh, and refused.
+    expect((await get(e.loadBalancerUrl, small!.id, [header, payload, signature].join('.'))).status).toBe(200);
+    const otherKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    const resigned = `${header}.${payload}.${sign('sha256', Buffer.from(`${header}.${payload}`), { key: otherKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+    const truncated = `${header}.${payload}.${signature!.slice(0, -4)}`;
+    for (const bad of [resigned, truncated]) {
+      const refused = await get(e.loadBalancerUrl, small!.id, bad);
+      expect([refused.status, refused.pod]).toEqual([401, '']);
+    }
     // A valid token of another tier, sent past the load balancer straight to a pod: 421.
     const [medium] = loadTenants('medium');
     const [smallPod] = await cluster.listPods({ workload: DB.small });

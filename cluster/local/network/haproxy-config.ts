@@ -6,7 +6,7 @@ import { LIMITS } from '../../../reference-services/shared/limits.ts';
  * a frontend picks the tier from the bearer token's claim, every backend health-checks
  * `/ready`, and pods are added at run time through the stats socket.
  */
-import { type EdgeAuth, edgeAuthLines } from './edge-auth.ts';
+import { type EdgeAuth, edgeAuthLines, edgeTokenCacheLines } from './edge-auth.ts';
 
 export interface HaproxyBackend {
   /** Named after the workload (and the DestinationRule for the database), plus `.<zone>` for a zone's view of it. */
@@ -160,5 +160,6 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
       ...(b.backupAddress ? [`  server activator ${b.backupAddress} backup id ${BACKUP_SERVER_ID}`] : []),
     );
   }
+  if (input.edge && input.frontends.some((f) => f.claimRoute)) lines.push('', ...edgeTokenCacheLines());
   return `${lines.join('\n')}\n`;
 }
