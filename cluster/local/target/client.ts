@@ -63,7 +63,9 @@ export class LocalClusterTarget implements ClusterTarget {
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
-      throw new Error(`local cluster control API (${url}) unreachable for ${method} ${path}: ${err instanceof Error ? err.message : String(err)}; is the daemon running? (log: ${this.state.daemon.log})`);
+      // fetch says only "fetch failed": the reason (refused, reset, timed out) is its cause.
+      const cause = err instanceof Error && err.cause instanceof Error ? ` (${err.cause.message})` : '';
+      throw new Error(`local cluster control API (${url}) unreachable for ${method} ${path}: ${err instanceof Error ? err.message : String(err)}${cause}; is the daemon running? (log: ${this.state.daemon.log})`, { cause: err });
     }
     const text = await res.text();
     if (!res.ok) {
