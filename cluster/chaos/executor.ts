@@ -45,6 +45,8 @@ export interface ChaosRuntime {
    * throwing UnsupportedOnLocal, where the runtime cannot confine them to the pod.
    */
   stressPod?(name: string, plan: StressPlan): { cgroupName: string; stop(): Promise<void> };
+  /** Resolves once the load balancer routes as the pods' sidecars now ask (faulty ones through the sidecar). */
+  loadBalancerSettled?(pods: Iterable<string>): Promise<void>;
   log(message: string, extra?: unknown): void;
 }
 
@@ -145,6 +147,7 @@ export class ChaosExecutor {
       await this.undo(record).catch(() => undefined);
       throw err;
     }
+    await this.networkSettled(record);
     const oneShot = record.steps.length > 0 && record.steps.every((s) => s.type === 'pod-kill' || s.type === 'container-kill');
     if (oneShot) record.phase = 'finished';
     if (record.phase === 'injected' && spec.duration && resource.kind !== 'Workflow') {
@@ -185,12 +188,19 @@ export class ChaosExecutor {
         await entry.done;
       }
       await this.undo(entry.record);
+      await this.networkSettled(entry.record);
       Object.assign(entry.record, { phase: 'recovered', recoveredAt: Date.now(), recoveredBy: by });
       this.save(entry.record);
       this.runtime.log(`chaos: recovered ${id} (${by})`);
       out.push(entry.record);
     }
     return out;
+  }
+
+  /** A network experiment is in force (or gone) only once the load balancer routes accordingly. */
+  private async networkSettled(record: ExperimentRecord): Promise<void> {
+    const pods = record.steps.flatMap((s) => s.type === 'network' ? [s.pod] : []);
+    if (pods.length) await this.runtime.loadBalancerSettled?.(pods);
   }
 
   /** Records on disk, until the executor is closed: then the run dir is on its way out and must stay gone. */

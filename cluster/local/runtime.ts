@@ -406,10 +406,11 @@ export class LocalRuntime implements PodOps {
     // concurrently must see each other to spread.
     controller.pods.set(name, pod);
     pod.on('change', () => { this.syncLoadBalancer(pod); controller.podChanged(); this.saveState(); });
+    pod.on('route', () => this.syncRoute(pod));
     const backend = this.pools.get(controller.name);
     try {
       await pod.openSidecar();
-      if (backend) await backend.add(name, pod.address, pod.zone, ordinal === undefined ? undefined : ordinal + 1);
+      if (backend) await backend.add(name, pod.lbAddress, pod.zone, ordinal === undefined ? undefined : ordinal + 1);
     } catch (err) {
       controller.pods.delete(name);
       await pod.sidecar.close().catch(() => undefined);
@@ -447,6 +448,24 @@ export class LocalRuntime implements PodOps {
       }
     }).catch((err) => this.log(`haproxy update for ${pod.name} failed`, err)).finally(() => this.wakeWaiters(pod.template.workload));
     this.lbChains.set(pod.name, next);
+  }
+
+  /** Points HAProxy at the pod's container or its sidecar (Pod.lbAddress), in order with its readiness changes. */
+  private syncRoute(pod: Pod): void {
+    const backend = this.pools.get(pod.template.workload);
+    if (!backend) return;
+    const prev = this.lbChains.get(pod.name) ?? Promise.resolve();
+    const next = prev.then(() => backend.setAddress(pod.name, pod.lbAddress))
+      .catch((err) => this.log(`haproxy address of ${pod.name} not set`, err));
+    this.lbChains.set(pod.name, next);
+  }
+
+  /**
+   * Resolves once HAProxy has every change queued so far for these pods: a fault call
+   * answers only when the load balancer sends new requests through the faulty sidecar.
+   */
+  async loadBalancerSettled(pods: Iterable<string>): Promise<void> {
+    await Promise.all([...pods].map((name) => this.lbChains.get(name)));
   }
 
   private wakeWaiters(workload: string): void {
@@ -562,16 +581,20 @@ export class LocalRuntime implements PodOps {
     this.topology.setCordoned(node, false);
   }
 
-  failZone(zone: string): void {
+  async failZone(zone: string): Promise<void> {
     if (!this.topology.hasZone(zone)) throw new NotFound(`no zone "${zone}"`);
     this.topology.setZoneFailed(zone, true);
-    for (const pod of this.allPods()) if (pod.zone === zone) pod.setUnreachable(true);
+    const pods = this.allPods().filter((p) => p.zone === zone);
+    for (const pod of pods) pod.setUnreachable(true);
+    await this.loadBalancerSettled(pods.map((p) => p.name));
   }
 
-  restoreZone(zone: string): void {
+  async restoreZone(zone: string): Promise<void> {
     if (!this.topology.hasZone(zone)) throw new NotFound(`no zone "${zone}"`);
     this.topology.setZoneFailed(zone, false);
-    for (const pod of this.allPods()) if (pod.zone === zone) pod.setUnreachable(false);
+    const pods = this.allPods().filter((p) => p.zone === zone);
+    for (const pod of pods) pod.setUnreachable(false);
+    await this.loadBalancerSettled(pods.map((p) => p.name));
   }
 
   podLogs(name: string, maxBytes = 1 << 20): string {
@@ -625,7 +648,10 @@ export class LocalRuntime implements PodOps {
       profile: this.config.profile, phase: this.phase, runDir: this.config.runDir, startedAt: this.startedAt,
       endpoints: this.endpoints(),
       workloads: [...this.controllers.values()].map((c) => c.info()),
-      pods: this.allPods().map((p) => p.info(this.pools.has(p.template.workload) ? this.routable.has(p.name) && p.ready : p.ready)),
+      pods: this.allPods().map((p) => {
+        const pool = this.pools.get(p.template.workload);
+        return p.info(pool ? this.routable.has(p.name) && p.ready : p.ready, pool?.addressOf(p.name));
+      }),
       nodes: this.topology.nodeInfos(),
       zones: this.topology.zoneInfos(),
       components,

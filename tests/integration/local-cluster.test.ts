@@ -164,10 +164,22 @@ describe('local cluster', () => {
 
   it('faults set in a pod\'s sidecar apply to its traffic; bad requests get a 4xx with the reason', async () => {
     const [pod] = await cluster.waitForReplicasReady(DB, 1, { timeoutMs: 10_000 });
+    // With nothing to do, the sidecar is left out of the load balancer's path (straight to
+    // the container); a fault puts it back before the call returns, and clearing it takes it out.
+    const lbAddress = async () => (await cluster.listPods({ workload: DB }))[0]!.lbAddress;
+    const container = await lbAddress();
+    expect(container, 'the load balancer goes straight to the container').toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(container).not.toBe(pod!.address);
     await cluster.setNetworkFault(pod!.name, { link: 'inbound', flow: 'from-pod' }, { delayMs: 300 });
+    expect(await lbAddress(), 'through the sidecar while it has a fault').toBe(pod!.address);
     expect((await dbGet('tenant-slow')).ms).toBeGreaterThanOrEqual(290);
     await cluster.setNetworkFault(pod!.name, { link: 'inbound' }, undefined);
+    expect(await lbAddress()).toBe(container);
     expect((await dbGet('tenant-slow')).ms).toBeLessThan(250);
+    // A fault on another link leaves the load balancer's path alone.
+    await cluster.setNetworkFault(pod!.name, { link: 'outbound' }, { delayMs: 1 });
+    expect(await lbAddress()).toBe(container);
+    await cluster.setNetworkFault(pod!.name, { link: 'outbound' }, undefined);
 
     const rejects = async (call: Promise<unknown>, status: number, reason: RegExp) => {
       const err = await call.then(() => undefined, (e: unknown) => e);

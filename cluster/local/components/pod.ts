@@ -13,6 +13,12 @@ export interface LocalPodInfo extends PodInfo {
   pid?: number;
   /** Its log file. */
   log: string;
+  /**
+   * Where the load balancer sends its traffic now: the container's own port while the
+   * sidecar has nothing to do, the sidecar's (`address`) while a fault or outage is on it.
+   * Absent for pods behind no load balancer.
+   */
+  lbAddress?: string;
 }
 import type { Child } from '../process/child.ts';
 import type { ChildRegistry } from '../process/child-registry.ts';
@@ -60,7 +66,7 @@ const CRASH_LOOP_WINDOW_MS = 10_000;
  * when it dies. Deletion belongs to the runtime, which first takes the pod out of the load
  * balancer; the pod only stops its process within the grace period.
  */
-export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod] }> {
+export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod]; route: [Pod] }> {
   readonly createdAt = Date.now();
   readonly sidecar: Sidecar;
   child: Child | undefined;
@@ -80,6 +86,8 @@ export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod] }> {
   private startedAt = 0;
   inboundPort = 0;
   outboundPorts: Record<string, number> = {};
+  /** The load balancer address last announced with `route`. */
+  private routed = '';
 
   constructor(
     readonly name: string,
@@ -92,11 +100,33 @@ export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod] }> {
   ) {
     super();
     this.sidecar = new Sidecar(name, 0);
+    this.sidecar.inbound.onChange = () => this.announceRoute();
     this.backoffMs = template.restartBackoffMs;
   }
 
   get log(): string { return logFile(this.runDir, this.name); }
   get address(): string { return `127.0.0.1:${this.inboundPort}`; }
+
+  /**
+   * Where the load balancer sends the pod's traffic. While the sidecar's inbound link has
+   * nothing to do (no fault, no outage), straight to the container: a userland proxy that
+   * only copies bytes cost the data path more than half its throughput, where Envoy costs
+   * little. Through the sidecar as soon as it has work, and while the container has no
+   * port (the sidecar then refuses, as a pod without a ready container does). Only a port
+   * learnt from this container's own report (same pid) is ever routed to.
+   */
+  get lbAddress(): string {
+    return this.port > 0 && this.sidecar.inbound.passive ? `127.0.0.1:${this.port}` : this.address;
+  }
+
+  /** Tells the runtime (`route`) when the load balancer address changes. */
+  private announceRoute(): void {
+    if (this.inboundPort === 0) return;
+    const now = this.lbAddress;
+    if (now === this.routed) return;
+    this.routed = now;
+    this.emit('route', this);
+  }
 
   /** Where the container reports the port it bound (it starts on port 0: a pod owns its port). */
   get portFile(): string { return join(this.runDir, 'pods', this.name, 'port.json'); }
@@ -110,6 +140,7 @@ export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod] }> {
     const ports = await this.sidecar.start(this.template.outbound);
     this.inboundPort = ports.inbound;
     this.outboundPorts = ports.outbound;
+    this.routed = this.lbAddress;
   }
 
   /** Starts the container (after the sidecar, as Istio's holdApplicationUntilProxyStarts asks). */
@@ -180,6 +211,7 @@ export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod] }> {
   private forgetPort(): void {
     this.port = 0;
     this.sidecar.inbound.setTarget(0);
+    this.announceRoute();
   }
 
   /** Reads the port the running container reported, if it is this container's (same pid). */
@@ -190,6 +222,7 @@ export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod] }> {
     child.ports.push(port);
     this.sidecar.inbound.setTarget(port);
     this.registry.changed();
+    this.announceRoute();
     return true;
   }
 
@@ -287,10 +320,10 @@ export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod] }> {
     await this.sidecar.close();
   }
 
-  info(routable = this.ready): LocalPodInfo {
+  info(routable = this.ready, lbAddress?: string): LocalPodInfo {
     const user = this.child?.running ? processUser(this.child.pid) : undefined;
     return {
-      routable,
+      routable, ...(lbAddress === undefined ? {} : { lbAddress }),
       name: this.name, workload: this.template.workload, labels: this.template.labels, address: this.address,
       zone: this.zone, node: this.node, ready: this.ready, phase: this.phase, terminating: this.terminating,
       restarts: this.restarts, createdAt: this.createdAt, log: this.log,

@@ -124,6 +124,7 @@ export async function startControlServer(runtime: LocalRuntime, onShutdown: () =
         } catch (err) {
           throw new BadRequest(err instanceof Error ? err.message : String(err));
         }
+        await runtime.loadBalancerSettled([name]);
         return [200, { pod: name }];
       }
       case 'pods/probe': {
@@ -142,10 +143,10 @@ export async function startControlServer(runtime: LocalRuntime, onShutdown: () =
         runtime.uncordonNode(name);
         return [200, { uncordoned: name }];
       case 'zones/fail':
-        runtime.failZone(name);
+        await runtime.failZone(name);
         return [200, { failed: name }];
       case 'zones/restore':
-        runtime.restoreZone(name);
+        await runtime.restoreZone(name);
         return [200, { restored: name }];
       default:
         throw new NotFound(`no route ${method} ${url.pathname}`);

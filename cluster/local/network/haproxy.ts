@@ -197,6 +197,17 @@ export class LocalHaproxy {
     await this.api.expect(`set server ${backend}/${name} weight ${weight}`);
   }
 
+  /**
+   * Points a server at another address. HAProxy 2.6 stops reusing the idle connections
+   * it held to the old one, so every new request goes to the new address; requests in
+   * flight finish where they are.
+   */
+  async setServerAddress(backend: string, name: string, address: string): Promise<void> {
+    const m = /^([\d.]+):(\d+)$/.exec(address);
+    if (!m) throw new Error(`haproxy: server address must be ip:port, got "${address}"`);
+    await this.api.expect(`set server ${backend}/${name} addr ${m[1]} port ${m[2]}`, [/changed|no need to change/]);
+  }
+
   /** The pod is terminating: no new requests, those in flight finish. */
   async drainServer(backend: string, name: string): Promise<void> {
     await this.api.expect(`set server ${backend}/${name} state drain`);

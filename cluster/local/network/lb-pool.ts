@@ -55,6 +55,17 @@ export class LbPool {
     }
   }
 
+  /** Where the pod's server points now (what HAProxy was last told). */
+  addressOf(name: string): string | undefined { return this.members.get(name)?.address; }
+
+  /** The pod's traffic goes to another address (its container, or its sidecar): every ring at once. */
+  async setAddress(name: string, address: string): Promise<void> {
+    const m = this.members.get(name);
+    if (!m || m.address === address) return;
+    for (const b of this.backends) await this.haproxy.setServerAddress(b, name, address);
+    m.address = address;
+  }
+
   /** Ready: the zonal rings make room for it first, then it takes traffic everywhere. */
   async ready(name: string): Promise<void> {
     const m = this.members.get(name);

@@ -198,6 +198,8 @@ export class ProxyLink {
   private deniedBy: string | undefined;
   /** Connections reset because the policy forbids them. */
   refusedByPolicy = 0;
+  /** Told whenever the link's faults or verdict change (the pod re-routes its load balancer traffic). */
+  onChange: (() => void) | undefined;
 
   constructor(readonly name: string, target: { host: string; port: number }, private readonly inbound: boolean) {
     this.target = target;
@@ -220,6 +222,7 @@ export class ProxyLink {
   deny(reason: string | undefined): void {
     this.deniedBy = reason;
     if (reason) for (const c of this.connections) this.reset(c);
+    this.onChange?.();
   }
 
   get denied(): string | undefined { return this.deniedBy; }
@@ -233,6 +236,11 @@ export class ProxyLink {
   }
 
   faultFor(flow: Flow): NetworkFault | undefined { return this.override ?? this.faults[flow]; }
+
+  /** Nothing to do but copy bytes: no fault on either flow, no outage, not forbidden. */
+  get passive(): boolean {
+    return !this.deniedBy && !this.override && !this.faults['to-pod'] && !this.faults['from-pod'];
+  }
 
   get refusing(): boolean { return this.faultFor('to-pod')?.partition === 'refuse' || this.faultFor('from-pod')?.partition === 'refuse'; }
 
@@ -250,6 +258,7 @@ export class ProxyLink {
   private faultsChanged(): void {
     if (this.refusing) for (const c of this.connections) this.reset(c);
     for (const c of this.connections) for (const p of c.pumps) p.refresh();
+    this.onChange?.();
   }
 
   private draw(store: Partial<Record<Flow, CorrelatedUniform>>, flow: Flow, rho: number): number {
