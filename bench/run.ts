@@ -14,7 +14,9 @@
  * BENCH_JOB_WARMUP; BENCH_SEARCH_QUERIES (search at 1k/10k/100k records per tenant);
  * BENCH_CLUSTER_RATE, BENCH_CLUSTER_SECONDS (seed000: a local cluster's load
  * balancer beside its pod, cold reads, worker cold start, scaling decision);
- * BENCH_PHASES=cached,cold,replication,raw,jobs,search,seed000 to run a subset;
+ * BENCH_MESH_CONNECTIONS, BENCH_MESH_TENANTS, BENCH_MESH_SECONDS, BENCH_MESH_ROUNDS (mesh:
+ * the most reads per second through the load balancer beside the container alone);
+ * BENCH_PHASES=cached,cold,replication,raw,jobs,search,seed000,mesh to run a subset;
  * BENCH_KEEP=1 to keep the scratch dir with every process's log.
  */
 import { availableParallelism, loadavg } from 'node:os';
@@ -29,6 +31,7 @@ import { replication } from './phases/replication.ts';
 import { searchScaling } from './phases/search-index.ts';
 import { loadProfile } from '../lib/time.ts';
 import { SEED000_TARGETS, seed000Cluster } from './phases/seed-000-cluster.ts';
+import { meshPath } from './phases/mesh-path.ts';
 import { teardown, teardownOnSignals } from './teardown.ts';
 
 const num = (name: string, fallback: number) => {
@@ -54,8 +57,12 @@ const config = {
   searchQueries: num('BENCH_SEARCH_QUERIES', 2000),
   clusterRate: num('BENCH_CLUSTER_RATE', 50),
   clusterSeconds: num('BENCH_CLUSTER_SECONDS', 10),
+  meshConnections: num('BENCH_MESH_CONNECTIONS', 32),
+  meshTenants: num('BENCH_MESH_TENANTS', 40),
+  meshSeconds: num('BENCH_MESH_SECONDS', 20),
+  meshRounds: num('BENCH_MESH_ROUNDS', 4),
 };
-const ALL_PHASES = ['cached', 'cold', 'replication', 'raw', 'jobs', 'search', 'seed000'] as const;
+const ALL_PHASES = ['cached', 'cold', 'replication', 'raw', 'jobs', 'search', 'seed000', 'mesh'] as const;
 type Phase = (typeof ALL_PHASES)[number];
 const phases = new Set((process.env.BENCH_PHASES ?? ALL_PHASES.join(',')).split(',').map((p) => p.trim()) as Phase[]);
 for (const p of phases) if (!ALL_PHASES.includes(p)) throw new Error(`BENCH_PHASES: unknown phase "${p}" (known: ${ALL_PHASES.join(', ')})`);
@@ -67,6 +74,7 @@ const figures: Figures = new Map([
   'search_1k_p99_ms', 'search_10k_p99_ms', 'search_100k_p99_ms', 'search_cached_read_p99_ms', 'search_p99_ratio_100k_vs_1k',
   'lb_read_cached_p99_ms', 'direct_read_cached_p99_ms', 'lb_read_cached_p99_ratio_vs_direct',
   'lb_cold_read_p50_ms', 'lb_cold_read_p99_ms', 'lb_cold_read_p99_ratio_vs_cold_open', 'worker_cold_start_ms', 'scaling_decision_ms',
+  'lb_throughput_rps', 'direct_throughput_rps', 'lb_throughput_ratio_vs_direct', 'lb_closed_loop_p99_ms', 'direct_closed_loop_p99_ms', 'lb_closed_loop_p99_ratio_vs_direct',
 ].map((name) => [name, undefined]));
 
 const ms = (v: number | undefined) => (v === undefined ? 'n/a' : `${v.toFixed(3)} ms`);
@@ -164,6 +172,18 @@ async function main(): Promise<void> {
     figures.set('lb_cold_read_p99_ratio_vs_cold_open', r.cold.p99Ms / loadProfile('fast').coldOpenMs);
     figures.set('worker_cold_start_ms', r.workerColdStartMs);
     figures.set('scaling_decision_ms', r.scalingDecisionMs);
+  }
+  if (phases.has('mesh')) {
+    const r = await meshPath({ connections: config.meshConnections, tenants: config.meshTenants, seconds: config.meshSeconds, rounds: config.meshRounds });
+    for (const [name, x] of [['load balancer', r.lb], ['container', r.direct]] as const) {
+      progress(`mesh path ${name}: ${x.rps.toFixed(0)} req/s, p50 ${ms(x.p50Ms)}, p99 ${ms(x.p99Ms)}` + (x.errors ? `; errors ${JSON.stringify(x.errorReasons)}` : ''));
+    }
+    figures.set('lb_throughput_rps', r.lb.rps);
+    figures.set('direct_throughput_rps', r.direct.rps);
+    figures.set('lb_throughput_ratio_vs_direct', r.lb.rps / r.direct.rps);
+    figures.set('lb_closed_loop_p99_ms', r.lb.p99Ms);
+    figures.set('direct_closed_loop_p99_ms', r.direct.p99Ms);
+    figures.set('lb_closed_loop_p99_ratio_vs_direct', r.lb.p99Ms / r.direct.p99Ms);
   }
   progress(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
