@@ -3,9 +3,10 @@ import { type Server, type Socket, connect, createServer } from 'node:net';
 import { CorrelatedUniform } from './correlated-random.ts';
 
 /**
- * The pod's sidecar: the place Envoy holds in the mesh. Every byte into the pod (from the
- * load balancer, from tests) and out of it (to NATS, to the load balancer) crosses one of
- * its TCP proxies, so network chaos needs no privileges and no netem: delay, jitter, loss,
+ * The pod's sidecar: the place Envoy holds in the mesh. Every byte into the pod (from
+ * tests, and from the load balancer whenever the inbound link has a fault: see
+ * Pod.lbAddress) and out of it (to NATS, to the load balancer) crosses one of its TCP
+ * proxies, so network chaos needs no privileges and no netem: delay, jitter, loss,
  * bandwidth and partitions are made here, per link and per direction.
  */
 
