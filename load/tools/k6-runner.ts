@@ -10,13 +10,34 @@ import type { ClusterTarget } from '../../cluster/target.ts';
 import { dbWorkload } from '../../lib/names.ts';
 import type { LoadPlan, Tenant, Tier } from '../lib/scenarios.ts';
 import type { LoadSummary } from '../lib/summary.ts';
-import { LOAD_DIR } from './bundle.ts';
+import { LOAD_DIR, bundleScript } from './bundle.ts';
 
 /** K6_BINARY, else `k6` on PATH; undefined when neither runs. */
 export function findK6(env: NodeJS.ProcessEnv = process.env): string | undefined {
   const candidate = env.K6_BINARY || 'k6';
   const probe = spawnSync(candidate, ['version'], { stdio: 'ignore', env });
   return probe.status === 0 ? candidate : undefined;
+}
+
+/** The release `k6 version` prints ("k6 v0.48.0 (…)"); undefined when it says none. */
+export function k6Release(k6: string, env: NodeJS.ProcessEnv = process.env): [number, number, number] | undefined {
+  const out = spawnSync(k6, ['version'], { encoding: 'utf8', env }).stdout ?? '';
+  const m = /v(\d+)\.(\d+)\.(\d+)/.exec(out);
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : undefined;
+}
+
+/**
+ * What to hand `k6 run`: the TypeScript script where k6 reads TypeScript itself (1.0 on),
+ * else the script's ES2019 bundle written into `dir` — the same script, for an older k6.
+ */
+export async function k6Script(k6: string, script: string, dir: string): Promise<{ file: string; form: string }> {
+  const release = k6Release(k6);
+  const version = release ? `v${release.join('.')}` : 'unknown version';
+  if (!release || release[0] >= 1) return { file: join(LOAD_DIR, `${script}.ts`), form: `k6 ${version}, TypeScript` };
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${script}.bundle.js`);
+  writeFileSync(file, await bundleScript(script));
+  return { file, form: `k6 ${version} (before native TypeScript), ES2019 bundle` };
 }
 
 export async function mintTokens(target: Pick<ClusterTarget, 'mintToken'>, tenants: readonly Tenant[]): Promise<Record<string, string>> {
@@ -35,7 +56,7 @@ export async function bringTiersToZero(target: ClusterTarget, tiers: readonly Ti
   }
 }
 
-export interface K6Run { summary: LoadSummary; pointsFile: string; exitCode: number; output: string }
+export interface K6Run { summary: LoadSummary; pointsFile: string; exitCode: number; output: string; /** Which k6 ran which form of the script. */ form: string }
 
 /** `k6 run load/<script>.ts` against a load balancer; resolves with the summary handleSummary wrote. */
 export async function runK6(k6: string, plan: LoadPlan, opts: { baseUrl: string; tokens: Record<string, string>; dir: string; runTag: string }): Promise<K6Run> {
@@ -43,7 +64,8 @@ export async function runK6(k6: string, plan: LoadPlan, opts: { baseUrl: string;
   const tokensFile = join(opts.dir, `tokens-${plan.script}.json`);
   writeFileSync(tokensFile, JSON.stringify(opts.tokens), { mode: 0o600 });
   const pointsFile = join(opts.dir, `${plan.script}.points.json`);
-  const child = spawn(k6, ['run', '--quiet', '--out', `json=${pointsFile}`, join(LOAD_DIR, `${plan.script}.ts`)], {
+  const { file, form } = await k6Script(k6, plan.script, opts.dir);
+  const child = spawn(k6, ['run', '--quiet', '--out', `json=${pointsFile}`, file], {
     env: { ...process.env, BASE_URL: opts.baseUrl, TOKENS_FILE: tokensFile, PERCOLATE_PROFILE: plan.profile, SUMMARY_DIR: opts.dir, RUN_TAG: opts.runTag },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -53,7 +75,7 @@ export async function runK6(k6: string, plan: LoadPlan, opts: { baseUrl: string;
   const exitCode = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
   const summaryFile = join(opts.dir, `${plan.script}.json`);
   if (!existsSync(summaryFile)) throw new Error(`k6 exited ${exitCode} without writing ${summaryFile}:\n${output.slice(-2000)}`);
-  return { summary: JSON.parse(readFileSync(summaryFile, 'utf8')) as LoadSummary, pointsFile, exitCode, output };
+  return { summary: JSON.parse(readFileSync(summaryFile, 'utf8')) as LoadSummary, pointsFile, exitCode, output, form };
 }
 
 /**

@@ -22,7 +22,7 @@ import { SCRIPTS, type ScriptName, loadPlan } from '../lib/scenarios.ts';
 import { mergeRunnerSummaries, summariesInLog, summaryText } from '../lib/summary.ts';
 import { LOAD_DIR, bundleScript } from './bundle.ts';
 import { parallelismFor, renderTestRun } from './testrun.ts';
-import { bringTiersToZero, findK6, mintTokens } from './k6-runner.ts';
+import { bringTiersToZero, findK6, k6Script, mintTokens } from './k6-runner.ts';
 
 const K6_INSTALL = `k6 is not installed (looked for K6_BINARY, then k6 on PATH). Install it from Grafana's packages:
   https://grafana.com/docs/k6/latest/set-up/install-k6/   (Debian/Ubuntu: the dl.k6.io apt repository; or a release binary)
@@ -67,7 +67,9 @@ try {
       process.stderr.write(`load: bringing ${plan.coldStart.tiers.join(', ')} to zero pods (cold start ${i + 1} of ${iterations})\n`);
       await bringTiersToZero(target, plan.coldStart.tiers, 5 * 60_000);
     }
-    const child = spawn(k6, ['run', ...positionals.slice(1), join(LOAD_DIR, `${script}.ts`)], {
+    const { file, form } = await k6Script(k6, script, summaryDir);
+    if (i === 0) process.stderr.write(`load: ${form}\n`);
+    const child = spawn(k6, ['run', ...positionals.slice(1), file], {
       stdio: 'inherit',
       env: { ...process.env, BASE_URL: loadBalancerUrl, TOKENS_FILE: tokensFile, PERCOLATE_PROFILE: choice.profile, SUMMARY_DIR: summaryDir },
     });

@@ -31,9 +31,11 @@ export async function runPlan(plan: LoadPlan, ctx: { baseUrl: string; tenants: T
   const k6 = findK6();
   let summary: LoadSummary;
   let timeline: Array<{ second: number; requests: number; errors: number; slow: number }> = [];
+  let k6Form = '';
   if (k6) {
     const run = await runK6(k6, plan, { baseUrl: ctx.baseUrl, tokens, dir: ctx.testInfo.outputPath('k6'), runTag: ctx.runTag });
     summary = run.summary;
+    k6Form = run.form;
     const points = requestPoints(run.pointsFile);
     const t0 = points[0]?.t ?? 0;
     for (const p of points) {
@@ -52,7 +54,7 @@ export async function runPlan(plan: LoadPlan, ctx: { baseUrl: string; tenants: T
       ...(run.recoverySeconds === undefined ? {} : { recoverySeconds: run.recoverySeconds }),
     });
   }
-  ctx.testInfo.annotations.push({ type: 'executor', description: summary.executor === 'k6' ? `k6 (${k6})` : 'open-model generator (bench/staged-load.ts): k6 is not installed' });
+  ctx.testInfo.annotations.push({ type: 'executor', description: summary.executor === 'k6' ? `k6 (${k6}; ${k6Form})` : 'open-model generator (bench/staged-load.ts): k6 is not installed' });
   await ctx.testInfo.attach(`${plan.script}-summary.json`, { body: JSON.stringify(summary, null, 2), contentType: 'application/json' });
   await ctx.testInfo.attach(`${plan.script}-summary.txt`, { body: summaryText(summary), contentType: 'text/plain' });
   if (timeline.length) {

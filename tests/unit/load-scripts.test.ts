@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { type Plugin, build } from 'esbuild';
 import { parse } from 'yaml';
@@ -8,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { GENERATED, renderFixtures } from '../../load/tools/fixtures.ts';
 import { bundleAll, bundleOptions, foreignImports, scriptFiles } from '../../load/tools/bundle.ts';
 import { summariesInLog } from '../../load/lib/summary.ts';
+import { k6Release, k6Script } from '../../load/tools/k6-runner.ts';
 
 const run = promisify(execFile);
 const root = new URL('../../', import.meta.url);
@@ -107,4 +109,24 @@ describe('load/ k6 scripts', () => {
       expect(js).not.toMatch(/\?\.|\?\?|\bimport type\b|\binterface\s+\w+\s*\{|: (string|number|boolean)\b[,)=;]/);
     }
   }, 60_000);
+
+  it('go to k6 as TypeScript from k6 1.0 on, and as their ES2019 bundle for an older k6', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'percolate-k6-'));
+    try {
+      const fakeK6 = (version: string) => {
+        const file = join(dir, `k6-${version}`);
+        writeFileSync(file, `#!/bin/sh\necho "k6 ${version} (go1.22.0, linux/amd64)"\n`, { mode: 0o755 });
+        return file;
+      };
+      expect(k6Release(fakeK6('v1.2.3'))).toEqual([1, 2, 3]);
+      const current = await k6Script(fakeK6('v1.0.0'), 'baseline', dir);
+      expect([basename(current.file), current.form]).toEqual(['baseline.ts', 'k6 v1.0.0, TypeScript']);
+      const older = await k6Script(fakeK6('v0.48.0'), 'baseline', dir);
+      expect([basename(older.file), older.form]).toEqual(['baseline.bundle.js', 'k6 v0.48.0 (before native TypeScript), ES2019 bundle']);
+      expect(foreignImports(readFileSync(older.file, 'utf8'))).toEqual([]);
+      expect(readFileSync(older.file, 'utf8')).not.toMatch(/\bimport type\b|\binterface\s+\w+\s*\{/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
