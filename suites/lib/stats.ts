@@ -50,3 +50,36 @@ export function slope(points: readonly { at: number; value: number }[]): number 
   }
   return den === 0 ? Number.NaN : num / den;
 }
+
+/** A small seeded generator (mulberry32): a bootstrap that can be run again and give the same interval. */
+function seeded(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface RatioInterval { estimate: number; lo: number; hi: number; confidence: number }
+
+/**
+ * The ratio of a quantile under B to the same quantile under A, with a confidence interval
+ * from a paired block bootstrap: the measurement is a series of pairs (a window of A, then a
+ * window of B), and each draw takes pairs with replacement, keeping each pair whole, so
+ * that drift of the machine between pairs is carried into the interval rather than
+ * mistaken for an effect. `estimate` is the ratio over every sample; `lo`/`hi` are the
+ * draws' (1 − confidence)/2 and (1 + confidence)/2 percentiles.
+ */
+export function pairedQuantileRatio(pairs: ReadonlyArray<{ a: readonly number[]; b: readonly number[] }>, q: number, options: { draws?: number; confidence?: number; seed?: number } = {}): RatioInterval {
+  const { draws = 2000, confidence = 0.98, seed = 1 } = options;
+  if (pairs.length === 0) return { estimate: Number.NaN, lo: Number.NaN, hi: Number.NaN, confidence };
+  const ratioOf = (chosen: ReadonlyArray<{ a: readonly number[]; b: readonly number[] }>) =>
+    quantile(chosen.flatMap((p) => p.b), q) / quantile(chosen.flatMap((p) => p.a), q);
+  const random = seeded(seed);
+  const ratios: number[] = [];
+  for (let d = 0; d < draws; d += 1) ratios.push(ratioOf(pairs.map(() => pairs[Math.floor(random() * pairs.length)]!)));
+  return { estimate: ratioOf(pairs), lo: quantile(ratios, (1 - confidence) / 2), hi: quantile(ratios, (1 + confidence) / 2), confidence };
+}
