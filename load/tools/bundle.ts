@@ -1,6 +1,8 @@
 /**
- * `npm run load:bundle`: each k6 script as one ES2019 JavaScript file in load/dist/, for
- * k6 releases before native TypeScript and for the k6-operator (which mounts one file).
+ * `npm run load:bundle`: each k6 script as one JavaScript file in load/dist/, for k6
+ * releases before native TypeScript and for the k6-operator (which mounts one file). ES2017,
+ * not ES2019: k6 v0.48 fails to parse object spread, so that is lowered too, and what any
+ * ES2019 runtime reads.
  * `k6` and `k6/*` stay imports: the k6 runtime provides them. Every bundle is checked to
  * be plain JavaScript (Node parses it) that imports nothing but k6 modules.
  */
@@ -18,7 +20,7 @@ export const scriptFiles = (): string[] => readdirSync(LOAD_DIR).filter((f) => f
 export const bundleOptions: BuildOptions = {
   bundle: true,
   format: 'esm',
-  target: 'es2019',
+  target: 'es2017',
   platform: 'neutral',
   external: ['k6', 'k6/*'],
   logLevel: 'warning',
@@ -55,5 +57,5 @@ export async function bundleAll(): Promise<string[]> {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const outputs = await bundleAll();
-  for (const out of outputs) process.stdout.write(`${out.slice(LOAD_DIR.length)}  ${readFileSync(out).length} bytes, ES2019, imports: ${[...new Set([...readFileSync(out, 'utf8').matchAll(/^import\s[^'"]*['"]([^'"]+)['"]/gm)].map((m) => m[1]))].join(' ')}\n`);
+  for (const out of outputs) process.stdout.write(`${out.slice(LOAD_DIR.length)}  ${readFileSync(out).length} bytes, ES2017, imports: ${[...new Set([...readFileSync(out, 'utf8').matchAll(/^import\s[^'"]*['"]([^'"]+)['"]/gm)].map((m) => m[1]))].join(' ')}\n`);
 }

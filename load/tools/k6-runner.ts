@@ -19,6 +19,9 @@ export function findK6(env: NodeJS.ProcessEnv = process.env): string | undefined
   return probe.status === 0 ? candidate : undefined;
 }
 
+/** k6 reads TypeScript without a flag from v0.57. */
+const NATIVE_TYPESCRIPT_MINOR = 57;
+
 /** The release `k6 version` prints ("k6 v0.48.0 (…)"); undefined when it says none. */
 export function k6Release(k6: string, env: NodeJS.ProcessEnv = process.env): [number, number, number] | undefined {
   const out = spawnSync(k6, ['version'], { encoding: 'utf8', env }).stdout ?? '';
@@ -27,17 +30,17 @@ export function k6Release(k6: string, env: NodeJS.ProcessEnv = process.env): [nu
 }
 
 /**
- * What to hand `k6 run`: the TypeScript script where k6 reads TypeScript itself (1.0 on),
- * else the script's ES2019 bundle written into `dir` — the same script, for an older k6.
+ * What to hand `k6 run`: the TypeScript script where k6 reads TypeScript itself (v0.57 on),
+ * else the script's ES2017 bundle written into `dir` — the same script, for an older k6.
  */
 export async function k6Script(k6: string, script: string, dir: string): Promise<{ file: string; form: string }> {
   const release = k6Release(k6);
   const version = release ? `v${release.join('.')}` : 'unknown version';
-  if (!release || release[0] >= 1) return { file: join(LOAD_DIR, `${script}.ts`), form: `k6 ${version}, TypeScript` };
+  if (!release || release[0] >= 1 || release[1] >= NATIVE_TYPESCRIPT_MINOR) return { file: join(LOAD_DIR, `${script}.ts`), form: `k6 ${version}, TypeScript` };
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${script}.bundle.js`);
   writeFileSync(file, await bundleScript(script));
-  return { file, form: `k6 ${version} (before native TypeScript), ES2019 bundle` };
+  return { file, form: `k6 ${version} (before native TypeScript), ES2017 bundle` };
 }
 
 export async function mintTokens(target: Pick<ClusterTarget, 'mintToken'>, tenants: readonly Tenant[]): Promise<Record<string, string>> {

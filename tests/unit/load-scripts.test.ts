@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
-import { type Plugin, build } from 'esbuild';
+import { type Plugin, build, transform } from 'esbuild';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { GENERATED, renderFixtures } from '../../load/tools/fixtures.ts';
@@ -99,18 +99,22 @@ describe('load/ k6 scripts', () => {
     expect(summariesInLog(without.stdout)).toEqual([]);
   });
 
-  it('bundle to ES2019 JavaScript that imports only k6 modules (npm run load:bundle)', async () => {
+  it('bundle to ES2017 JavaScript (read by every ES2019 runtime and by k6 before 0.5x) that imports only k6 modules (npm run load:bundle)', async () => {
     const outputs = await bundleAll();
     expect(outputs.map((o) => basename(o, '.js')).sort()).toEqual([...scripts].sort());
     for (const out of outputs) {
       const js = readFileSync(out, 'utf8');
       expect(foreignImports(js)).toEqual([]);
-      // ES2019: optional chaining and nullish coalescing lowered, no type syntax left.
+      // Optional chaining and nullish coalescing lowered, no type syntax left.
       expect(js).not.toMatch(/\?\.|\?\?|\bimport type\b|\binterface\s+\w+\s*\{|: (string|number|boolean)\b[,)=;]/);
+      // No object spread either (k6 before 0.5x parses none): lowering the bundle once more adds no spread helper.
+      const spreads = (code: string) => code.match(/__spread(Values|Props)\(/g)?.length ?? 0;
+      const lowered = await transform(js, { format: 'esm', target: 'esnext', supported: { 'object-rest-spread': false } });
+      expect(spreads(lowered.code), `${basename(out)}: object spread left in the bundle`).toBe(spreads(js));
     }
   }, 60_000);
 
-  it('go to k6 as TypeScript from k6 1.0 on, and as their ES2019 bundle for an older k6', async () => {
+  it('go to k6 as TypeScript from k6 v0.57 on, and as their ES2017 bundle for an older k6', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'percolate-k6-'));
     try {
       const fakeK6 = (version: string) => {
@@ -121,8 +125,9 @@ describe('load/ k6 scripts', () => {
       expect(k6Release(fakeK6('v1.2.3'))).toEqual([1, 2, 3]);
       const current = await k6Script(fakeK6('v1.0.0'), 'baseline', dir);
       expect([basename(current.file), current.form]).toEqual(['baseline.ts', 'k6 v1.0.0, TypeScript']);
+      expect(basename((await k6Script(fakeK6('v0.57.0'), 'baseline', dir)).file)).toBe('baseline.ts');
       const older = await k6Script(fakeK6('v0.48.0'), 'baseline', dir);
-      expect([basename(older.file), older.form]).toEqual(['baseline.bundle.js', 'k6 v0.48.0 (before native TypeScript), ES2019 bundle']);
+      expect([basename(older.file), older.form]).toEqual(['baseline.bundle.js', 'k6 v0.48.0 (before native TypeScript), ES2017 bundle']);
       expect(foreignImports(readFileSync(older.file, 'utf8'))).toEqual([]);
       expect(readFileSync(older.file, 'utf8')).not.toMatch(/\bimport type\b|\binterface\s+\w+\s*\{/);
     } finally {
