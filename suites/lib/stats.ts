@@ -1,3 +1,5 @@
+import { mulberry32 } from '../../load/lib/mix.ts';
+
 /** Φ⁻¹: the standard normal quantile (Acklam's rational approximation, |error| < 1.2e-9). */
 export function normalQuantile(p: number): number {
   if (p <= 0 || p >= 1) throw new Error(`quantile of ${p}`);
@@ -51,18 +53,6 @@ export function slope(points: readonly { at: number; value: number }[]): number 
   return den === 0 ? Number.NaN : num / den;
 }
 
-/** A small seeded generator (mulberry32): a bootstrap that can be run again and give the same interval. */
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export interface RatioInterval { estimate: number; lo: number; hi: number; confidence: number }
 
 /**
@@ -78,7 +68,8 @@ export function pairedQuantileRatio(pairs: ReadonlyArray<{ a: readonly number[];
   if (pairs.length === 0) return { estimate: Number.NaN, lo: Number.NaN, hi: Number.NaN, confidence };
   const ratioOf = (chosen: ReadonlyArray<{ a: readonly number[]; b: readonly number[] }>) =>
     quantile(chosen.flatMap((p) => p.b), q) / quantile(chosen.flatMap((p) => p.a), q);
-  const random = seeded(seed);
+  // Seeded: a bootstrap that can be run again gives the same interval.
+  const random = mulberry32(seed);
   const ratios: number[] = [];
   for (let d = 0; d < draws; d += 1) ratios.push(ratioOf(pairs.map(() => pairs[Math.floor(random() * pairs.length)]!)));
   return { estimate: ratioOf(pairs), lo: quantile(ratios, (1 - confidence) / 2), hi: quantile(ratios, (1 + confidence) / 2), confidence };
