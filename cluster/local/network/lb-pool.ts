@@ -55,15 +55,18 @@ export class LbPool {
     }
   }
 
-  /** Where the pod's server points now (what HAProxy was last told). */
+  /** Where the pod's server points (what HAProxy was told, or is told again by `replay` after a restart). */
   addressOf(name: string): string | undefined { return this.members.get(name)?.address; }
 
-  /** The pod's traffic goes to another address (its container, or its sidecar): every ring at once. */
+  /**
+   * The pod's traffic goes to another address (its container, or its sidecar): every ring
+   * at once. Recorded first, so that a HAProxy that is down now gets it from `replay`.
+   */
   async setAddress(name: string, address: string): Promise<void> {
     const m = this.members.get(name);
     if (!m || m.address === address) return;
-    for (const b of this.backends) await this.haproxy.setServerAddress(b, name, address);
     m.address = address;
+    for (const b of this.backends) await this.haproxy.setServerAddress(b, name, address);
   }
 
   /** Ready: the zonal rings make room for it first, then it takes traffic everywhere. */
