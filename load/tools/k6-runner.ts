@@ -103,3 +103,25 @@ export function requestPoints(pointsFile: string): Array<{ t: number; ms: number
   for (const p of points) if (failedAt.has(p.t)) p.failed = true;
   return points;
 }
+
+export interface SecondBucket { second: number; requests: number; errors: number; slow: number }
+
+/**
+ * Requests per second of the run by the second they started in: k6 stamps a request's
+ * points with its end, so its start is `t − ms`, and the run's first second is that of the
+ * earliest start (not of the first request to end: a slow first request starts before it).
+ */
+export function requestTimeline(points: ReadonlyArray<{ t: number; ms: number; failed: boolean }>, slowMs: number): SecondBucket[] {
+  const timeline: SecondBucket[] = [];
+  if (points.length === 0) return timeline;
+  const t0 = Math.min(...points.map((p) => p.t - p.ms));
+  for (const p of points) {
+    const s = Math.floor((p.t - p.ms - t0) / 1000);
+    while (timeline.length <= s) timeline.push({ second: timeline.length, requests: 0, errors: 0, slow: 0 });
+    const b = timeline[s]!;
+    b.requests += 1;
+    if (p.failed) b.errors += 1;
+    if (p.ms >= slowMs) b.slow += 1;
+  }
+  return timeline;
+}

@@ -2,7 +2,7 @@ import type { TestInfo } from '@playwright/test';
 import { recoveryAfter, runStaged } from '../../bench/staged-load.ts';
 import type { LoadPlan } from '../../load/lib/scenarios.ts';
 import { type LoadSummary, summarize, summaryText } from '../../load/lib/summary.ts';
-import { findK6, requestPoints, runK6 } from '../../load/tools/k6-runner.ts';
+import { findK6, requestPoints, requestTimeline, runK6 } from '../../load/tools/k6-runner.ts';
 import { harnessConfig } from '../../lib/config.ts';
 import { recordFigure, recordSeries } from '../lib/measure.ts';
 import type { Faults } from '../fixtures/faults.ts';
@@ -36,14 +36,7 @@ export async function runPlan(plan: LoadPlan, ctx: { baseUrl: string; tenants: T
     const run = await runK6(k6, plan, { baseUrl: ctx.baseUrl, tokens, dir: ctx.testInfo.outputPath('k6'), runTag: ctx.runTag });
     summary = run.summary;
     k6Form = run.form;
-    const points = requestPoints(run.pointsFile);
-    const t0 = points[0]?.t ?? 0;
-    for (const p of points) {
-      const s = Math.floor((p.t - p.ms - t0) / 1000);
-      while (timeline.length <= s) timeline.push({ second: timeline.length, requests: 0, errors: 0, slow: 0 });
-      const b = timeline[s]!;
-      b.requests += 1; if (p.failed) b.errors += 1; if (p.ms >= plan.slo.p95Ms) b.slow += 1;
-    }
+    timeline = requestTimeline(requestPoints(run.pointsFile), plan.slo.p95Ms);
     const spike = plan.phases.find((p) => p.name === 'spike');
     if (spike) summary.recoverySeconds = recoveryAfter(timeline, spike.toS, plan.slo);
   } else {

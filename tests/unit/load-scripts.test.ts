@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { GENERATED, renderFixtures } from '../../load/tools/fixtures.ts';
 import { bundleAll, bundleOptions, foreignImports, scriptFiles } from '../../load/tools/bundle.ts';
 import { summariesInLog } from '../../load/lib/summary.ts';
-import { k6Release, k6Script } from '../../load/tools/k6-runner.ts';
+import { k6Release, k6Script, requestTimeline } from '../../load/tools/k6-runner.ts';
 
 const run = promisify(execFile);
 const root = new URL('../../', import.meta.url);
@@ -133,5 +133,20 @@ describe('load/ k6 scripts', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('count k6\'s requests by the second they started in, from the earliest start', () => {
+    // Points are stamped at the end: the first to end (t 1 000) started after the slow one (started at 200).
+    const points = [
+      { t: 1_000, ms: 50, failed: false },
+      { t: 2_700, ms: 2_500, failed: false },
+      { t: 2_300, ms: 100, failed: true },
+    ];
+    expect(requestTimeline(points, 1_000)).toEqual([
+      { second: 0, requests: 2, errors: 0, slow: 1 },
+      { second: 1, requests: 0, errors: 0, slow: 0 },
+      { second: 2, requests: 1, errors: 1, slow: 0 },
+    ]);
+    expect(requestTimeline([], 500)).toEqual([]);
   });
 });
