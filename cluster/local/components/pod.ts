@@ -86,8 +86,6 @@ export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod]; route: [Pod]
   private startedAt = 0;
   inboundPort = 0;
   outboundPorts: Record<string, number> = {};
-  /** The load balancer address last announced with `route`. */
-  private routed = '';
 
   constructor(
     readonly name: string,
@@ -119,13 +117,9 @@ export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod]; route: [Pod]
     return this.port > 0 && this.sidecar.inbound.passive ? `127.0.0.1:${this.port}` : this.address;
   }
 
-  /** Tells the runtime (`route`) when the load balancer address changes. */
+  /** Tells the runtime (`route`) that the load balancer address may have changed; its pool skips what did not. */
   private announceRoute(): void {
-    if (this.inboundPort === 0) return;
-    const now = this.lbAddress;
-    if (now === this.routed) return;
-    this.routed = now;
-    this.emit('route', this);
+    if (this.inboundPort !== 0) this.emit('route', this);
   }
 
   /** Where the container reports the port it bound (it starts on port 0: a pod owns its port). */
@@ -140,7 +134,6 @@ export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod]; route: [Pod]
     const ports = await this.sidecar.start(this.template.outbound);
     this.inboundPort = ports.inbound;
     this.outboundPorts = ports.outbound;
-    this.routed = this.lbAddress;
   }
 
   /** Starts the container (after the sidecar, as Istio's holdApplicationUntilProxyStarts asks). */
