@@ -4,7 +4,7 @@ import { LRUCache } from 'lru-cache';
 import { HttpError } from './errors.ts';
 import { TENANT_HEADER } from './headers.ts';
 import type { Secrets } from './secrets.ts';
-import { publicJwks } from './secrets.ts';
+import { publicJwks, refreshIssuerKeys } from './secrets.ts';
 import { TENANT_ID_PATTERN, type Tier, assertTenantId, isTier } from './tenant-id.ts';
 
 /** The `iss` every token carries; the edge (HAProxy, Istio) checks it as the services do. */
@@ -21,7 +21,28 @@ type SigningKey = Awaited<ReturnType<typeof importJWK>>;
 const signingKeys = new WeakMap<Secrets, { kid: string; key: Promise<SigningKey> }>();
 const verifyKeys = new WeakMap<Secrets, ReturnType<typeof createLocalJWKSet>>();
 
+/** How stale a process's issuer keys may be: a retired key stops verifying, and a new signing key starts signing, within this. */
+export const ISSUER_KEYS_REFRESH_MS = 1_000;
+const keysCheckedAt = new WeakMap<Secrets, number>();
+
+/**
+ * Reads the issuer keys again when their file was rewritten (a rotation): at once for a
+ * token whose `kid` is not known here (its key may have just been published), else at
+ * most every ISSUER_KEYS_REFRESH_MS. What was derived from the old keys is dropped.
+ */
+function refreshKeys(secrets: Secrets, unknownKid = false): boolean {
+  const now = Date.now();
+  if (!unknownKid && now - (keysCheckedAt.get(secrets) ?? 0) < ISSUER_KEYS_REFRESH_MS) return false;
+  keysCheckedAt.set(secrets, now);
+  if (!refreshIssuerKeys(secrets)) return false;
+  signingKeys.delete(secrets);
+  verifyKeys.delete(secrets);
+  verified.get(secrets)?.clear();
+  return true;
+}
+
 function signingKey(secrets: Secrets): { kid: string; key: Promise<SigningKey> } {
+  refreshKeys(secrets);
   let cached = signingKeys.get(secrets);
   if (!cached) {
     const current = secrets.issuerKeys.find((k) => k.kid === secrets.currentIssuerKid);
@@ -108,6 +129,7 @@ function verifiedCache(secrets: Secrets): LRUCache<string, TenantIdentity> {
 
 /** Verifies a tenant token against the issuer's JWKS (the key its `kid` names). */
 export async function verifyTenantToken(secrets: Secrets, token: string): Promise<TenantIdentity> {
+  refreshKeys(secrets);
   const cache = verifiedCache(secrets);
   const hit = cache.get(token);
   if (hit) return hit;
@@ -127,11 +149,21 @@ async function verifyTenantTokenUncached(secrets: Secrets, token: string): Promi
   }
   if (typeof claimed !== 'string' || !TENANT_ID_PATTERN.test(claimed)) throw unauthorized('token has no valid tenant claim');
   try {
-    const { payload } = await jwtVerify(token, verifyKey(secrets), { issuer: ISSUER, algorithms: [ALG] });
+    const { payload } = await verifyWithKnownKeys(secrets, token);
     if (payload.sub !== claimed || !isTier(payload.tier)) throw unauthorized('token claims are inconsistent');
     return { kind: 'tenant', tenantId: claimed, tier: payload.tier };
   } catch (err) {
     throw err instanceof HttpError ? err : verifyFailure(err);
+  }
+}
+
+/** Verifies with the issuer keys held, or with the file's once more when the token's `kid` is new here. */
+async function verifyWithKnownKeys(secrets: Secrets, token: string): ReturnType<typeof jwtVerify> {
+  try {
+    return await jwtVerify(token, verifyKey(secrets), { issuer: ISSUER, algorithms: [ALG] });
+  } catch (err) {
+    if (!(err instanceof joseErrors.JWKSNoMatchingKey) || !refreshKeys(secrets, true)) throw err;
+    return jwtVerify(token, verifyKey(secrets), { issuer: ISSUER, algorithms: [ALG] });
   }
 }
 
@@ -165,7 +197,8 @@ export function requireTenantToken(secrets: Secrets) {
 export function requireAdmin(secrets: Secrets) {
   return async (ctx: Context, next: Next) => {
     try {
-      const { payload } = await jwtVerify(bearer(ctx), verifyKey(secrets), { issuer: ISSUER, algorithms: [ALG] });
+      refreshKeys(secrets);
+      const { payload } = await verifyWithKnownKeys(secrets, bearer(ctx));
       if (payload.role !== 'admin') throw new HttpError(403, 'forbidden', 'admin role required');
     } catch (err) {
       throw err instanceof HttpError ? err : verifyFailure(err);

@@ -1,5 +1,5 @@
-import { type JsonWebKey, createPublicKey, generateKeyPairSync, hkdfSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { type JsonWebKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /** A P-256 key pair of the token issuer, as JWKs; `kid` names it in tokens and in the JWKS. */
@@ -23,6 +23,11 @@ export interface Secrets {
   /** Oldest first; the one named by `currentIssuerKid` signs, all of them verify (rotation). */
   issuerKeys: IssuerKey[];
   currentIssuerKid: string;
+  /**
+   * The file they were read from, where a rotation writes the issuer's new keys (as a kubelet
+   * updates a mounted Secret): a verifier reads its issuer keys there again (`refreshIssuerKeys`).
+   */
+  file?: string;
 }
 
 interface SecretsFile {
@@ -39,7 +44,7 @@ export const DEFAULT_SECRETS_FILE = '.percolate/secrets.json';
 /** Reads PERCOLATE_SECRETS_FILE, or the three PERCOLATE_* variables when no file is named. */
 export function loadSecrets(env: NodeJS.ProcessEnv = process.env): Secrets {
   const file = env.PERCOLATE_SECRETS_FILE;
-  if (file) return parseSecrets(JSON.parse(readFileSync(file, 'utf8')) as SecretsFile, file);
+  if (file) return { ...parseSecrets(readSecretsFile(file), file), file };
   const { PERCOLATE_TOKEN_ROOT: tokenRoot, PERCOLATE_ADMIN_SECRET: adminSecret, PERCOLATE_MASTER_KEY: masterKey, PERCOLATE_ISSUER_KEYS: issuerKeys } = env;
   if (!tokenRoot || !adminSecret || !masterKey || !issuerKeys) {
     throw new Error('no secrets: set PERCOLATE_SECRETS_FILE, or PERCOLATE_TOKEN_ROOT, PERCOLATE_ADMIN_SECRET, PERCOLATE_MASTER_KEY (base64, 32 bytes) and PERCOLATE_ISSUER_KEYS (JSON array of issuer keys)');
@@ -115,22 +120,104 @@ export function publicKeyPems(secrets: Pick<Secrets, 'issuerKeys'>): Map<string,
   return new Map(secrets.issuerKeys.map((k) => [k.kid, createPublicKey({ key: k.publicJwk as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString()]));
 }
 
-/**
- * Rotates the issuer key in a secrets file: a new key signs from now on, the old ones stay
- * in the JWKS (so tokens already out verify until they expire) unless `keep` drops them.
- */
-export function rotateIssuerKey(file: string, keep = 2): IssuerKey {
-  const raw = JSON.parse(readFileSync(file, 'utf8')) as SecretsFile;
-  const fresh = newIssuerKey();
-  raw.issuerKeys = [...(raw.issuerKeys ?? []), fresh].slice(-Math.max(1, keep));
-  raw.currentIssuerKid = fresh.kid;
+function readSecretsFile(file: string): SecretsFile {
+  return JSON.parse(readFileSync(file, 'utf8')) as SecretsFile;
+}
+
+/** Rewrites a secrets file in one step (a reader sees the old file or the new one, never half of one). */
+function updateSecretsFile<T>(file: string, change: (raw: SecretsFile) => T): T {
+  const raw = readSecretsFile(file);
+  const result = change(raw);
+  parseSecrets(raw, file);
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, JSON.stringify(raw, null, 2), { mode: 0o600 });
   renameSync(tmp, file);
+  return result;
+}
+
+/** A rotation step that names a key the file does not hold, or would leave no key to sign with. */
+export class IssuerKeyError extends Error {
+  constructor(readonly code: 'unknown_kid' | 'current_kid', message: string) {
+    super(message);
+    this.name = 'IssuerKeyError';
+  }
+}
+
+/**
+ * Rotation, first step: a new key joins the JWKS without signing anything yet, so that every
+ * verifier (the edge, each service) can know it before the first token it signs is seen.
+ */
+export function publishIssuerKey(file: string): IssuerKey {
+  return updateSecretsFile(file, (raw) => {
+    const fresh = newIssuerKey();
+    raw.currentIssuerKid ??= raw.issuerKeys?.at(-1)?.kid;
+    raw.issuerKeys = [...(raw.issuerKeys ?? []), fresh];
+    return fresh;
+  });
+}
+
+/** Rotation, second step: the published key signs from now on; the others still verify. */
+export function activateIssuerKey(file: string, kid: string): void {
+  updateSecretsFile(file, (raw) => {
+    if (!raw.issuerKeys?.some((k) => k.kid === kid)) throw new IssuerKeyError('unknown_kid', `no issuer key ${kid} in ${file}`);
+    raw.currentIssuerKid = kid;
+  });
+}
+
+/** Rotation, last step: a key leaves the JWKS, and tokens it signed verify nowhere. The signing key cannot leave. */
+export function retireIssuerKey(file: string, kid: string): IssuerKey[] {
+  return updateSecretsFile(file, (raw) => {
+    const current = raw.currentIssuerKid ?? raw.issuerKeys?.at(-1)?.kid;
+    if (!raw.issuerKeys?.some((k) => k.kid === kid)) throw new IssuerKeyError('unknown_kid', `no issuer key ${kid} to retire`);
+    if (kid === current) throw new IssuerKeyError('current_kid', `issuer key ${kid} signs the tokens now: rotate to a new key before retiring it`);
+    raw.currentIssuerKid = current;
+    raw.issuerKeys = raw.issuerKeys.filter((k) => k.kid !== kid);
+    return raw.issuerKeys;
+  });
+}
+
+/**
+ * Rotates the issuer key in a secrets file at once (a cluster that is not running): a new
+ * key signs from now on, the old ones stay in the JWKS (so tokens already out verify until
+ * they expire) unless `keep` drops them. A running cluster rotates in steps (publish, then
+ * activate, then retire), so that no verifier meets a key it does not know yet.
+ */
+export function rotateIssuerKey(file: string, keep = 2): IssuerKey {
+  const fresh = publishIssuerKey(file);
+  activateIssuerKey(file, fresh.kid);
+  updateSecretsFile(file, (raw) => { raw.issuerKeys = raw.issuerKeys!.slice(-Math.max(1, keep)); });
   return fresh;
 }
 
-/** @deprecated Tokens are ES256 from the issuer key now; kept for callers of the HS256 era. */
-export function tenantSigningKey(secrets: Secrets, tenantId: string): Uint8Array {
-  return new Uint8Array(hkdfSync('sha256', secrets.tokenRoot, 'percolate-tenant-token', tenantId, 32));
+const seen = new WeakMap<Secrets, string>();
+
+/**
+ * Reads the issuer keys again from the file the secrets came from, when it was rewritten
+ * since (a rotation replaces it, so its inode changes). The object is updated in place, as
+ * every holder of it verifies with it. True when the keys or the signing key changed.
+ */
+export function refreshIssuerKeys(secrets: Secrets): boolean {
+  if (!secrets.file) return false;
+  let identity: string;
+  try {
+    const st = statSync(secrets.file, { bigint: true });
+    identity = `${st.ino}:${st.mtimeNs}:${st.size}`;
+  } catch {
+    return false; // a file being replaced: the keys held stay until it is back
+  }
+  const last = seen.get(secrets);
+  seen.set(secrets, identity);
+  if (last === identity) return false;
+  let fresh: Secrets;
+  try {
+    fresh = parseSecrets(readSecretsFile(secrets.file), secrets.file);
+  } catch {
+    seen.delete(secrets);
+    return false;
+  }
+  const kids = (s: Secrets) => `${s.currentIssuerKid}|${s.issuerKeys.map((k) => k.kid).join(',')}`;
+  if (kids(fresh) === kids(secrets)) return false;
+  secrets.issuerKeys = fresh.issuerKeys;
+  secrets.currentIssuerKid = fresh.currentIssuerKid;
+  return true;
 }
