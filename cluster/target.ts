@@ -164,6 +164,12 @@ export interface NatsNodeInfo {
   leads?: string[];
 }
 
+/** The token issuer's keys: every key id of the JWKS, and the one that signs now. */
+export interface IssuerKeys {
+  current: string;
+  kids: string[];
+}
+
 export interface ClusterTarget extends AsyncDisposable {
   /** `local`, `k3s` or `kube`: reports say where a run happened. */
   readonly kind: string;
@@ -251,6 +257,17 @@ export interface ClusterTarget extends AsyncDisposable {
    * where the tests do not hold the issuer's private key.
    */
   signToken?(claims: Record<string, unknown>, options: { subject: string; issuedAt?: number; expiresAt?: number; issuer?: string }): Promise<string>;
+
+  /**
+   * Optional: rotates the token issuer's key on the running cluster. The new key joins the
+   * JWKS that the edge and every service verify with, then signs new tokens; tokens of the
+   * keys before it still verify until `retireIssuerKey`. Resolves once the edge verifies
+   * with the new JWKS. Absent where the issuer is outside the target (a real cluster's
+   * identity provider, which the RequestAuthentication's jwks follows).
+   */
+  rotateIssuerKey?(): Promise<IssuerKeys>;
+  /** Optional: removes a key from the JWKS: what it signed is refused at the edge and by the services. The signing key cannot be retired. */
+  retireIssuerKey?(kid: string): Promise<IssuerKeys>;
 
   /** Applies a chaos experiment from `chaos/` (one resource per file). */
   applyExperiment(file: string): Promise<void>;

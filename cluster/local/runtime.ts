@@ -1,6 +1,6 @@
-import { chmodSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { REPO_ROOT } from '../../lib/repo.ts';
-import { type PodUserSupport, podUserSupport } from './components/pod-user.ts';
+import { type PodUserSupport, mountPodSecret, podUserSupport } from './components/pod-user.ts';
 import { preserveLogs } from './process/failed-runs.ts';
 import { join } from 'node:path';
 import { DB_SERVICE, NAMESPACE, NATS, PROMETHEUS } from '../../lib/names.ts';
@@ -10,8 +10,8 @@ import type { RenderedManifests, WorkloadSpec } from '../manifests.ts';
 import { findObject, renderOverlay } from '../manifests/render.ts';
 import { containerPorts, podSpecOf, workloads } from '../manifests/workloads.ts';
 import { type ProfileName, type RuntimeSettings, runtimeSettings, unreadyGraceMs } from '../../lib/time.ts';
-import { ensureSecretsFile } from '../../reference-services/shared/secrets.ts';
-import type { ClusterEndpoints, FlowProbe, NodeInfo, WorkloadInfo, ZoneInfo } from '../target.ts';
+import { activateIssuerKey, ensureSecretsFile, loadSecrets, publishIssuerKey, retireIssuerKey } from '../../reference-services/shared/secrets.ts';
+import type { ClusterEndpoints, FlowProbe, IssuerKeys, NodeInfo, WorkloadInfo, ZoneInfo } from '../target.ts';
 import { type Child, hostEnv } from './process/child.ts';
 import { ChildRegistry } from './process/child-registry.ts';
 import { type PodOps, WorkloadController } from './control/controller.ts';
@@ -595,6 +595,61 @@ export class LocalRuntime implements PodOps {
     const pods = this.allPods().filter((p) => p.zone === zone);
     for (const pod of pods) pod.setUnreachable(false);
     await this.loadBalancerSettled(pods.map((p) => p.name));
+  }
+
+  /** The issuer's keys in the cluster's secrets: every kid the JWKS holds, and the one that signs. */
+  issuerKeys(): IssuerKeys {
+    const secrets = loadSecrets({ PERCOLATE_SECRETS_FILE: this.secretsFile });
+    return { current: secrets.currentIssuerKid, kids: secrets.issuerKeys.map((k) => k.kid) };
+  }
+
+  /**
+   * Rotates the token issuer's key, in the order an identity provider publishes a JWKS: the
+   * new key is first added to the secret that the pods mount and to the edge (HAProxy
+   * reloads with it), and only then signs. A verifier never meets a kid it cannot know, and
+   * the keys before it still verify until retired.
+   */
+  rotateIssuerKey(): Promise<IssuerKeys> {
+    return this.oneIssuerChange(async () => {
+      const fresh = publishIssuerKey(this.secretsFile);
+      await this.distributeSecrets();
+      activateIssuerKey(this.secretsFile, fresh.kid);
+      // The services sign with it once they read the file again (ISSUER_KEYS_REFRESH_MS).
+      this.mountSecrets();
+      return this.issuerKeys();
+    });
+  }
+
+  /** Removes a key from the JWKS: tokens it signed are refused at the edge at once, and by every service within ISSUER_KEYS_REFRESH_MS. */
+  retireIssuerKey(kid: string): Promise<IssuerKeys> {
+    return this.oneIssuerChange(async () => {
+      retireIssuerKey(this.secretsFile, kid);
+      await this.distributeSecrets();
+      return this.issuerKeys();
+    });
+  }
+
+  private issuerChange: Promise<unknown> = Promise.resolve();
+
+  private oneIssuerChange<T>(change: () => Promise<T>): Promise<T> {
+    const next = this.issuerChange.then(change, change);
+    this.issuerChange = next.catch(() => undefined);
+    return next;
+  }
+
+  /** The secret as each pod mounts it (pods run as their own users read a copy of their own). */
+  private mountSecrets(): void {
+    for (const pod of this.allPods()) {
+      const user = pod.template.runAs;
+      const dir = join(this.config.runDir, 'pods', pod.name);
+      // A pod whose container has not started yet copies the secret when it does.
+      if (user && existsSync(dir)) mountPodSecret(dir, user, this.secretsFile);
+    }
+  }
+
+  private async distributeSecrets(): Promise<void> {
+    this.mountSecrets();
+    await this.mesh?.reloadEdgeKeys();
   }
 
   podLogs(name: string, maxBytes = 1 << 20): string {

@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { ChildUser } from '../process/child.ts';
 
@@ -51,11 +51,22 @@ export function preparePodDir(dir: string, user: PodUser, secretsFile: string): 
     chownSync(d, user.uid, user.gid);
     chmodSync(d, 0o700);
   }
+  return { TMPDIR: tmp, HOME: dir, PERCOLATE_SECRETS_FILE: mountPodSecret(dir, user, secretsFile) };
+}
+
+/**
+ * The secret in the pod's directory, readable by its group only; written again when the
+ * secret changes (a rotation), in one step as a kubelet swaps a Secret volume's files, so
+ * the pod reads the old file or the new one, never half of one.
+ */
+export function mountPodSecret(dir: string, user: PodUser, secretsFile: string): string {
   const secrets = join(dir, 'secrets.json');
-  copyFileSync(secretsFile, secrets);
-  chownSync(secrets, 0, user.fsGroup ?? user.gid);
-  chmodSync(secrets, 0o440);
-  return { TMPDIR: tmp, HOME: dir, PERCOLATE_SECRETS_FILE: secrets };
+  const next = `${secrets}.next`;
+  copyFileSync(secretsFile, next);
+  chownSync(next, 0, user.fsGroup ?? user.gid);
+  chmodSync(next, 0o440);
+  renameSync(next, secrets);
+  return secrets;
 }
 
 /** The real user and group of a running process (Linux), as a pod's `id` would print them. */

@@ -6,6 +6,7 @@ import { parseFault } from '../network/sidecar.ts';
 import { chaosRoute } from '../../chaos/routes.ts';
 import { scalingRoute } from './autoscaling-routes.ts';
 import { NODE_DRAIN_TIMEOUT_MS } from '../../../lib/time.ts';
+import { IssuerKeyError } from '../../../reference-services/shared/secrets.ts';
 
 /**
  * The daemon's control API, on 127.0.0.1 with a bearer token kept in the state file (mode
@@ -19,6 +20,7 @@ import { NODE_DRAIN_TIMEOUT_MS } from '../../../lib/time.ts';
  *   POST /pods/{name}/network             {"link", "flow", "fault"}  a sidecar fault (chaos)
  *   POST /nodes/{name}/drain | /uncordon
  *   POST /zones/{name}/fail  | /restore
+ *   GET  /issuer/keys | POST /issuer/rotate | POST /issuer/retire {"kid"}   the token issuer's keys
  *   POST /shutdown                        stops the cluster (202; the daemon exits when done)
  *   GET  /chaos | POST /chaos/apply | POST /chaos/recover   experiments of chaos/ (cluster/chaos/routes.ts)
  *   GET  /scaling/events?since=<ms> | GET /scaling/scaledobjects | POST /scaling/scaledobjects/{name}/pause|resume
@@ -94,6 +96,21 @@ export async function startControlServer(runtime: LocalRuntime, onShutdown: () =
       if (action === 'kill') await runtime.nats.stopNode(name, 0, 'SIGKILL');
       else await runtime.nats.startNode(name);
       return [200, { [action === 'kill' ? 'killed' : 'restored']: name }];
+    }
+    if (kind === 'issuer' && parts.length === 2) {
+      if (method === 'GET' && name === 'keys') return [200, runtime.issuerKeys()];
+      if (method === 'POST' && name === 'rotate') return [200, await runtime.rotateIssuerKey()];
+      if (method === 'POST' && name === 'retire') {
+        const { kid } = await readJson(req);
+        if (typeof kid !== 'string' || !kid) throw new BadRequest('kid must be the key id to retire');
+        try {
+          return [200, await runtime.retireIssuerKey(kid)];
+        } catch (err) {
+          if (!(err instanceof IssuerKeyError)) throw err;
+          if (err.code === 'unknown_kid') throw new NotFound(err.message);
+          return [409, { error: err.code, reason: err.message }];
+        }
+      }
     }
     if (kind === 'chaos') return chaosRoute(runtime.chaos, method, parts.slice(1), () => readJson(req));
     if (kind === 'scaling') return scalingRoute(runtime.autoscaling, method, parts.slice(1), url.searchParams, () => readJson(req));

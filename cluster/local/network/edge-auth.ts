@@ -9,7 +9,7 @@
  * It checks only the signature: the algorithm, issuer, expiry and tenant are checked here
  * with the token's decoded header and payload.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TENANT_HEADER } from '../../../lib/names.ts';
 import { ISSUER, TOKEN_ALG } from '../../../reference-services/shared/auth.ts';
@@ -36,6 +36,12 @@ export function edgeAuthFromSecrets(secretsFile: string, dir: string, tenantHead
     keys.push({ kid, pemFile });
   }
   return { issuer: ISSUER, alg: TOKEN_ALG, keys, tenantHeader };
+}
+
+/** Removes the key files of keys retired since, once no HAProxy configuration names them. */
+export function pruneEdgeKeys(dir: string, edge: EdgeAuth): void {
+  const kept = new Set(edge.keys.map((k) => k.pemFile));
+  for (const file of readdirSync(dir)) if (file.endsWith('.pem') && !kept.has(join(dir, file))) rmSync(join(dir, file), { force: true });
 }
 
 const refuse = (status: 401 | 403, error: string, reason: string) =>

@@ -33,6 +33,47 @@ export interface HaproxyFrontend {
   claimRoute?: { claim: string; backends: Record<string, string> };
 }
 
+export interface HealthCheckSettings {
+  intervalMs: number;
+  fall: number;
+  rise: number;
+}
+
+/** A server's place in a backend: its id (StatefulSet ordinal + 1), weight, and how many requests it takes at once. */
+export interface ServerOptions {
+  id?: number;
+  weight?: number;
+  /** More wait in HAProxy's queue (the DestinationRule's connectionPool: see mesh.ts). */
+  maxconn?: number;
+}
+
+/** A pod's server written into the configuration (a reload), as the runtime API would have added it. */
+export interface StaticServer {
+  name: string;
+  address: string;
+  options: ServerOptions;
+  /** Taking traffic; otherwise in maintenance, checks running, until the runtime enables it. */
+  enabled: boolean;
+}
+
+/** How long HAProxy keeps a connection to a pod open while it is idle. */
+const IDLE_SERVER_CONNECTION_MS = 5_000;
+
+/**
+ * The parameters of a pod's server, the same whether the runtime API adds it or a reload
+ * writes it into the configuration: health checks as the readiness probe, and a pool of
+ * idle connections. A server added at runtime keeps no idle connection unless told to
+ * (HAProxy 2.6): every request would open a new one to the pod, which cost the pod more
+ * than the request did (a third of its throughput). The idle ones are let go well before
+ * the services' own keep-alive timeout (65 s), so HAProxy never sends on a connection the
+ * pod is closing.
+ */
+export function serverParams(checks: HealthCheckSettings, server: ServerOptions): string {
+  const { id, weight, maxconn } = server;
+  return `check inter ${checks.intervalMs} fall ${checks.fall} rise ${checks.rise}${id ? ` id ${id}` : ''}${weight === undefined ? '' : ` weight ${weight}`}`
+    + `${maxconn === undefined ? '' : ` maxconn ${maxconn}`} pool-max-conn -1 pool-purge-delay ${IDLE_SERVER_CONNECTION_MS}`;
+}
+
 export interface HaproxyConfigInput {
   socketPath: string;
   statsPort: number;
@@ -45,8 +86,14 @@ export interface HaproxyConfigInput {
   checkTimeoutMs: number;
   /** Token verification at the edge, on every frontend that routes on a token claim. */
   edge?: EdgeAuth;
+  /** Pods' servers by backend, for a reload; a start has none (the runtime API adds them). */
+  servers?: ReadonlyMap<string, readonly StaticServer[]>;
+  /** Required with `servers`. */
+  checks?: HealthCheckSettings;
 }
 
+/** How long a stopping HAProxy (or the old worker of a reload) may finish what it has. */
+export const HARD_STOP_AFTER_MS = 5_000;
 /** Kept under the open-file limit (20000) with room for the other side of every connection. */
 export const HAPROXY_MAXCONN = 4000;
 /** Server ids 1..N are reserved for StatefulSet ordinals (a stable place on the ring). */
@@ -104,12 +151,18 @@ const EDGE_DEFAULTS = [
 
 const bindLine = (port: number, fd: number | undefined) => `  bind ${fd === undefined ? `127.0.0.1:${port}` : `fd@${fd}`}`;
 
+function staticServerLine(s: StaticServer, checks: HealthCheckSettings | undefined): string {
+  if (!checks) throw new Error('haproxy config: servers need the health check settings');
+  if (!SAFE_NAME.test(s.name) || !/^[\d.]+:\d+$/.test(s.address)) throw new Error(`haproxy config: server "${s.name}" at "${s.address}" is not a name and an ip:port`);
+  return `  server ${s.name} ${s.address} ${serverParams(checks, s.options)}${s.enabled ? '' : ' disabled'}`;
+}
+
 export function renderHaproxyConfig(input: HaproxyConfigInput): string {
   const lines = [
     'global',
     `  maxconn ${HAPROXY_MAXCONN}`,
     `  stats socket ${input.socketPath} mode 600 level admin`,
-    '  hard-stop-after 5s',
+    `  hard-stop-after ${HARD_STOP_AFTER_MS}ms`,
     ...EDGE_GLOBAL,
     '',
     'defaults',
@@ -122,6 +175,9 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
     // one in flight may take, not the 2 s that timeout queue would otherwise borrow from connect.
     `  timeout queue ${input.serverTimeoutMs}ms`,
     '  timeout http-keep-alive 60s',
+    // On a reload the old process answers each client's next request with `Connection: close`
+    // instead of closing its idle connections, which a client may be writing to that moment.
+    '  option idle-close-on-response',
     `  timeout check ${input.checkTimeoutMs}ms`,
     // A refused connection (a pod that just died) is retried on another server: no 5xx.
     // So is a read whose connection is cut before any answer (a pod gone mid-request, a
@@ -158,6 +214,7 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
       '  http-check expect status 200',
       '  http-request disable-l7-retry if !METH_GET !METH_HEAD',
       ...(b.backupAddress ? [`  server activator ${b.backupAddress} backup id ${BACKUP_SERVER_ID}`] : []),
+      ...(input.servers?.get(b.name) ?? []).map((s) => staticServerLine(s, input.checks)),
     );
   }
   if (input.edge && input.frontends.some((f) => f.claimRoute)) lines.push('', ...edgeTokenCacheLines());

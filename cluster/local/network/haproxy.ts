@@ -1,19 +1,21 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { type Child, binary, spawnChild, whenHealthy } from '../process/child.ts';
 import type { ChildRegistry } from '../process/child-registry.ts';
-import { type HaproxyBackend, type HaproxyFrontend, renderHaproxyConfig } from './haproxy-config.ts';
+import {
+  HARD_STOP_AFTER_MS, type HaproxyBackend, type HaproxyConfigInput, type HaproxyFrontend, type HealthCheckSettings, type ServerOptions,
+  renderHaproxyConfig, serverParams,
+} from './haproxy-config.ts';
 import type { EdgeAuth } from './edge-auth.ts';
 import { type ListeningSocket, isListening, listenAllForChild } from './net-util.ts';
 import { eventually } from '../../../lib/poll.ts';
 import { logFile } from '../process/paths.ts';
+import { groupExists, isRunning, signalGroup } from '../process/proc-identity.ts';
 
-export interface HealthCheckSettings {
-  intervalMs: number;
-  fall: number;
-  rise: number;
-}
+export type { HealthCheckSettings, ServerOptions } from './haproxy-config.ts';
 
 export interface ServerState {
   backend: string;
@@ -34,7 +36,22 @@ export class HaproxyRuntimeApi {
 
   /** Commands run one after another: an `enable` must never overtake the `add` it follows. */
   command(cmd: string): Promise<string> {
-    const run = () => new Promise<string>((resolve, reject) => {
+    return this.exclusive((send) => send(cmd));
+  }
+
+  /**
+   * Runs `work` when the commands queued before it are done, and holds every later one
+   * until it is (a reload: no command may reach the process being replaced).
+   */
+  exclusive<T>(work: (send: (cmd: string) => Promise<string>) => Promise<T>): Promise<T> {
+    const run = () => work((cmd) => this.send(cmd));
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private send(cmd: string): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
       const socket = connect(this.socketPath);
       let out = '';
       socket.setEncoding('utf8');
@@ -44,9 +61,6 @@ export class HaproxyRuntimeApi {
       socket.setTimeout(5_000, () => socket.destroy(new Error(`haproxy runtime API: no answer to "${cmd}" within 5 s`)));
       socket.write(`${cmd}\n`);
     });
-    const result = this.queue.then(run, run);
-    this.queue = result.catch(() => undefined);
-    return result;
   }
 
   /** Runs a command whose only successful answers are `ok` (empty counts as success). */
@@ -67,19 +81,16 @@ export class HaproxyRuntimeApi {
   }
 }
 
-/** How long HAProxy keeps a connection to a pod open while it is idle. */
-const IDLE_SERVER_CONNECTION_MS = 5_000;
-
 /** Kubernetes' default readinessProbe timeoutSeconds. */
 const PROBE_TIMEOUT_MS = 1_000;
 
-/** A server's place in a backend: its id (StatefulSet ordinal + 1), weight, and how many requests it takes at once. */
-export interface ServerOptions {
-  id?: number;
-  weight?: number;
-  /** More wait in HAProxy's queue (the DestinationRule's connectionPool: see mesh.ts). */
-  maxconn?: number;
-}
+const execFileAsync = promisify(execFile);
+
+/** How long the workers of a HAProxy whose master died may take to go (they hold its ports until then). */
+const LEFTOVER_WORKERS_MS = 2_000;
+
+/** A reload not done within this is reported as failed: a new worker's start, then the old one's last answers. */
+const RELOAD_TIMEOUT_MS = 5_000 + HARD_STOP_AFTER_MS;
 
 /**
  * HAProxy as the mesh's consistent-hash router. Pods enter as dynamic servers (in
@@ -96,6 +107,7 @@ export class LocalHaproxy {
    * again, as a Service keeps its address.
    */
   private sockets: ListeningSocket[] | undefined;
+  private config!: HaproxyConfigInput;
 
   private constructor(readonly runDir: string, readonly statsPort: number, readonly frontends: HaproxyFrontend[], readonly checks: HealthCheckSettings) {
     this.api = new HaproxyRuntimeApi(join(runDir, 'haproxy.sock'));
@@ -115,14 +127,14 @@ export class LocalHaproxy {
     const withPorts: HaproxyFrontend[] = frontends.map((f, i) => ({ ...f, port: sockets[i + 1]!.port, fd: 4 + i }));
     const haproxy = new LocalHaproxy(runDir, sockets[0]!.port, withPorts, checks);
     haproxy.sockets = sockets;
+    haproxy.config = {
+      socketPath: haproxy.api.socketPath, statsPort: haproxy.statsPort, statsFd: 3, frontends: withPorts, backends,
+      // A check waits as long as a kubelet's readiness probe does by default (timeoutSeconds 1):
+      // a healthy pod answering /ready slowly on a loaded machine is not taken out of its ring.
+      serverTimeoutMs, checkTimeoutMs: Math.max(checks.intervalMs, PROBE_TIMEOUT_MS), checks, ...(edge ? { edge } : {}),
+    };
     try {
       mkdirSync(runDir, { recursive: true });
-      writeFileSync(haproxy.configFile, renderHaproxyConfig({
-        socketPath: haproxy.api.socketPath, statsPort: haproxy.statsPort, statsFd: 3, frontends: withPorts, backends,
-        // A check waits as long as a kubelet's readiness probe does by default (timeoutSeconds 1):
-        // a healthy pod answering /ready slowly on a loaded machine is not taken out of its ring.
-        serverTimeoutMs, checkTimeoutMs: Math.max(checks.intervalMs, PROBE_TIMEOUT_MS), edge,
-      }));
     } catch (err) {
       for (const s of sockets) s.close();
       throw err;
@@ -133,20 +145,38 @@ export class LocalHaproxy {
 
   private get configFile(): string { return join(this.runDir, 'haproxy.cfg'); }
 
+  /** The configuration without pods (a start) or with them (a reload), written whole or not at all. */
+  private writeConfig(config: HaproxyConfigInput): string {
+    const tmp = `${this.configFile}.next`;
+    writeFileSync(tmp, renderHaproxyConfig(config));
+    return tmp;
+  }
+
   /**
    * Starts HAProxy on its config (first start and restarts alike); resolves once every
    * frontend accepts. A restarted HAProxy has only its static config: the pods, added
-   * through the runtime API, are replayed by the runtime.
+   * through the runtime API, are replayed by the runtime. It runs as a master process
+   * that keeps the listening sockets and its pid across reloads, and a worker that serves.
    */
   async launch(env: NodeJS.ProcessEnv, registry: ChildRegistry): Promise<Child> {
     const ports = [this.statsPort, ...this.frontends.map((b) => b.port)];
+    // A worker outlives its master for a moment (a kill -9 of the master): it goes with it, as
+    // a container's processes do, and its ports are free once it is gone.
+    if (this.child && !this.child.running) {
+      const group = this.child.pid;
+      signalGroup(group, 'SIGKILL');
+      await eventually(`the old haproxy workers (process group ${group}) gone`, async () => !groupExists(group), (gone) => gone,
+        { timeoutMs: LEFTOVER_WORKERS_MS, intervalMs: 20 });
+    }
     const sockets = this.sockets ?? await listenAllForChild(ports).catch((err: unknown) => {
       throw new Error(`haproxy cannot listen again on the ports it had: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     });
     this.sockets = undefined;
     let child: Child;
     try {
-      child = registry.track(spawnChild('haproxy', binary('haproxy'), ['-f', this.configFile, '-db'], env, this.log, ports, undefined, sockets.map((s) => s.fd)));
+      // Pods of the last reload are not written in: the runtime replays those still there.
+      renameSync(this.writeConfig(this.config), this.configFile);
+      child = registry.track(spawnChild('haproxy', binary('haproxy'), ['-W', '-f', this.configFile, '-db'], env, this.log, ports, undefined, sockets.map((s) => s.fd)));
     } finally {
       // HAProxy holds its own copies now; ours would only keep a dead HAProxy's ports bound.
       for (const s of sockets) s.close();
@@ -159,21 +189,67 @@ export class LocalHaproxy {
     return child;
   }
 
+  /** The worker process serving now (its runtime API answers on the stats socket). */
+  private async workerPid(send: (cmd: string) => Promise<string>): Promise<number | undefined> {
+    const pid = /^Pid: (\d+)$/m.exec(await send('show info').catch(() => ''))?.[1];
+    return pid === undefined ? undefined : Number(pid);
+  }
+
+  /**
+   * A new configuration without a restart (new issuer keys at the edge), as `haproxy -sf`
+   * or a kubelet-mounted ConfigMap with a reload would do it: the master starts a new
+   * worker on the same listening sockets, and the old one finishes the requests it has.
+   * The pods' servers are written into the new configuration as they are now (`servers`),
+   * since servers added through the runtime API do not survive a reload; no runtime
+   * command runs meanwhile, so none reaches the old worker after they were read. The new
+   * configuration is checked first: a bad one changes nothing. Resolves once the old
+   * worker has exited: from then on every request is answered under the new configuration.
+   */
+  async reload(servers: () => HaproxyConfigInput['servers'], edge?: EdgeAuth): Promise<void> {
+    await this.api.exclusive(async (send) => {
+      const config = { ...this.config, ...(edge ? { edge } : {}) };
+      const pods = servers();
+      const next = this.writeConfig({ ...config, servers: pods });
+      // Checked with addresses for the sockets the master holds: `haproxy -c` has no fd 3.
+      const check = `${next}.check`;
+      writeFileSync(check, renderHaproxyConfig({ ...config, servers: pods, statsFd: undefined, frontends: config.frontends.map((f) => ({ ...f, fd: undefined })) }));
+      try {
+        await execFileAsync(binary('haproxy'), ['-c', '-f', check], { timeout: RELOAD_TIMEOUT_MS });
+      } catch (err) {
+        rmSync(next, { force: true });
+        const output = (err as { stderr?: string }).stderr?.trim();
+        throw new Error(`haproxy: the new configuration does not load, nothing was changed: ${output || (err instanceof Error ? err.message : String(err))}`, { cause: err });
+      } finally {
+        rmSync(check, { force: true });
+      }
+      const before = await this.workerPid(send);
+      renameSync(next, this.configFile);
+      this.config = config;
+      // The master only: it starts the new worker, then tells the old one to finish.
+      process.kill(this.child.pid, 'SIGUSR2');
+      const deadline = Date.now() + RELOAD_TIMEOUT_MS;
+      const within = (what: string) => {
+        if (!this.child.running) throw new Error('haproxy exited during a reload (see its log)');
+        if (Date.now() > deadline) throw new Error(`haproxy did not reload within ${RELOAD_TIMEOUT_MS / 1000} s: ${what} (see its log)`);
+        return new Promise((resolve) => setTimeout(resolve, 25));
+      };
+      for (let now = await this.workerPid(send); now === undefined || now === before; now = await this.workerPid(send)) {
+        await within(`worker ${before} still serves`);
+      }
+      // The old worker answers each kept-alive client once more (then closes), until
+      // `hard-stop-after`: a retired key would still pass there. Done means it is gone.
+      while (before !== undefined && isRunning(before)) await within(`the old worker ${before} is still answering`);
+    });
+  }
+
   /** A new pod: registered in maintenance with health checks running, not yet taking traffic. */
   async addServer(backend: string, name: string, address: string, server: ServerOptions = {}): Promise<void> {
-    const { intervalMs, fall, rise } = this.checks;
-    const { id, weight, maxconn } = server;
-    const options = `${id ? ` id ${id}` : ''}${weight === undefined ? '' : ` weight ${weight}`}${maxconn === undefined ? '' : ` maxconn ${maxconn}`}`;
-    // A server added at runtime keeps no idle connection unless told to (HAProxy 2.6): every
-    // request would open a new one to the pod, which cost the pod more than the request did
-    // (a third of its throughput). The idle ones are let go well before the services' own
-    // keep-alive timeout (65 s), so HAProxy never sends on a connection the pod is closing.
-    const pool = ` pool-max-conn -1 pool-purge-delay ${IDLE_SERVER_CONNECTION_MS}`;
-    const add = () => this.api.expect(`add server ${backend}/${name} ${address} check inter ${intervalMs} fall ${fall} rise ${rise}${options}${pool}`, [/New server registered/]);
+    const add = () => this.api.expect(`add server ${backend}/${name} ${address} ${serverParams(this.checks, server)}`, [/New server registered/]);
     try {
       await add();
     } catch (err) {
-      // A StatefulSet pod back under its old name, whose old server a failed removal left behind.
+      // A StatefulSet pod back under its old name, whose old server a failed removal left
+      // behind, or one a reload wrote into the configuration meanwhile.
       if (!/already exists/i.test(String(err))) throw err;
       await this.removeServer(backend, name);
       await add();

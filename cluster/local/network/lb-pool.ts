@@ -1,5 +1,6 @@
 import type { LocalityDistribution } from '../../manifests/mesh.ts';
 import type { LocalHaproxy, ServerOptions } from './haproxy.ts';
+import type { StaticServer } from './haproxy-config.ts';
 import { podShares, weightsFor } from './locality.ts';
 
 /** A client zone's view of a tier: its own HAProxy backend, weighted by the distribute rule for that zone. */
@@ -115,6 +116,22 @@ export class LbPool {
       }
       if (m.ready) for (const b of this.backends) await this.haproxy.serverReady(b, name);
     }
+  }
+
+  /**
+   * Its servers as they are now, by backend, at the weights `replay` would give them: what
+   * a reload writes into HAProxy's configuration, so that the new process routes as the old
+   * one did from its first request.
+   */
+  staticServers(): Array<[string, StaticServer[]]> {
+    const members = [...this.members];
+    const main: StaticServer[] = members.map(([name, m]) => ({ name, address: m.address, options: this.server(m.id, this.weight), enabled: m.ready }));
+    this.sent.clear();
+    return [[this.backend, main], ...this.zonal.map((z): [string, StaticServer[]] => [z.backend, members.map(([name, m]) => {
+      const weight = this.weights(z, name).get(name) ?? 1;
+      this.sent.set(`${z.backend}/${name}`, weight);
+      return { name, address: m.address, options: this.server(m.id, weight), enabled: m.ready };
+    })])];
   }
 
   /** Weights of one zonal backend: the ready pods, plus `joining` as if it were ready. */

@@ -8,7 +8,7 @@ import type { Child } from '../process/child.ts';
 import { type RuntimeSettings, heldRequestTimeoutMs } from '../../../lib/time.ts';
 import type { ScrapeJob, ScrapeTarget } from '../components/prometheus.ts';
 import { Activator, type ActivatorHooks } from './activator.ts';
-import { edgeAuthFromSecrets } from './edge-auth.ts';
+import { edgeAuthFromSecrets, pruneEdgeKeys } from './edge-auth.ts';
 import { LocalHaproxy } from './haproxy.ts';
 import { LbPool } from './lb-pool.ts';
 import { MAX_WEIGHT } from './locality.ts';
@@ -45,6 +45,8 @@ export class LocalMesh {
     readonly activators: ReadonlyMap<string, Activator>,
     private readonly env: NodeJS.ProcessEnv,
     private readonly registry: ChildRegistry,
+    private readonly edgeKeysDir: string,
+    private readonly secretsFile: string,
   ) {}
 
   static async start(o: MeshOptions): Promise<LocalMesh> {
@@ -67,15 +69,16 @@ export class LocalMesh {
     }
     const plan = meshPlan(tiers, gateways, o.zones);
     // HAProxy's own timeout outlasts the activator's hold, so a held request ends with the activator's answer.
+    const edgeKeysDir = join(o.runDir, 'edge-keys');
     const haproxy = await LocalHaproxy.start(o.runDir, plan.frontends, plan.backends, {
       intervalMs: o.settings.healthCheckIntervalMs, fall: o.settings.healthCheckFall, rise: o.settings.healthCheckRise,
-    }, heldRequestTimeoutMs(), o.env, o.registry, edgeAuthFromSecrets(o.secretsFile, join(o.runDir, 'edge-keys')));
+    }, heldRequestTimeoutMs(), o.env, o.registry, edgeAuthFromSecrets(o.secretsFile, edgeKeysDir));
     const pools = new Map<string, LbPool>();
     for (const t of tiers) pools.set(t.workload, new LbPool(haproxy, t.workload, plan.zonal.get(t.workload), MAX_WEIGHT, o.log, t.maxActiveRequests));
     for (const g of gateways) pools.set(g.workload, new LbPool(haproxy, g.workload, [], undefined, o.log));
     // Back through the frontend that routes on the token's tier: a released request lands on its tier's pod.
     for (const activator of activators.values()) activator.setFrontendUrl(haproxy.frontendUrl(DB_FRONTEND));
-    return new LocalMesh(haproxy, pools, activators, o.env, o.registry);
+    return new LocalMesh(haproxy, pools, activators, o.env, o.registry, edgeKeysDir, o.secretsFile);
   }
 
   get child(): Child { return this.haproxy.child; }
@@ -84,6 +87,16 @@ export class LocalMesh {
   async relaunch(): Promise<Child> { return this.haproxy.launch(this.env, this.registry); }
 
   async replay(): Promise<void> { for (const pool of this.pools.values()) await pool.replay(); }
+
+  /**
+   * The edge verifies with the issuer keys of the secrets file as it is now (a rotation
+   * changed them): HAProxy reloads with them, every pod kept where it is.
+   */
+  async reloadEdgeKeys(): Promise<void> {
+    const edge = edgeAuthFromSecrets(this.secretsFile, this.edgeKeysDir);
+    await this.haproxy.reload(() => new Map([...this.pools.values()].flatMap((p) => p.staticServers())), edge);
+    pruneEdgeKeys(this.edgeKeysDir, edge);
+  }
 
   /** The frontend database clients use, routing on the token's tier; undefined without a database. */
   get dbFrontendUrl(): string | undefined {

@@ -112,6 +112,26 @@ export function leadsGroup(pid: number): boolean {
 }
 
 /** Signals a process group (our children lead their own), falling back to the pid. */
+/**
+ * True while a process of the group is alive. A zombie is not (it holds no descriptor, and
+ * one whose parent died waits for whoever reaps orphans here, which may be never).
+ */
+export function groupExists(pgid: number): boolean {
+  if (HAS_PROC) {
+    return readdirSync('/proc').some((entry) => {
+      if (!/^\d+$/.test(entry)) return false;
+      const stat = procStat(Number(entry));
+      return stat !== undefined && Number(stat[2]) === pgid && stat[0] !== 'Z' && stat[0] !== 'X';
+    });
+  }
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
   try {
     process.kill(-pid, signal);

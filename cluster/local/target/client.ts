@@ -16,7 +16,7 @@ import type { LocalStatus } from '../runtime.ts';
 import type { FaultScope, NetworkFault } from '../network/sidecar.ts';
 import type { ExperimentRecord } from '../../chaos/records.ts';
 import type { EventFilter } from '../../autoscaler/index.ts';
-import type { FlowProbe, NatsNodeInfo, ScaledObjectInfo, ScalingEvent } from '../../target.ts';
+import type { FlowProbe, IssuerKeys, NatsNodeInfo, ScaledObjectInfo, ScalingEvent } from '../../target.ts';
 import { type LocalState, readState } from '../process/state.ts';
 import { daemonAlive, ownerGone } from '../process/sweep.ts';
 
@@ -194,15 +194,15 @@ export class LocalClusterTarget implements ClusterTarget {
 
   getPodLogs(name: string): Promise<string> { return this.call('GET', `/pods/${encodeURIComponent(name)}/logs`); }
 
-  /**
-   * A network fault in one pod's sidecar (local only; the chaos executor builds on it):
-   * `fault` undefined clears the scope.
-   */
   /** Tries a flow from the pod through its sidecar, where the local target enforces the NetworkPolicies. */
   async probeFlow(pod: string, to: { workload: string; port: number }): Promise<FlowProbe> {
     return this.call<FlowProbe>('POST', `/pods/${encodeURIComponent(pod)}/probe`, to);
   }
 
+  /**
+   * A network fault in one pod's sidecar (local only; the chaos executor builds on it):
+   * `fault` undefined clears the scope.
+   */
   async setNetworkFault(pod: string, scope: FaultScope, fault: NetworkFault | undefined): Promise<void> {
     await this.call('POST', `/pods/${encodeURIComponent(pod)}/network`, { link: scope.link ?? 'all', flow: scope.flow ?? 'both', fault: fault ?? null });
   }
@@ -218,6 +218,11 @@ export class LocalClusterTarget implements ClusterTarget {
   async mintAdminToken(): Promise<string> {
     return mintAdminToken(loadSecrets({ PERCOLATE_SECRETS_FILE: this.state.secretsFile }));
   }
+
+  issuerKeys(): Promise<IssuerKeys> { return this.call('GET', '/issuer/keys'); }
+  rotateIssuerKey(): Promise<IssuerKeys> { return this.call('POST', '/issuer/rotate'); }
+  /** Rejects with a ControlApiError: 404 for a kid the JWKS does not hold, 409 for the signing key. */
+  retireIssuerKey(kid: string): Promise<IssuerKeys> { return this.call('POST', '/issuer/retire', { kid }); }
 
   /**
    * Applies one resource of `chaos/` (read here, so a relative path is the caller's) and
