@@ -10,6 +10,7 @@ import { EXIT, UsageError, runWith } from './command.ts';
 import { PROFILE_NAMES, type ProfileName, REPLICAS_READY_TIMEOUT_MS, UP_TIMEOUT_MS } from '../lib/time.ts';
 import { formatEndpoints, formatStatus, ms } from './format.ts';
 import { registerChaosCommands } from './chaos-commands.ts';
+import { registerIssuerCommands } from './issuer-commands.ts';
 import { pausedLine, registerAutoscalingCommands } from './autoscaling-commands.ts';
 import { registerTrafficCommands } from './traffic/index.ts';
 
@@ -131,6 +132,7 @@ export function testTopologyCommand(): Command {
 
   registerTrafficCommands(cmd);
   registerChaosCommands(cmd);
+  registerIssuerCommands(cmd);
   registerAutoscalingCommands(cmd, (name) => ALIASES[name] ?? name);
 
   return cmd;

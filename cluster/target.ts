@@ -164,12 +164,6 @@ export interface NatsNodeInfo {
   leads?: string[];
 }
 
-/** The token issuer's keys: every key id of the JWKS, and the one that signs now. */
-export interface IssuerKeys {
-  current: string;
-  kids: string[];
-}
-
 export interface ClusterTarget extends AsyncDisposable {
   /** `local`, `k3s` or `kube`: reports say where a run happened. */
   readonly kind: string;
@@ -257,17 +251,6 @@ export interface ClusterTarget extends AsyncDisposable {
    * where the tests do not hold the issuer's private key.
    */
   signToken?(claims: Record<string, unknown>, options: { subject: string; issuedAt?: number; expiresAt?: number; issuer?: string }): Promise<string>;
-
-  /**
-   * Optional: rotates the token issuer's key on the running cluster. The new key joins the
-   * JWKS that the edge and every service verify with, then signs new tokens; tokens of the
-   * keys before it still verify until `retireIssuerKey`. Resolves once the edge verifies
-   * with the new JWKS. Absent where the issuer is outside the target (a real cluster's
-   * identity provider, which the RequestAuthentication's jwks follows).
-   */
-  rotateIssuerKey?(): Promise<IssuerKeys>;
-  /** Optional: removes a key from the JWKS: what it signed is refused at the edge and by the services. The signing key cannot be retired. */
-  retireIssuerKey?(kid: string): Promise<IssuerKeys>;
 
   /** Applies a chaos experiment from `chaos/` (one resource per file). */
   applyExperiment(file: string): Promise<void>;
@@ -447,6 +430,27 @@ export interface LoadOperatorCapability {
   runTestRun(run: DistributedLoadRun, onProgress?: (stage: string) => void): Promise<DistributedLoadResult>;
 }
 
+/** The token issuer's keys: every key id of the JWKS, and the one that signs now. */
+export interface IssuerKeys {
+  current: string;
+  kids: string[];
+}
+
+/**
+ * The token issuer's key rotated on the running cluster, as an identity provider does it:
+ * the new key joins the JWKS that the edge and every service verify with, then signs new
+ * tokens; tokens of the keys before it still verify until retired. Absent where the issuer
+ * is outside the target (a real cluster's identity provider, whose JWKS the
+ * RequestAuthentication follows).
+ */
+export interface IssuerKeysCapability {
+  issuerKeys(): Promise<IssuerKeys>;
+  /** Resolves once the edge verifies with the new JWKS (the services look a new kid up at once). */
+  rotateIssuerKey(): Promise<IssuerKeys>;
+  /** What the key signed is refused at the edge once this resolves, and by the services soon after. The signing key cannot be retired. */
+  retireIssuerKey(kid: string): Promise<IssuerKeys>;
+}
+
 export interface Capabilities {
   network: NetworkFaultsCapability;
   networkPolicies: NetworkPoliciesCapability;
@@ -456,9 +460,10 @@ export interface Capabilities {
   rawStore: RawStoreCapability;
   scalingHistory: ScalingHistoryCapability;
   loadOperator: LoadOperatorCapability;
+  issuerKeys: IssuerKeysCapability;
 }
 export type CapabilityName = keyof Capabilities;
-export const CAPABILITY_NAMES: readonly CapabilityName[] = ['network', 'networkPolicies', 'nodes', 'zones', 'chaos', 'rawStore', 'scalingHistory', 'loadOperator'];
+export const CAPABILITY_NAMES: readonly CapabilityName[] = ['network', 'networkPolicies', 'nodes', 'zones', 'chaos', 'rawStore', 'scalingHistory', 'loadOperator', 'issuerKeys'];
 
 /** What each capability is, for skip reasons. */
 const CAPABILITY_TEXT: Record<CapabilityName, string> = {
@@ -470,6 +475,7 @@ const CAPABILITY_TEXT: Record<CapabilityName, string> = {
   rawStore: 'raw access to the stored bytes of a tenant',
   scalingHistory: 'the autoscaler\'s decision history',
   loadOperator: 'k6 runners in the cluster (the k6-operator)',
+  issuerKeys: 'issuer key rotation of its own (its issuer is outside it)',
 };
 
 /** The capability's interface, or undefined when the target lacks it. */

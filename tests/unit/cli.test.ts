@@ -57,6 +57,7 @@ describe('percolate: exit codes and messages', () => {
       cli(['test-topology', 'status']),
       cli(['test-topology', 'scale', 'db', '1']),
       cli(['test-topology', 'chaos', 'list']),
+      cli(['test-topology', 'issuer', 'keys']),
       cli(['test-topology', 'verify-affinity', 'tenant-001']),
     ]);
     for (const r of runs) {

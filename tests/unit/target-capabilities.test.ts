@@ -13,11 +13,11 @@ describe('ClusterTarget capabilities', () => {
     expect(() => mustHaveCapability(coreOnly, 'chaos')).toThrow(NotImplementedOnTarget);
   });
 
-  it('the local target offers every capability but raw store access, each bound to the target', () => {
+  it('the local target offers every capability but raw store access and the k6-operator, each bound to the target', () => {
     const state = { control: { url: 'http://127.0.0.1:9', token: 't' }, daemon: { log: '' } } as unknown as LocalState;
     const local = new LocalClusterTarget(state, '/nonexistent', false);
     const offered = CAPABILITY_NAMES.filter((n) => capabilityOf(local, n));
-    expect(offered).toEqual(['network', 'networkPolicies', 'nodes', 'zones', 'chaos', 'scalingHistory']);
+    expect(offered).toEqual(['network', 'networkPolicies', 'nodes', 'zones', 'chaos', 'scalingHistory', 'issuerKeys']);
     expect(capabilityOf(local, 'chaos')?.engine).toBe('local-executor');
     expect(capabilityOf(local, 'scalingHistory')?.complete).toBe(true);
     expect(capabilityMissingReason(local, 'rawStore')).toMatch(/local target has no raw access/);

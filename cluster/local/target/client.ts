@@ -16,7 +16,7 @@ import type { LocalStatus } from '../runtime.ts';
 import type { FaultScope, NetworkFault } from '../network/sidecar.ts';
 import type { ExperimentRecord } from '../../chaos/records.ts';
 import type { EventFilter } from '../../autoscaler/index.ts';
-import type { FlowProbe, IssuerKeys, NatsNodeInfo, ScaledObjectInfo, ScalingEvent } from '../../target.ts';
+import type { FlowProbe, NatsNodeInfo, ScaledObjectInfo, ScalingEvent } from '../../target.ts';
 import { type LocalState, readState } from '../process/state.ts';
 import { daemonAlive, ownerGone } from '../process/sweep.ts';
 
@@ -102,6 +102,12 @@ export class LocalClusterTarget implements ClusterTarget {
       recoverExperiments: (name) => this.recoverExperiments(name),
     },
     scalingHistory: { complete: true, getScalingEvents: (filter) => this.getScalingEvents(filter) },
+    issuerKeys: {
+      issuerKeys: () => this.call('GET', '/issuer/keys'),
+      rotateIssuerKey: () => this.call('POST', '/issuer/rotate'),
+      // A ControlApiError: 404 for a kid the JWKS does not hold, 409 for the signing key.
+      retireIssuerKey: (kid) => this.call('POST', '/issuer/retire', { kid }),
+    },
   };
 
   capability<K extends CapabilityName>(name: K): Capabilities[K] | undefined {
@@ -218,11 +224,6 @@ export class LocalClusterTarget implements ClusterTarget {
   async mintAdminToken(): Promise<string> {
     return mintAdminToken(loadSecrets({ PERCOLATE_SECRETS_FILE: this.state.secretsFile }));
   }
-
-  issuerKeys(): Promise<IssuerKeys> { return this.call('GET', '/issuer/keys'); }
-  rotateIssuerKey(): Promise<IssuerKeys> { return this.call('POST', '/issuer/rotate'); }
-  /** Rejects with a ControlApiError: 404 for a kid the JWKS does not hold, 409 for the signing key. */
-  retireIssuerKey(kid: string): Promise<IssuerKeys> { return this.call('POST', '/issuer/retire', { kid }); }
 
   /**
    * Applies one resource of `chaos/` (read here, so a relative path is the caller's) and
