@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Contract } from '../../reference-services/shared/contract.ts';
 import { mintTenantToken, signToken } from '../../reference-services/shared/auth.ts';
-import { newIssuerKey } from '../../reference-services/shared/secrets.ts';
+import { anotherIssuer } from '../helpers/issuer.ts';
 import { DbTestCluster, dbContract } from '../helpers/db-cluster.ts';
 import { type HttpResult, TenantClient, http, tenantHeaders } from '../../lib/http.ts';
 import { TENANT_HEADER } from '../../lib/names.ts';
@@ -121,8 +121,7 @@ describe('bad input gets a 4xx with a reason, and nothing is half-written', () =
     const now = Math.floor(Date.now() / 1000);
     expiredToken = await signToken(cluster.secrets, { tenant, tier: 'small' }, { subject: tenant, issuedAt: now - 7200, expiresAt: now - 3600 });
     // Right claims and kid scheme, signed by a key pair that is not the issuer's.
-    const other = newIssuerKey();
-    foreignToken = await mintTenantToken({ ...cluster.secrets, issuerKeys: [other], currentIssuerKid: other.kid }, tenant, 'small');
+    foreignToken = await mintTenantToken(anotherIssuer(cluster.secrets), tenant, 'small');
   });
 
   type Case = { name: string; method: string; path: string; body?: string; contentType?: string; auth?: 'good' | 'none' | 'garbage' | 'expired' | 'foreign'; tenantHeader?: string | null; status: number; error: string };

@@ -8,7 +8,7 @@ import { mintTenantToken, signToken } from '../../reference-services/shared/auth
 import { Contract } from '../../reference-services/shared/contract.ts';
 import type { JobState } from '../../reference-services/shared/jobs.ts';
 import { JOBS_STREAM, UPLOADS_BUCKET, jobsConsumer } from '../../reference-services/shared/nats.ts';
-import { newIssuerKey } from '../../reference-services/shared/secrets.ts';
+import { anotherIssuer } from '../helpers/issuer.ts';
 import { TIERS, type Tier } from '../../reference-services/shared/tenant-id.ts';
 import { type HttpResult, http } from '../../lib/http.ts';
 import { expectContract } from '../helpers/http.ts';
@@ -246,10 +246,7 @@ describe.each(['object-store', 'directory'] as const)('gateway on the %s', (kind
     const expiredToken = () => signToken(services.secrets, { tenant: 'tenant-bad', tier: 'small' }, {
       subject: 'tenant-bad', issuedAt: Math.floor(Date.now() / 1000) - 7200, expiresAt: Math.floor(Date.now() / 1000) - 3600,
     });
-    const foreignToken = () => {
-      const other = newIssuerKey();
-      return mintTenantToken({ ...services.secrets, issuerKeys: [other], currentIssuerKid: other.kid }, 'tenant-bad', 'small');
-    };
+    const foreignToken = () => mintTenantToken(anotherIssuer(services.secrets), 'tenant-bad', 'small');
     const oversized = () => fileUpload('big.bin', Buffer.alloc(MAX_UPLOAD_BYTES + 1, 1));
     const cases: Case[] = [
       { name: 'no token', status: 401, error: 'unauthorized', send: (g) => upload(g, fileUpload('a.txt', 'x'), {}) },
