@@ -24,6 +24,7 @@ export interface Versions {
   k3s: { image: string; tag: string };
   kubectl: { image: string; tag: string };
   k6: { image: string; tag: string };
+  probe: { image: string; tag: string };
   order: string[];
   charts: Record<string, ChartPin>;
   nodePorts: { loadBalancer: number; gateway: number; nats: number; natsMonitoring: number; prometheus: number };

@@ -13,11 +13,12 @@ import type { EventFilter } from '../autoscaler/index.ts';
 import { PERCOLATE_NAMESPACE } from '../k3s/plan.ts';
 import {
   type Capabilities, type Capability, type CapabilityName, type ClusterEndpoints, type ClusterTarget, type DeletePodOptions,
-  type DistributedLoadResult, type DistributedLoadRun, type KillPodOptions,
+  type DistributedLoadResult, type DistributedLoadRun, type FlowProbe, type KillPodOptions,
   type NodeInfo, NotImplementedOnTarget, type PodInfo, type PodSelector, type ScaledObjectInfo, type ScalingEvent, type WaitOptions,
   type WorkloadInfo, type ZoneInfo, matchesSelector,
 } from '../target.ts';
 import { FIELD_MANAGER, applyObjects, errorText } from './apply.ts';
+import { KUBE_FLOW_PROBE_TIMEOUT_MS, PROBE_CONNECT_TIMEOUT_S, PROBE_LABEL, newProbeId, probeImage, probeLogResult, probeOwner, probePod } from './flow-probe.ts';
 import { Fatal, eventually } from '../../lib/poll.ts';
 import { KUBE_CONTAINER_RESTART_TIMEOUT_MS, KUBE_DRAIN_TIMEOUT_MS, KUBE_REPLICAS_READY_TIMEOUT_MS } from '../../lib/time.ts';
 import { CHAOS_MESH_API_VERSION } from '../chaos/types.ts';
@@ -41,6 +42,14 @@ export interface KubeTargetOptions {
   namespace?: string;
   /** Called by close(): the k3s target stops its container here. */
   onClose?: () => Promise<void>;
+  /**
+   * Whether the cluster's CNI enforces NetworkPolicies, so that `networkPolicies` (T4.5's
+   * flows tried from probe pods) is offered. Default true: k3s runs its embedded
+   * NetworkPolicy controller (kube-router), and a cluster for this suite is expected to run
+   * a CNI that enforces them (Calico, Cilium, …). Set false where it does not (flannel alone):
+   * there every forbidden flow connects, so T4.5 would fail on the CNI rather than skip.
+   */
+  networkPolicies?: boolean;
 }
 
 
@@ -55,7 +64,7 @@ export class KubeClusterTarget implements ClusterTarget {
   readonly kind: 'kube' | 'k3s';
   // Enforced by the cluster itself: a kubelet applies securityContexts; Chaos Mesh and
   // drains are checked for in the preflight. NetworkPolicies depend on the CNI and are not
-  // claimed here.
+  // claimed here: the `networkPolicies` capability follows the option of that name.
   readonly capabilities: ReadonlySet<Capability>;
   private readonly ns: string;
   private readonly core: CoreV1Api;
@@ -73,6 +82,7 @@ export class KubeClusterTarget implements ClusterTarget {
     this.core = kc.makeApiClient(CoreV1Api);
     this.apps = kc.makeApiClient(AppsV1Api);
     this.objects = KubernetesObjectApi.makeApiClient(kc);
+    if (options.networkPolicies !== false) this.capabilityMap.networkPolicies = { probeFlow: (pod, to) => this.probeFlow(pod, to) };
   }
 
   private readonly capabilityMap: Partial<Capabilities> = {
@@ -183,6 +193,54 @@ export class KubeClusterTarget implements ClusterTarget {
 
   async getPodLogs(name: string): Promise<string> {
     return this.core.readNamespacedPodLog({ name, namespace: this.ns });
+  }
+
+  // ---- NetworkPolicies: flows tried from probe pods --------------------------------------
+
+  /**
+   * One TCP connection from a probe pod that the NetworkPolicies take for `fromPod` (its
+   * labels and service account) to a ready pod of `to.workload`. The probe and its owning
+   * ConfigMap are deleted whatever happens; both carry PROBE_LABEL with the probe's id.
+   */
+  async probeFlow(fromPod: string, to: { workload: string; port: number }, options: WaitOptions = {}): Promise<FlowProbe> {
+    const flow = { from: fromPod, to: `${to.workload}:${to.port}` };
+    const source = await this.core.readNamespacedPod({ name: fromPod, namespace: this.ns }).catch((err: unknown) => {
+      throw new Error(`flow probe ${fromPod} → ${flow.to}: reading the source pod ${this.ns}/${fromPod}: ${errorText(err)}`, { cause: err });
+    });
+    const dest = (await this.core.listNamespacedPod({ namespace: this.ns })).items.find((p) => {
+      const info = toPodInfo(p, new Map());
+      return info.workload === to.workload && info.ready && !info.terminating && !!p.status?.podIP;
+    });
+    if (!dest) return { ...flow, outcome: 'unanswered', detail: `no ready pod of ${to.workload} to connect to, so nothing to say of the policies` };
+    const destination = `${dest.metadata?.name} (${dest.status!.podIP}:${to.port})`;
+    const id = newProbeId();
+    const timeoutMs = options.timeoutMs ?? KUBE_FLOW_PROBE_TIMEOUT_MS;
+    try {
+      const owner = await this.core.createNamespacedConfigMap({ namespace: this.ns, body: probeOwner(id, this.ns) });
+      await this.core.createNamespacedPod({
+        namespace: this.ns,
+        body: probePod({ id, namespace: this.ns, source, owner: { name: id, uid: owner.metadata!.uid! }, ip: dest.status!.podIP!, port: to.port, image: probeImage() }),
+      });
+      const ended = await eventually(`flow probe ${id} (${fromPod} → ${destination}): probe pod finished`,
+        () => this.core.readNamespacedPod({ name: id, namespace: this.ns }),
+        (p) => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed',
+        { timeoutMs, intervalMs: 500, show: (p) => `${p.status?.phase ?? 'no phase'}${waitingReason(p)}` });
+      const log = await this.core.readNamespacedPodLog({ name: id, namespace: this.ns });
+      const result = probeLogResult(log);
+      if (!result) throw new Error(`flow probe ${id} (${fromPod} → ${destination}): pod ${ended.status?.phase} without a PROBE line; log: ${log.trim() || '(empty)'}`);
+      if (result.connected) return { ...flow, outcome: 'allowed', detail: `connected to ${destination} from a probe pod labelled as ${fromPod}` };
+      return {
+        ...flow, outcome: 'refused',
+        detail: `no connection to ${destination} within ${PROBE_CONNECT_TIMEOUT_S} s from a probe pod labelled as ${fromPod}: nc exit ${result.exitCode}${result.message ? `, ${result.message}` : ''} (a NetworkPolicy drop is a connect timeout; a refusal would mean nothing listens)`,
+      };
+    } finally {
+      // The ConfigMap alone would take the pod with it, but only when the garbage collector gets to it.
+      const failed = (await Promise.allSettled([
+        this.core.deleteNamespacedPod({ name: id, namespace: this.ns, gracePeriodSeconds: 0 }),
+        this.core.deleteNamespacedConfigMap({ name: id, namespace: this.ns }),
+      ])).flatMap((r) => (r.status === 'rejected' && (r.reason as { code?: number }).code !== 404 ? [errorText(r.reason)] : []));
+      if (failed.length) throw new Error(`flow probe ${id}: deleting its pod and ConfigMap failed (${failed.join('; ')}); they carry ${PROBE_LABEL}=${id}`);
+    }
   }
 
   // ---- distributed load (k6-operator) ----------------------------------------------------
@@ -408,6 +466,12 @@ function toPodInfo(p: V1Pod, zoneOf: Map<string, string>): PodInfo {
     createdAt: p.metadata?.creationTimestamp ? new Date(p.metadata.creationTimestamp).getTime() : 0,
     ...userOf(p),
   };
+}
+
+/** Why the pod's first waiting container waits (` (ImagePullBackOff)`), for a wait's last-seen. */
+function waitingReason(p: V1Pod): string {
+  const reason = p.status?.containerStatuses?.find((c) => c.state?.waiting)?.state?.waiting?.reason;
+  return reason ? ` (${reason})` : '';
 }
 
 /** The user the pod's own container runs as, from its admitted securityContext (container over pod). */
