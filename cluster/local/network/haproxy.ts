@@ -225,6 +225,7 @@ export class LocalHaproxy {
       const before = await this.workerPid(send);
       renameSync(next, this.configFile);
       this.config = config;
+      if (!this.child.running) throw new Error('haproxy is down: nothing was reloaded (its supervisor starts it again with the new configuration)');
       // The master only: it starts the new worker, then tells the old one to finish.
       process.kill(this.child.pid, 'SIGUSR2');
       const deadline = Date.now() + RELOAD_TIMEOUT_MS;
