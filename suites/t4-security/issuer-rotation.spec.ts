@@ -22,12 +22,17 @@ test.describe('T4 issuer key rotation', () => {
     const url = (path: string) => `${endpoints.loadBalancerUrl}${path}`;
     const as = (token: string) => tenantHeaders({ tenant, token });
 
-    const { oldToken, oldKid, pods } = await test.step('setup: two pods of the tier, a token of the current key', async () => {
+    // The key this test retires is one it made: the tokens the other tests hold (of the key
+    // that signed when the run began) must stay good, as a real rotation keeps them until
+    // they expire.
+    const { oldToken, oldKid, pods, earlierToken } = await test.step('setup: two pods of the tier; a key of this test signs a token', async () => {
       const pods = await pools.hold(DB_SMALL, 2);
+      const earlierToken = await tenants.token(tenant);
+      await issuer.rotateIssuerKey();
       const oldToken = await cluster.mintToken(tenant, 'small');
       const res = await http(url('/api/v1/resources'), { method: 'POST', headers: as(oldToken), json: { id: `${testId}-before`, title: 'before', content: 'x', tags: [] } });
       expect(res.status, res.text).toBe(201);
-      return { oldToken, oldKid: decodeProtectedHeader(oldToken).kid!, pods };
+      return { oldToken, oldKid: decodeProtectedHeader(oldToken).kid!, pods, earlierToken };
     });
 
     const run = await test.step(`assess: ${CLIENTS} clients, half on the old key's token, half minting afresh, while the key rotates`, async () => {
@@ -84,6 +89,8 @@ test.describe('T4 issuer key rotation', () => {
       }
       const fresh = await http(url('/api/v1/resources?limit=1'), { headers: as(await cluster.mintToken(tenant, 'small')) });
       expect(fresh.status, fresh.text).toBe(200);
+      const earlier = await http(url('/api/v1/resources?limit=1'), { headers: as(earlierToken) });
+      expect(earlier.status, `a token of a key not retired still passes: ${earlier.text}`).toBe(200);
     });
   });
 });
