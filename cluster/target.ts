@@ -439,9 +439,10 @@ export interface IssuerKeys {
 /**
  * The token issuer's key rotated on the running cluster, as an identity provider does it:
  * the new key joins the JWKS that the edge and every service verify with, then signs new
- * tokens; tokens of the keys before it still verify until retired. Absent where the issuer
- * is outside the target (a real cluster's identity provider, whose JWKS the
- * RequestAuthentication follows).
+ * tokens; tokens of the keys before it still verify until retired. The local target only:
+ * on a cluster the keys are in a Secret the pods mount and inline in the
+ * RequestAuthentication (or at an identity provider its jwksUri names), which this suite
+ * does not rotate.
  */
 export interface IssuerKeysCapability {
   issuerKeys(): Promise<IssuerKeys>;
@@ -475,7 +476,7 @@ const CAPABILITY_TEXT: Record<CapabilityName, string> = {
   rawStore: 'raw access to the stored bytes of a tenant',
   scalingHistory: 'the autoscaler\'s decision history',
   loadOperator: 'k6 runners in the cluster (the k6-operator)',
-  issuerKeys: 'issuer key rotation of its own (its issuer is outside it)',
+  issuerKeys: 'issuer key rotation (on a cluster the Secret and the RequestAuthentication\'s jwks are rotated by hand or by your identity provider)',
 };
 
 /** The capability's interface, or undefined when the target lacks it. */
