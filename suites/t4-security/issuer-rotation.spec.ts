@@ -52,13 +52,17 @@ test.describe('T4 issuer key rotation', () => {
         }
       };
       const clients = Array.from({ length: CLIENTS }, (_, n) => loop(n));
-      await expect.poll(() => byKid.get(oldKid) ?? 0, pollBound('clients under way', SETTLE_MS)).toBeGreaterThanOrEqual(CLIENTS * 4);
-      const rotated = await issuer.rotateIssuerKey();
-      // Tokens of the new key have reached the pods through the edge, several times over.
-      await expect.poll(() => byKid.get(rotated.current) ?? 0, pollBound(`requests with tokens of ${rotated.current}`, SETTLE_MS)).toBeGreaterThanOrEqual(CLIENTS * 5);
-      stop = true;
-      await Promise.all(clients);
-      return { rotated, failures, byKid };
+      try {
+        await expect.poll(() => byKid.get(oldKid) ?? 0, pollBound('clients under way', SETTLE_MS)).toBeGreaterThanOrEqual(CLIENTS * 4);
+        const rotated = await issuer.rotateIssuerKey();
+        // Tokens of the new key have reached the pods through the edge, several times over.
+        await expect.poll(() => byKid.get(rotated.current) ?? 0, pollBound(`requests with tokens of ${rotated.current}`, SETTLE_MS)).toBeGreaterThanOrEqual(CLIENTS * 5);
+        return { rotated, failures, byKid };
+      } finally {
+        // Also when a wait failed: no client goes on into the next test.
+        stop = true;
+        await Promise.all(clients);
+      }
     });
 
     await test.step('assess: the new key signs, the old one still verifies, and nothing failed', async () => {
