@@ -42,14 +42,18 @@ test.describe('T4.2 key rotation', () => {
         }
       };
       const clients = Array.from({ length: CLIENTS }, (_, n) => loop(n));
-      // Rotate once every client is under way, then let each write at least a few times on the new key.
-      await expect.poll(() => ops, pollBound('clients under way', SETTLE_MS)).toBeGreaterThanOrEqual(CLIENTS * 4);
-      const rotation = await http(`${endpoints.loadBalancerUrl}/admin/tenants/${tenant}/keys/rotate`, { method: 'POST', headers: admin });
-      expect(rotation.status, rotation.text).toBe(200);
-      rotatedTo = rotation.body.keyVersion;
-      await expect.poll(() => afterRotation.length, pollBound('writes after the rotation', SETTLE_MS)).toBeGreaterThanOrEqual(CLIENTS * 5);
-      stop = true;
-      await Promise.all(clients);
+      try {
+        // Rotate once every client is under way, then let each write at least a few times on the new key.
+        await expect.poll(() => ops, pollBound('clients under way', SETTLE_MS)).toBeGreaterThanOrEqual(CLIENTS * 4);
+        const rotation = await http(`${endpoints.loadBalancerUrl}/admin/tenants/${tenant}/keys/rotate`, { method: 'POST', headers: admin });
+        expect(rotation.status, rotation.text).toBe(200);
+        rotatedTo = rotation.body.keyVersion;
+        await expect.poll(() => afterRotation.length, pollBound('writes after the rotation', SETTLE_MS)).toBeGreaterThanOrEqual(CLIENTS * 5);
+      } finally {
+        // Also when a wait failed: no client goes on into the next test.
+        stop = true;
+        await Promise.all(clients);
+      }
       return { failures, ops, rotatedTo, afterRotation };
     });
 
