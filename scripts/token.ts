@@ -4,6 +4,7 @@
 //   npx tsx scripts/token.ts --admin
 //   npx tsx scripts/token.ts --jwks              (the issuer's public keys, for RequestAuthentication's `jwks`)
 //   npx tsx scripts/token.ts --rotate-issuer     (a new signing key; the old one stays in the JWKS)
+//     in a file no cluster is running on; a running local cluster: npx percolate test-topology issuer rotate
 // Secrets come from PERCOLATE_SECRETS_FILE (lib/config.ts), else .percolate/secrets.json (created if missing).
 import { parseArgs } from 'node:util';
 import { tierOf } from '../fixtures/tenants.ts';
