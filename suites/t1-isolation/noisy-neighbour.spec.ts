@@ -9,6 +9,8 @@ import { maxActiveRequests } from '../../cluster/manifests/mesh.ts';
 import { renderOverlay } from '../../cluster/manifests/render.ts';
 
 const WINDOW_MS = 2_000;
+/** A victim request of a noisy window not answered within this after the window is queued behind the noisy tenant. */
+const STUCK_VICTIM_MS = 1_000;
 const PAIRS = 20;
 const VICTIM_RATE = 50;
 /** Held at once by the noisy tenant beyond what a pod takes from one client (the DestinationRule's limit). */
@@ -130,8 +132,14 @@ test.describe('T1.3 noisy neighbour', () => {
         refusalBursts.push(lastAnswerAt - sent);
         loud.push([]);
         const loudWindow = await victimWindow(loud[pair]!);
-        // Released when the window ends, whatever the victim is still waiting for; every noisy
-        // request ends before the next quiet window, so none of its work lands there.
+        // Held until the window's own requests are answered: once released, the held writes
+        // (each a replicated write) must land on none of them. A victim still waiting after
+        // the bound is queued behind the noisy tenant (no limiter) and is answered after the
+        // release, late, as it would be. Every noisy request ends before the next quiet
+        // window, so none of its work lands there.
+        let bound: NodeJS.Timeout | undefined;
+        await Promise.race([loudWindow.done, new Promise((r) => { bound = setTimeout(r, STUCK_VICTIM_MS); })]);
+        clearTimeout(bound);
         release();
         await Promise.all([loudWindow.done, ...held]);
       }
