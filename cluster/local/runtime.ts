@@ -641,9 +641,8 @@ export class LocalRuntime implements PodOps {
   private mountSecrets(): void {
     for (const pod of this.allPods()) {
       const user = pod.template.runAs;
-      const dir = join(this.config.runDir, 'pods', pod.name);
       // A pod whose container has not started yet copies the secret when it does.
-      if (user && existsSync(dir)) mountPodSecret(dir, user, this.secretsFile);
+      if (user && existsSync(pod.dir)) mountPodSecret(pod.dir, user, this.secretsFile);
     }
   }
 

@@ -123,7 +123,9 @@ export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod]; route: [Pod]
   }
 
   /** Where the container reports the port it bound (it starts on port 0: a pod owns its port). */
-  get portFile(): string { return join(this.runDir, 'pods', this.name, 'port.json'); }
+  /** The pod's own directory (its volume, its mounted secret, its port file). */
+  get dir(): string { return join(this.runDir, 'pods', this.name); }
+  get portFile(): string { return join(this.dir, 'port.json'); }
 
   /**
    * Opens the sidecar: the pod has an address before its container runs. The sidecar has no
@@ -155,7 +157,7 @@ export class Pod extends EventEmitter<{ change: [Pod]; exit: [Pod]; route: [Pod]
   private spawnContainer(): void {
     if (this.registry.closed) return;
     this.forgetPort();
-    const dir = join(this.runDir, 'pods', this.name);
+    const dir = this.dir;
     mkdirSync(dir, { recursive: true });
     rmSync(this.portFile, { force: true });
     const user = this.template.runAs;

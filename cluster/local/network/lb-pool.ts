@@ -50,9 +50,8 @@ export class LbPool {
     this.members.set(name, { zone, ready: false, address, ...(id === undefined ? {} : { id }) });
     await this.haproxy.addServer(this.backend, name, address, this.server(id, this.weight));
     for (const z of this.zonal) {
-      const weight = this.weights(z, name).get(name) ?? 1;
+      const weight = this.placeIn(z, name);
       await this.haproxy.addServer(z.backend, name, address, this.server(id, weight));
-      this.sent.set(`${z.backend}/${name}`, weight);
     }
   }
 
@@ -110,9 +109,8 @@ export class LbPool {
     for (const [name, m] of [...this.members]) {
       await this.haproxy.addServer(this.backend, name, m.address, this.server(m.id, this.weight));
       for (const z of this.zonal) {
-        const weight = this.weights(z, name).get(name) ?? 1;
+        const weight = this.placeIn(z, name);
         await this.haproxy.addServer(z.backend, name, m.address, this.server(m.id, weight));
-        this.sent.set(`${z.backend}/${name}`, weight);
       }
       if (m.ready) for (const b of this.backends) await this.haproxy.serverReady(b, name);
     }
@@ -128,10 +126,15 @@ export class LbPool {
     const main: StaticServer[] = members.map(([name, m]) => ({ name, address: m.address, options: this.server(m.id, this.weight), enabled: m.ready }));
     this.sent.clear();
     return [[this.backend, main], ...this.zonal.map((z): [string, StaticServer[]] => [z.backend, members.map(([name, m]) => {
-      const weight = this.weights(z, name).get(name) ?? 1;
-      this.sent.set(`${z.backend}/${name}`, weight);
-      return { name, address: m.address, options: this.server(m.id, weight), enabled: m.ready };
+      return { name, address: m.address, options: this.server(m.id, this.placeIn(z, name)), enabled: m.ready };
     })])];
+  }
+
+  /** A pod's weight in a zonal ring as it (re)enters it, recorded as sent. */
+  private placeIn(z: ZonalBackend, name: string): number {
+    const weight = this.weights(z, name).get(name) ?? 1;
+    this.sent.set(`${z.backend}/${name}`, weight);
+    return weight;
   }
 
   /** Weights of one zonal backend: the ready pods, plus `joining` as if it were ready. */
