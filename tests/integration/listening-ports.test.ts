@@ -44,8 +44,8 @@ describe('ports of the local cluster components', () => {
     expect((await fetch(`${haproxy.statsUrl}/stats`)).status).toBe(200);
 
     // Taken while it was down: the restart names the port rather than binding elsewhere.
-    again.signal('SIGKILL');
-    await again.exited;
+    // Down means master and worker gone: the worker holds the sockets until it is.
+    await again.stop(0, 'SIGKILL');
     const thief = await listenForChild(haproxy.statsPort);
     try {
       await expect(haproxy.launch(hostEnv(), registry)).rejects.toThrow(`haproxy cannot listen again on the ports it had: 127.0.0.1:${haproxy.statsPort} is taken`);

@@ -13,7 +13,7 @@ import type { EdgeAuth } from './edge-auth.ts';
 import { type ListeningSocket, isListening, listenAllForChild } from './net-util.ts';
 import { eventually } from '../../../lib/poll.ts';
 import { logFile } from '../process/paths.ts';
-import { groupExists, isRunning, signalGroup } from '../process/proc-identity.ts';
+import { isRunning, signalGroup } from '../process/proc-identity.ts';
 
 export type { HealthCheckSettings, ServerOptions } from './haproxy-config.ts';
 
@@ -163,10 +163,8 @@ export class LocalHaproxy {
     // A worker outlives its master for a moment (a kill -9 of the master): it goes with it, as
     // a container's processes do, and its ports are free once it is gone.
     if (this.child && !this.child.running) {
-      const group = this.child.pid;
-      signalGroup(group, 'SIGKILL');
-      await eventually(`the old haproxy workers (process group ${group}) gone`, async () => !groupExists(group), (gone) => gone,
-        { timeoutMs: LEFTOVER_WORKERS_MS, intervalMs: 20 });
+      signalGroup(this.child.pid, 'SIGKILL');
+      await this.child.groupGone(LEFTOVER_WORKERS_MS);
     }
     const sockets = this.sockets ?? await listenAllForChild(ports).catch((err: unknown) => {
       throw new Error(`haproxy cannot listen again on the ports it had: ${err instanceof Error ? err.message : String(err)}`, { cause: err });

@@ -4,8 +4,11 @@ import { dirname } from 'node:path';
 import { binaryFor } from '../../../lib/config.ts';
 import { REPO_ROOT } from '../../../lib/repo.ts';
 import { Fatal, eventually } from '../../../lib/poll.ts';
-import { processIdentity, signalGroup } from './proc-identity.ts';
+import { groupExists, processIdentity, signalGroup } from './proc-identity.ts';
 import { TEST_RUN_MARKER_ENV } from './paths.ts';
+
+/** How long a killed group's last processes may take to go (the kernel closing their sockets). */
+const GROUP_GONE_MS = 2_000;
 
 export interface ExitStatus {
   code: number | null;
@@ -62,7 +65,20 @@ export class Child {
     clearTimeout(timer);
     // Whatever it forked dies with it.
     signalGroup(this.pid, 'SIGKILL');
+    await this.groupGone();
     return status;
+  }
+
+  /**
+   * Resolves once no process of its group is alive. A forked worker (HAProxy's) outlives its
+   * parent for a moment after both are killed, and holds the listening sockets until it is
+   * gone: whoever binds those ports next waits for this, not for the parent's exit.
+   */
+  async groupGone(timeoutMs = GROUP_GONE_MS): Promise<void> {
+    const group = this.pid;
+    if (group <= 0) return;
+    await eventually(`every process of ${this.name}'s group ${group} gone`, async () => !groupExists(group), (gone) => gone,
+      { timeoutMs, intervalMs: 20 });
   }
 
   /** Everything this process has written so far (stdout and stderr, interleaved as written). */
