@@ -215,6 +215,7 @@ export class KubeClusterTarget implements ClusterTarget {
     const destination = `${dest.metadata?.name} (${dest.status!.podIP}:${to.port})`;
     const id = newProbeId();
     const timeoutMs = options.timeoutMs ?? KUBE_FLOW_PROBE_TIMEOUT_MS;
+    let probeError: { error: unknown } | undefined;
     try {
       const owner = await this.core.createNamespacedConfigMap({ namespace: this.ns, body: probeOwner(id, this.ns) });
       await this.core.createNamespacedPod({
@@ -233,13 +234,22 @@ export class KubeClusterTarget implements ClusterTarget {
         ...flow, outcome: 'refused',
         detail: `no connection to ${destination} within ${PROBE_CONNECT_TIMEOUT_S} s from a probe pod labelled as ${fromPod}: nc exit ${result.exitCode}${result.message ? `, ${result.message}` : ''} (a NetworkPolicy drop is a connect timeout; a refusal would mean nothing listens)`,
       };
+    } catch (err) {
+      probeError = { error: err };
+      throw err;
     } finally {
       // The ConfigMap alone would take the pod with it, but only when the garbage collector gets to it.
       const failed = (await Promise.allSettled([
         this.core.deleteNamespacedPod({ name: id, namespace: this.ns, gracePeriodSeconds: 0 }),
         this.core.deleteNamespacedConfigMap({ name: id, namespace: this.ns }),
       ])).flatMap((r) => (r.status === 'rejected' && (r.reason as { code?: number }).code !== 404 ? [errorText(r.reason)] : []));
-      if (failed.length) throw new Error(`flow probe ${id}: deleting its pod and ConfigMap failed (${failed.join('; ')}); they carry ${PROBE_LABEL}=${id}`);
+      if (failed.length) {
+        const leftovers = `deleting its pod and ConfigMap failed (${failed.join('; ')}); they carry ${PROBE_LABEL}=${id}`;
+        // Thrown from here it replaces the probe's own error: both are said, the probe's first.
+        throw probeError
+          ? new Error(`${errorText(probeError.error)}; and ${leftovers}`, { cause: probeError.error })
+          : new Error(`flow probe ${id}: ${leftovers}`);
+      }
     }
   }
 

@@ -28,6 +28,7 @@ describe('kube target: flows tried from a probe pod', () => {
   let dbReady = true;
   let probePhase = 'Succeeded';
   let probeLog = 'PROBE connected\n';
+  let deletesFail = false;
   let api: Awaited<ReturnType<typeof startFakeKubeApi>>;
   let requests: KubeApiRequest[];
   let target: KubeClusterTarget;
@@ -37,7 +38,11 @@ describe('kube target: flows tried from a probe pod', () => {
       const path = url.split('?')[0]!;
       if (method === 'POST' && path === CONFIGMAPS) return { ...JSON.parse(body), metadata: { ...JSON.parse(body).metadata, uid: 'cm-uid-1' } };
       if (method === 'POST' && path === PODS) return JSON.parse(body);
-      if (method === 'DELETE') return { kind: 'Status', status: 'Success' };
+      if (method === 'DELETE') {
+        if (!deletesFail) return { kind: 'Status', status: 'Success' };
+        res.statusCode = 500;
+        return { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'etcdserver: request timed out', code: 500 };
+      }
       if (path === PODS) return { kind: 'PodList', apiVersion: 'v1', items: [worker, db(dbReady)] };
       if (path === `${PODS}/${worker.metadata.name}`) return worker;
       if (/\/pods\/probe-[^/]+\/log$/.test(path)) {
@@ -51,7 +56,7 @@ describe('kube target: flows tried from a probe pod', () => {
     target = new KubeClusterTarget(api.kubeConfig, { kind: 'kube', endpoints: UNREACHABLE_ENDPOINTS });
   });
   afterAll(() => api?.close());
-  beforeEach(() => { requests.length = 0; dbReady = true; probePhase = 'Succeeded'; probeLog = 'PROBE connected\n'; });
+  beforeEach(() => { requests.length = 0; dbReady = true; probePhase = 'Succeeded'; probeLog = 'PROBE connected\n'; deletesFail = false; });
 
   const created = (path: string) => requests.filter((r) => r.method === 'POST' && r.url.split('?')[0] === path).map((r) => JSON.parse(r.body));
   const deleted = () => requests.filter((r) => r.method === 'DELETE').map((r) => r.url.split('?')[0]);
@@ -124,6 +129,16 @@ describe('kube target: flows tried from a probe pod', () => {
     probeLog = 'exec /bin/sh: no such file or directory\n';
     await expect(target.probeFlow(worker.metadata.name, { workload: 'percolate-db-small', port: 8080 })).rejects.toThrow(/pod Failed without a PROBE line; log: exec \/bin\/sh/);
     expectCleanedUp();
+  });
+
+  it('a cleanup that fails names the leftovers by label, and keeps the probe\'s own error', async () => {
+    deletesFail = true;
+    await expect(target.probeFlow(worker.metadata.name, { workload: 'percolate-db-small', port: 8080 }))
+      .rejects.toThrow(new RegExp(`deleting its pod and ConfigMap failed \\(.*request timed out.*\\); they carry ${PROBE_LABEL}=probe-`));
+    probePhase = 'Failed';
+    probeLog = 'exec /bin/sh: no such file or directory\n';
+    await expect(target.probeFlow(worker.metadata.name, { workload: 'percolate-db-small', port: 8080 }))
+      .rejects.toThrow(/pod Failed without a PROBE line; log: exec \/bin\/sh.*; and deleting its pod and ConfigMap failed/s);
   });
 
   it('is not offered where the options say the CNI does not enforce NetworkPolicies', () => {
