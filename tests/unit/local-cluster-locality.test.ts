@@ -124,4 +124,34 @@ describe('LbPool: a tier\'s servers in HAProxy as pods come and go', () => {
     await pool.notReady('a0');
     expect(calls.splice(0), 'zone-a gone: b0 holds the whole ring').toEqual(['disable db/a0', 'disable db.zone-a/a0', 'weight db.zone-a/b0 256']);
   });
+
+  it('sends every weight again after a reload that failed while a reweigh waited behind it', async () => {
+    // HAProxy as its runtime API leaves it: the weight each zone-a server has now. A weight
+    // command waits while `reloading` holds (the reload has the runtime API to itself).
+    const live = new Map<string, number>();
+    let reloading: Promise<void> = Promise.resolve();
+    const haproxy = {
+      addServer: async (b: string, n: string, _a: string, o: { weight?: number }) => { if (b === 'db.zone-a') live.set(n, o.weight ?? 1); },
+      serverReady: async () => {}, serverNotReady: async () => {},
+      setWeight: async (b: string, n: string, w: number) => { await reloading; if (b === 'db.zone-a') live.set(n, w); },
+    } as unknown as LocalHaproxy;
+    const pool = new LbPool(haproxy, 'db', zonal.slice(0, 1), 256);
+    for (const [name, zone, id] of [['a0', 'zone-a', 1], ['b0', 'zone-b', 2], ['c0', 'zone-c', 3]] as const) {
+      await pool.add(name, `127.0.0.1:${id}`, zone, id);
+      await pool.ready(name);
+    }
+    let endReload!: () => void;
+    reloading = new Promise((resolve) => { endReload = resolve; });
+    // a1 joins: zone-a's share is split, every other server's weight moves.
+    await pool.add('a1', '127.0.0.1:4', 'zone-a', 4);
+    const joined = pool.ready('a1');
+    await new Promise((resolve) => setImmediate(resolve));
+    // The reload reads the servers while the reweigh waits on its first weight, then fails.
+    const written = new Map(pool.staticServers()).get('db.zone-a')!;
+    const expected = Object.fromEntries(written.map((s) => [s.name, s.options.weight]));
+    endReload();
+    await Promise.all([joined, pool.resendWeights()]);
+    expect(Object.fromEntries(live)).toEqual(expected);
+    expect(new Set(Object.values(expected)).size, 'the join changed weights of several servers').toBeGreaterThan(1);
+  });
 });

@@ -130,6 +130,16 @@ export class LbPool {
     })])];
   }
 
+  /**
+   * A reload that failed after `staticServers` recorded its weights as sent: the worker still
+   * serving has the weights of before, and a reweigh under way skipped servers for those
+   * records. Every weight goes again.
+   */
+  async resendWeights(): Promise<void> {
+    this.sent.clear();
+    await this.reweigh();
+  }
+
   /** A pod's weight in a zonal ring as it (re)enters it, recorded as sent. */
   private placeIn(z: ZonalBackend, name: string): number {
     const weight = this.weights(z, name).get(name) ?? 1;

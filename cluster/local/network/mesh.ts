@@ -94,7 +94,13 @@ export class LocalMesh {
    */
   async reloadEdgeKeys(): Promise<void> {
     const edge = edgeAuthFromSecrets(this.secretsFile, this.edgeKeysDir);
-    await this.haproxy.reload(() => new Map([...this.pools.values()].flatMap((p) => p.staticServers())), edge);
+    const pools = [...this.pools.values()];
+    try {
+      await this.haproxy.reload(() => new Map(pools.flatMap((p) => p.staticServers())), edge);
+    } catch (err) {
+      await Promise.all(pools.map((p) => p.resendWeights()));
+      throw err;
+    }
     pruneEdgeKeys(this.edgeKeysDir, edge);
   }
 
