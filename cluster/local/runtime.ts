@@ -1,4 +1,5 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { Mutex } from 'async-mutex';
 import { REPO_ROOT } from '../../lib/repo.ts';
 import { type PodUserSupport, mountPodSecret, podUserSupport } from './components/pod-user.ts';
 import { preserveLogs } from './process/failed-runs.ts';
@@ -629,12 +630,10 @@ export class LocalRuntime implements PodOps {
     });
   }
 
-  private issuerChange: Promise<unknown> = Promise.resolve();
+  private readonly issuerChange = new Mutex();
 
   private oneIssuerChange<T>(change: () => Promise<T>): Promise<T> {
-    const next = this.issuerChange.then(change, change);
-    this.issuerChange = next.catch(() => undefined);
-    return next;
+    return this.issuerChange.runExclusive(change);
   }
 
   /** The secret as each pod mounts it (pods run as their own users read a copy of their own). */

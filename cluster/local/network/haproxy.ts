@@ -3,6 +3,7 @@ import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { Mutex } from 'async-mutex';
 import { type Child, binary, spawnChild, whenHealthy } from '../process/child.ts';
 import type { ChildRegistry } from '../process/child-registry.ts';
 import {
@@ -31,7 +32,7 @@ export interface ServerState {
 
 /** The HAProxy runtime API over the admin stats socket, one command per connection. */
 export class HaproxyRuntimeApi {
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new Mutex();
   constructor(readonly socketPath: string) {}
 
   /** Commands run one after another: an `enable` must never overtake the `add` it follows. */
@@ -44,10 +45,7 @@ export class HaproxyRuntimeApi {
    * until it is (a reload: no command may reach the process being replaced).
    */
   exclusive<T>(work: (send: (cmd: string) => Promise<string>) => Promise<T>): Promise<T> {
-    const run = () => work((cmd) => this.send(cmd));
-    const result = this.queue.then(run, run);
-    this.queue = result.catch(() => undefined);
-    return result;
+    return this.queue.runExclusive(() => work((cmd) => this.send(cmd)));
   }
 
   private send(cmd: string): Promise<string> {

@@ -1,3 +1,4 @@
+import { Mutex } from 'async-mutex';
 import type { LocalityDistribution } from '../../manifests/mesh.ts';
 import type { LocalHaproxy, ServerOptions } from './haproxy.ts';
 import type { StaticServer } from './haproxy-config.ts';
@@ -26,7 +27,7 @@ export class LbPool {
   private readonly members = new Map<string, Member>();
   /** Last weight sent per `backend/server`, so a reweigh only sends what changed. */
   private readonly sent = new Map<string, number>();
-  private reweighing: Promise<void> = Promise.resolve();
+  private readonly reweighing = new Mutex();
 
   constructor(
     private readonly haproxy: LocalHaproxy,
@@ -169,8 +170,6 @@ export class LbPool {
         }
       }
     };
-    const next = this.reweighing.then(run, run);
-    this.reweighing = next.catch(() => undefined);
-    return next;
+    return this.reweighing.runExclusive(run);
   }
 }
