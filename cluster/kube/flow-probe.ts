@@ -5,12 +5,19 @@ import { loadVersions } from '../k3s/plan.ts';
 
 /**
  * On every object a flow probe creates, valued with the probe's id. Leftovers of a run that
- * died mid-probe go with `kubectl -n percolate delete configmap -l percolate.io/probe`: each
- * probe pod is its ConfigMap's dependent.
+ * died mid-probe are swept by the next run's first probe (`STALE_PROBE_MS`), or go with
+ * `kubectl -n percolate delete configmap -l percolate.io/probe`: each probe pod is its
+ * ConfigMap's dependent.
  */
 export const PROBE_LABEL = 'percolate.io/probe';
 /** A probe pod from creation to its end: scheduling, a first image pull on the node, and the connect. */
 export const KUBE_FLOW_PROBE_TIMEOUT_MS = 60_000;
+/**
+ * Older than any probe can be alive (its bound, then the deletion): what a run that died
+ * mid-probe left, swept before a target's first probe. A live probe of another run on the
+ * same cluster is younger, and is left alone.
+ */
+export const STALE_PROBE_MS = 2 * KUBE_FLOW_PROBE_TIMEOUT_MS;
 /** The bound of the one connect: a NetworkPolicy drops the SYN, so a forbidden flow ends as this timeout. */
 export const PROBE_CONNECT_TIMEOUT_S = 3;
 /** `nobody`: the restricted Pod Security Standard wants a non-root user. */

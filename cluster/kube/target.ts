@@ -18,7 +18,7 @@ import {
   type WorkloadInfo, type ZoneInfo, matchesSelector,
 } from '../target.ts';
 import { FIELD_MANAGER, applyObjects, errorText } from './apply.ts';
-import { KUBE_FLOW_PROBE_TIMEOUT_MS, PROBE_CONNECT_TIMEOUT_S, PROBE_LABEL, newProbeId, probeImage, probeLogResult, probeOwner, probePod } from './flow-probe.ts';
+import { KUBE_FLOW_PROBE_TIMEOUT_MS, PROBE_CONNECT_TIMEOUT_S, PROBE_LABEL, STALE_PROBE_MS, newProbeId, probeImage, probeLogResult, probeOwner, probePod } from './flow-probe.ts';
 import { Fatal, eventually } from '../../lib/poll.ts';
 import { KUBE_CONTAINER_RESTART_TIMEOUT_MS, KUBE_DRAIN_TIMEOUT_MS, KUBE_REPLICAS_READY_TIMEOUT_MS } from '../../lib/time.ts';
 import { CHAOS_MESH_API_VERSION } from '../chaos/types.ts';
@@ -73,6 +73,7 @@ export class KubeClusterTarget implements ClusterTarget {
   private secrets: Secrets | undefined;
   private readonly experiments = new Map<string, ExperimentRecord>();
   private closed = false;
+  private staleProbesSwept: Promise<void> | undefined;
 
   constructor(readonly kc: KubeConfig, private readonly options: KubeTargetOptions) {
     this.kind = options.kind ?? 'kube';
@@ -213,6 +214,7 @@ export class KubeClusterTarget implements ClusterTarget {
     });
     if (!dest) return { ...flow, outcome: 'unanswered', detail: `no ready pod of ${to.workload} to connect to, so nothing to say of the policies` };
     const destination = `${dest.metadata?.name} (${dest.status!.podIP}:${to.port})`;
+    await this.sweepStaleProbes();
     const id = newProbeId();
     const timeoutMs = options.timeoutMs ?? KUBE_FLOW_PROBE_TIMEOUT_MS;
     let probeError: { error: unknown } | undefined;
@@ -251,6 +253,29 @@ export class KubeClusterTarget implements ClusterTarget {
           : new Error(`flow probe ${id}: ${leftovers}`);
       }
     }
+  }
+
+  /** Once per target: the probe pods and ConfigMaps a run that died mid-probe left behind. */
+  private sweepStaleProbes(): Promise<void> {
+    this.staleProbesSwept ??= (async () => {
+      const cutoff = Date.now() - STALE_PROBE_MS;
+      const staleNames = (items: Array<{ metadata?: { name?: string; creationTimestamp?: Date | string } }>) => items
+        .filter((o) => o.metadata?.name && o.metadata.creationTimestamp && new Date(o.metadata.creationTimestamp).getTime() < cutoff)
+        .map((o) => o.metadata!.name!);
+      const [pods, owners] = await Promise.all([
+        this.core.listNamespacedPod({ namespace: this.ns, labelSelector: PROBE_LABEL }),
+        this.core.listNamespacedConfigMap({ namespace: this.ns, labelSelector: PROBE_LABEL }),
+      ]);
+      const failed = (await Promise.allSettled([
+        ...staleNames(pods.items).map((name) => this.core.deleteNamespacedPod({ name, namespace: this.ns, gracePeriodSeconds: 0 })),
+        ...staleNames(owners.items).map((name) => this.core.deleteNamespacedConfigMap({ name, namespace: this.ns })),
+      ])).flatMap((r) => (r.status === 'rejected' && (r.reason as { code?: number }).code !== 404 ? [errorText(r.reason)] : []));
+      if (failed.length) throw new Error(failed.join('; '));
+    })().catch((err: unknown) => {
+      this.staleProbesSwept = undefined;
+      throw new Error(`flow probes: sweeping those an earlier run left (${PROBE_LABEL}, older than ${STALE_PROBE_MS / 1000} s) failed: ${errorText(err)}`, { cause: err });
+    });
+    return this.staleProbesSwept;
   }
 
   // ---- distributed load (k6-operator) ----------------------------------------------------

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { PROBE_LABEL, probeImage } from '../../cluster/kube/flow-probe.ts';
+import { PROBE_LABEL, STALE_PROBE_MS, probeImage } from '../../cluster/kube/flow-probe.ts';
 import { KubeClusterTarget } from '../../cluster/kube/target.ts';
 import { capabilityOf } from '../../cluster/target.ts';
 import { type KubeApiRequest, UNREACHABLE_ENDPOINTS, startFakeKubeApi } from '../helpers/fake-kube-api.ts';
@@ -29,6 +29,8 @@ describe('kube target: flows tried from a probe pod', () => {
   let probePhase = 'Succeeded';
   let probeLog = 'PROBE connected\n';
   let deletesFail = false;
+  /** Probe objects already in the namespace (another run's), by the probe label. */
+  let leftovers: { pods: object[]; configMaps: object[] } = { pods: [], configMaps: [] };
   let api: Awaited<ReturnType<typeof startFakeKubeApi>>;
   let requests: KubeApiRequest[];
   let target: KubeClusterTarget;
@@ -43,6 +45,8 @@ describe('kube target: flows tried from a probe pod', () => {
         res.statusCode = 500;
         return { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'etcdserver: request timed out', code: 500 };
       }
+      if (path === PODS && url.includes('labelSelector=')) return { kind: 'PodList', apiVersion: 'v1', items: leftovers.pods };
+      if (path === CONFIGMAPS && method === 'GET') return { kind: 'ConfigMapList', apiVersion: 'v1', items: leftovers.configMaps };
       if (path === PODS) return { kind: 'PodList', apiVersion: 'v1', items: [worker, db(dbReady)] };
       if (path === `${PODS}/${worker.metadata.name}`) return worker;
       if (/\/pods\/probe-[^/]+\/log$/.test(path)) {
@@ -56,7 +60,7 @@ describe('kube target: flows tried from a probe pod', () => {
     target = new KubeClusterTarget(api.kubeConfig, { kind: 'kube', endpoints: UNREACHABLE_ENDPOINTS });
   });
   afterAll(() => api?.close());
-  beforeEach(() => { requests.length = 0; dbReady = true; probePhase = 'Succeeded'; probeLog = 'PROBE connected\n'; deletesFail = false; });
+  beforeEach(() => { requests.length = 0; dbReady = true; probePhase = 'Succeeded'; probeLog = 'PROBE connected\n'; deletesFail = false; leftovers = { pods: [], configMaps: [] }; });
 
   const created = (path: string) => requests.filter((r) => r.method === 'POST' && r.url.split('?')[0] === path).map((r) => JSON.parse(r.body));
   const deleted = () => requests.filter((r) => r.method === 'DELETE').map((r) => r.url.split('?')[0]);
@@ -139,6 +143,27 @@ describe('kube target: flows tried from a probe pod', () => {
     probeLog = 'exec /bin/sh: no such file or directory\n';
     await expect(target.probeFlow(worker.metadata.name, { workload: 'percolate-db-small', port: 8080 }))
       .rejects.toThrow(/pod Failed without a PROBE line; log: exec \/bin\/sh.*; and deleting its pod and ConfigMap failed/s);
+  });
+
+  it('sweeps, before its first probe, what a run that died mid-probe left, and leaves a live probe of another run alone', async () => {
+    const probeObject = (kind: string, name: string, ageMs: number) => ({
+      kind, apiVersion: 'v1', metadata: { name, namespace: 'percolate', labels: { [PROBE_LABEL]: name }, creationTimestamp: new Date(Date.now() - ageMs).toISOString() },
+    });
+    leftovers = {
+      pods: [probeObject('Pod', 'probe-dead', STALE_PROBE_MS + 60_000), probeObject('Pod', 'probe-live', 5_000)],
+      configMaps: [probeObject('ConfigMap', 'probe-dead', STALE_PROBE_MS + 60_000), probeObject('ConfigMap', 'probe-live', 5_000)],
+    };
+    const fresh = new KubeClusterTarget(api.kubeConfig, { kind: 'kube', endpoints: UNREACHABLE_ENDPOINTS });
+    await fresh.probeFlow(worker.metadata.name, { workload: 'percolate-db-small', port: 8080 });
+    const lists = requests.filter((r) => r.method === 'GET' && r.url.includes('labelSelector='));
+    expect(lists.map((r) => decodeURIComponent(r.url.split('?')[0]!))).toEqual(expect.arrayContaining([PODS, CONFIGMAPS]));
+    expect(lists.every((r) => decodeURIComponent(r.url).includes(`labelSelector=${PROBE_LABEL}`))).toBe(true);
+    const [probe] = created(PODS);
+    expect(deleted().sort()).toEqual([`${CONFIGMAPS}/probe-dead`, `${CONFIGMAPS}/${probe.metadata.name}`, `${PODS}/probe-dead`, `${PODS}/${probe.metadata.name}`].sort());
+    // Once per target: the next probe lists nothing again.
+    requests.length = 0;
+    await fresh.probeFlow(worker.metadata.name, { workload: 'percolate-db-small', port: 8080 });
+    expect(requests.filter((r) => r.url.includes('labelSelector='))).toEqual([]);
   });
 
   it('is not offered where the options say the CNI does not enforce NetworkPolicies', () => {
