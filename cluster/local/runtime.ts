@@ -611,7 +611,7 @@ export class LocalRuntime implements PodOps {
    * the keys before it still verify until retired.
    */
   rotateIssuerKey(): Promise<IssuerKeys> {
-    return this.oneIssuerChange(async () => {
+    return this.issuerChange.runExclusive(async () => {
       const fresh = publishIssuerKey(this.secretsFile);
       await this.distributeSecrets();
       activateIssuerKey(this.secretsFile, fresh.kid);
@@ -623,18 +623,15 @@ export class LocalRuntime implements PodOps {
 
   /** Removes a key from the JWKS: tokens it signed are refused at the edge at once, and by every service within ISSUER_KEYS_REFRESH_MS. */
   retireIssuerKey(kid: string): Promise<IssuerKeys> {
-    return this.oneIssuerChange(async () => {
+    return this.issuerChange.runExclusive(async () => {
       retireIssuerKey(this.secretsFile, kid);
       await this.distributeSecrets();
       return this.issuerKeys();
     });
   }
 
+  /** One rotation or retirement at a time: each reads the secrets file the last one wrote. */
   private readonly issuerChange = new Mutex();
-
-  private oneIssuerChange<T>(change: () => Promise<T>): Promise<T> {
-    return this.issuerChange.runExclusive(change);
-  }
 
   /** The secret as each pod mounts it (pods run as their own users read a copy of their own). */
   private mountSecrets(): void {

@@ -12,7 +12,7 @@ import {
 } from './haproxy-config.ts';
 import type { EdgeAuth } from './edge-auth.ts';
 import { type ListeningSocket, isListening, listenAllForChild } from './net-util.ts';
-import { eventually } from '../../../lib/poll.ts';
+import { Fatal, eventually } from '../../../lib/poll.ts';
 import { logFile } from '../process/paths.ts';
 import { isRunning, signalGroup } from '../process/proc-identity.ts';
 
@@ -83,9 +83,6 @@ export class HaproxyRuntimeApi {
 const PROBE_TIMEOUT_MS = 1_000;
 
 const execFileAsync = promisify(execFile);
-
-/** How long the workers of a HAProxy whose master died may take to go (they hold its ports until then). */
-const LEFTOVER_WORKERS_MS = 2_000;
 
 /** A reload not done within this is reported as failed: a new worker's start, then the old one's last answers. */
 const RELOAD_TIMEOUT_MS = 5_000 + HARD_STOP_AFTER_MS;
@@ -162,7 +159,7 @@ export class LocalHaproxy {
     // a container's processes do, and its ports are free once it is gone.
     if (this.child && !this.child.running) {
       signalGroup(this.child.pid, 'SIGKILL');
-      await this.child.groupGone(LEFTOVER_WORKERS_MS);
+      await this.child.groupGone();
     }
     const sockets = this.sockets ?? await listenAllForChild(ports).catch((err: unknown) => {
       throw new Error(`haproxy cannot listen again on the ports it had: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
@@ -225,17 +222,15 @@ export class LocalHaproxy {
       // The master only: it starts the new worker, then tells the old one to finish.
       process.kill(this.child.pid, 'SIGUSR2');
       const deadline = Date.now() + RELOAD_TIMEOUT_MS;
-      const within = (what: string) => {
-        if (!this.child.running) throw new Error('haproxy exited during a reload (see its log)');
-        if (Date.now() > deadline) throw new Error(`haproxy did not reload within ${RELOAD_TIMEOUT_MS / 1000} s: ${what} (see its log)`);
-        return new Promise((resolve) => setTimeout(resolve, 25));
-      };
-      for (let now = await this.workerPid(send); now === undefined || now === before; now = await this.workerPid(send)) {
-        await within(`worker ${before} still serves`);
-      }
+      const up = () => { if (!this.child.running) throw new Fatal('haproxy exited during a reload (see its log)'); };
+      await eventually(`haproxy reload: a new worker serving in place of ${before}`, async () => { up(); return this.workerPid(send); },
+        (now) => now !== undefined && now !== before, { timeoutMs: RELOAD_TIMEOUT_MS, intervalMs: 25 });
       // The old worker answers each kept-alive client once more (then closes), until
       // `hard-stop-after`: a retired key would still pass there. Done means it is gone.
-      while (before !== undefined && isRunning(before)) await within(`the old worker ${before} is still answering`);
+      if (before !== undefined) {
+        await eventually(`haproxy reload: the old worker ${before} gone`, () => { up(); return isRunning(before); },
+          (running) => !running, { timeoutMs: Math.max(0, deadline - Date.now()), intervalMs: 25 });
+      }
     });
   }
 

@@ -111,7 +111,6 @@ export function leadsGroup(pid: number): boolean {
   return fields !== undefined && Number(fields[2]) === pid;
 }
 
-/** Signals a process group (our children lead their own), falling back to the pid. */
 /**
  * True while a process of the group is alive. A zombie is not (it holds no descriptor, and
  * one whose parent died waits for whoever reaps orphans here, which may be never).
@@ -132,6 +131,7 @@ export function groupExists(pgid: number): boolean {
   }
 }
 
+/** Signals a process group (our children lead their own), falling back to the pid. */
 export function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
   try {
     process.kill(-pid, signal);
